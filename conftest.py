@@ -1,0 +1,1 @@
+"""Project-level pytest configuration (shared by tests/ and benchmarks/)."""

@@ -1,0 +1,3 @@
+"""Shared test configuration: pytester for plugin tests."""
+
+pytest_plugins = ["pytester"]
