@@ -1,0 +1,137 @@
+"""Backend for an OpenWhisk that is already running (any cluster, or the standalone local server)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from pytest_openwhisk import __version__
+from pytest_openwhisk.backends.base import BaseBackend
+from pytest_openwhisk.client import OpenWhiskClient, normalize_apihost
+from pytest_openwhisk.errors import ApiError, BackendError, Forbidden, StartupTimeout, Unauthorized
+from pytest_openwhisk.options import Settings
+from pytest_openwhisk.wait import wait_until
+
+#: how long to wait for the API to answer at session start
+CONNECT_TIMEOUT_S = 30.0
+
+
+def bump_revision(client: OpenWhiskClient, action: str, *, _depth: int = 0) -> None:
+    """Re-PUT ``action`` unchanged (overwrite): the new revision never matches a warm container.
+
+    For a sequence, every component in the client's namespace is bumped instead.
+    """
+    doc = client.get_action(action, code=True)
+    exec_ = doc.get("exec") or {}
+    if exec_.get("kind") == "sequence":
+        if _depth > 10:
+            raise BackendError(f"sequence {action!r} nests deeper than 10 levels; cannot force a cold start")
+        for component in exec_.get("components") or []:
+            bump_revision(client, component, _depth=_depth + 1)
+        return
+    keys = ("exec", "limits", "parameters", "annotations")
+    body: dict[str, Any] = {key: doc[key] for key in keys if key in doc}
+    client.put_action(action, body, overwrite=True)
+
+
+class ExistingBackend(BaseBackend):
+    """Connects to ``--ow-apihost`` with ``--ow-auth``; starts and stops nothing."""
+
+    name = "existing"
+    connect_timeout = CONNECT_TIMEOUT_S
+
+    def __init__(self, settings: Settings, workdir: Path) -> None:
+        super().__init__(settings, workdir)
+        if not settings.apihost or not settings.auth:
+            raise BackendError(
+                "the existing backend needs an apihost and an auth key; "
+                "pass --ow-apihost and --ow-auth (or OW_APIHOST/OW_AUTH, or a ~/.wskprops)"
+            )
+        self.apihost = normalize_apihost(settings.apihost)
+        self.auth = settings.auth
+        self._client: OpenWhiskClient | None = None
+
+    def start(self) -> None:
+        """Check that the API answers and that the auth key is accepted."""
+        self._client = client = OpenWhiskClient(
+            self.apihost, self.auth, self.namespace, verify=not self.settings.insecure
+        )
+        tls_hint = "" if self.settings.insecure else " (self-signed certificate? add --ow-insecure)"
+        try:
+            wait_until(
+                client.api_info,
+                what=f"OpenWhisk API at {self.apihost}/api/v1",
+                timeout=self.connect_timeout,
+                interval=0.2,
+            )
+        except StartupTimeout as exc:
+            raise BackendError(
+                f"{exc}. Check --ow-apihost (is the cluster up and reachable from here?){tls_hint}"
+            ) from None
+        try:
+            client.list_actions(limit=1)
+        except Unauthorized as exc:
+            raise BackendError(
+                f"OpenWhisk at {self.apihost} rejected the auth key ({exc.error}); check --ow-auth, "
+                "OW_AUTH or AUTH in ~/.wskprops (`wsk property get --auth`)"
+            ) from None
+        except Forbidden as exc:
+            raise BackendError(
+                f"the auth key may not access namespace {self.namespace!r} at {self.apihost} ({exc.error}); "
+                "use --ow-namespace=_ or the key's own namespace"
+            ) from None
+
+    def stop(self) -> None:
+        """Close the connection pool (the cluster itself keeps running)."""
+        if self._client is not None:
+            self._client.close()
+            self._client = None
+
+    def release(self) -> None:
+        """Same as :meth:`stop`: nothing of ours runs on an existing cluster."""
+        self.stop()
+
+    def _require_client(self) -> OpenWhiskClient:
+        if self._client is None:
+            raise BackendError("the existing backend is not started; use it as a context manager")
+        return self._client
+
+    def force_cold(self, client: OpenWhiskClient, action: str) -> None:
+        """Bump the action's revision so no warm container can serve the next invocation."""
+        bump_revision(client, action)
+
+    def fingerprint(self) -> dict[str, Any]:
+        """Build, runtime kinds and limits reported by the cluster; no secrets."""
+        client = self._require_client()
+        info: dict[str, Any] = {}
+        try:
+            info = client.info()
+        except (ApiError, BackendError):
+            info = {}
+        api: dict[str, Any] = {}
+        try:
+            api = client.api_info()
+        except (ApiError, BackendError):
+            api = {}
+        limits: dict[str, Any] = {}
+        try:
+            limits = client.limits()
+        except (ApiError, BackendError):
+            limits = {}
+        runtimes = info.get("runtimes") or {}
+        kinds = (
+            sorted(entry.get("kind") for family in runtimes.values() for entry in family if entry.get("kind"))
+            if isinstance(runtimes, dict)
+            else []
+        )
+        return {
+            "backend": self.name,
+            "plugin_version": __version__,
+            "apihost": self.apihost,
+            "build": api.get("build"),
+            "buildno": api.get("buildno"),
+            "api_version": api.get("api_version"),
+            "kinds": kinds,
+            "limits": limits,
+            "system_limits": info.get("limits", {}),
+        }

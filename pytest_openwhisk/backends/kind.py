@@ -1,0 +1,116 @@
+"""``--ow-cluster=kind``: a kind cluster (pytest-kind) with OpenWhisk installed by Helm.
+
+Start: check docker/kind/helm, create the cluster (or reuse one of the same name), label the nodes
+``openwhisk-role=core|invoker``, ``helm upgrade --install`` the openwhisk-deploy-kube chart with
+``helm/openwhisk-kind.yaml`` + options + ``--ow-values``, wait for the controller and the
+install-packages job, then use ``https://localhost:31001`` (kind maps the nginx NodePort) with the
+chart's guest key unless ``--ow-auth`` overrides it. Stop: delete the cluster unless
+``--ow-keep-cluster``. A failed start writes a pod dump to the workdir and deletes the cluster.
+"""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from pytest_openwhisk.backends.base import BaseBackend
+from pytest_openwhisk.backends.existing import bump_revision
+from pytest_openwhisk.errors import BackendError
+from pytest_openwhisk.kube.deploy import OpenWhiskRelease
+from pytest_openwhisk.kube.k8s import Kube
+from pytest_openwhisk.kube.kind import API_NODE_PORT, ROLE_LABEL, Kind, kind_config, node_roles
+from pytest_openwhisk.kube.tools import check_docker, find_tool
+from pytest_openwhisk.options import Settings
+
+if TYPE_CHECKING:
+    from pytest_openwhisk.client import OpenWhiskClient
+
+NEEDED_BY = "--ow-cluster=kind"
+
+
+class KindBackend(BaseBackend):
+    """OpenWhisk on a local kind cluster (needs Docker, kind and Helm)."""
+
+    name = "kind"
+
+    def __init__(self, settings: Settings, workdir: Path) -> None:
+        super().__init__(settings, workdir)
+        self.cluster_name = settings.kind_cluster_name
+        self.kind: Kind | None = None
+        self.deployment: OpenWhiskRelease | None = None
+        self.created = False
+        self.pod_dump: Path | None = None
+
+    def start(self) -> None:
+        """Create or reuse the cluster, install OpenWhisk, wait until its API answers."""
+        docker = find_tool("docker", NEEDED_BY)
+        kind = find_tool("kind", NEEDED_BY)
+        find_tool("helm", NEEDED_BY)  # fail before creating a cluster we could not install into
+        check_docker(docker)
+        self.kind = Kind(self.cluster_name, self.workdir, kind, shutil.which("kubectl"))
+        if self.kind.exists():
+            kubeconfig = self.kind.write_kubeconfig()
+        else:
+            self.created = True
+            self.kind.create_with(kind_config())
+            kubeconfig = Path(self.kind.kubeconfig_path)
+        self.deployment = deployment = OpenWhiskRelease(
+            self.settings, self.workdir, kubeconfig=kubeconfig, context=None,
+            base_values="openwhisk-kind.yaml", backend=self.name)
+        try:
+            label_nodes(deployment.kube)
+            deployment.install(apihost=f"https://localhost:{API_NODE_PORT}")
+            if self.settings.monitoring:
+                deployment.install_monitoring()
+        except BaseException as exc:
+            self.pod_dump = self.workdir / "kind-pod-dump.txt"
+            self.pod_dump.write_text(deployment.dump())
+            exc.add_note(f"pods of the failed OpenWhisk start: {self.pod_dump}")
+            raise
+        self.apihost, self.auth = deployment.apihost, deployment.auth
+
+    def stop(self) -> None:
+        """Delete the kind cluster (everything in it goes with it)."""
+        kind, self.kind = self.kind, None
+        self.deployment = None
+        if kind is not None:
+            kind.remove()
+
+    def keep_hint(self) -> str | None:
+        """How to delete a kept cluster."""
+        return f"kind delete cluster --name {self.cluster_name}"
+
+    def _require_release(self) -> OpenWhiskRelease:
+        if self.deployment is None:
+            raise BackendError("the kind backend is not started; use it as a context manager")
+        return self.deployment
+
+    def force_cold(self, client: OpenWhiskClient, action: str) -> None:
+        """Bump the action's revision, then delete its old pods and wait until they are gone.
+
+        The revision bump is what makes the next activation cold (warm containers are matched by
+        action version); deleting the old pods frees the node for the measurement.
+        """
+        bump_revision(client, action)
+        self._require_release().delete_action_pods(action)
+
+    def fingerprint(self) -> dict[str, Any]:
+        """Chart version, image tags, nodes, container factory, limits; no secrets."""
+        info = self._require_release().fingerprint()
+        info["kind_cluster"] = self.cluster_name
+        return info
+
+    def monitor(self, start: float, end: float) -> dict[str, Any]:
+        """Prometheus (kube-prometheus-stack) metrics of the window; {} without --ow-monitoring."""
+        return self._require_release().monitor(start, end)
+
+
+def label_nodes(kube: Kube) -> dict[str, str]:
+    """Label the schedulable nodes ``openwhisk-role=core|invoker`` (see ``kube.kind.node_roles``)."""
+    roles = node_roles(kube.schedulable_nodes())
+    if not roles:
+        raise BackendError("the kind cluster has no schedulable node")
+    for node, role in roles.items():
+        kube.label_node(node, {ROLE_LABEL: role})
+    return roles

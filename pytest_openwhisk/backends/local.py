@@ -1,0 +1,142 @@
+"""Backend running the embedded OpenWhisk (``pytest_openwhisk.local``) for the session."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from pathlib import Path
+from typing import Any, Protocol
+
+from pytest_openwhisk import __version__
+from pytest_openwhisk.backends.base import BaseBackend
+from pytest_openwhisk.client import OpenWhiskClient
+from pytest_openwhisk.errors import BackendError
+from pytest_openwhisk.local.config import LocalConfig, PoolConfig
+from pytest_openwhisk.local.manifest import resolve_kind
+from pytest_openwhisk.options import Settings
+
+
+class _Server(Protocol):
+    apihost: str
+    auth: str
+    namespace: str
+
+    def __enter__(self) -> Any: ...
+    def __exit__(self, *exc: object) -> Any: ...
+    def evict(self, path: str | None = None) -> int: ...
+    def pool_stats(self) -> dict[str, Any]: ...
+
+
+def local_config(settings: Settings) -> LocalConfig:
+    """The embedded server's configuration for ``settings`` (benchmark preset, pool from the options)."""
+    prewarm = tuple(replace(cell, kind=resolve_kind(cell.kind)) for cell in settings.prewarm)
+    pool = PoolConfig(
+        user_memory_mb=settings.user_memory,
+        prewarm=prewarm,
+        idle_container_timeout_s=settings.idle_timeout,
+        isolation=settings.isolation,
+    )
+    return LocalConfig.benchmark(pool=pool)
+
+
+class LocalBackend(BaseBackend):
+    """The embedded OpenWhisk on 127.0.0.1 with a fresh random key, in a child process (or a thread)."""
+
+    name = "local"
+
+    def __init__(self, settings: Settings, workdir: Path) -> None:
+        super().__init__(settings, workdir)
+        self.config = local_config(settings)
+        self.server: _Server | None = None
+        self._client: OpenWhiskClient | None = None
+
+    def _make_server(self) -> _Server:
+        if self.settings.local_mode == "thread":
+            from pytest_openwhisk.local.server import LocalOpenWhisk
+
+            return LocalOpenWhisk(self.config)
+        from pytest_openwhisk.local.process import LocalOpenWhiskProcess
+
+        return LocalOpenWhiskProcess(self.config)
+
+    def start(self) -> None:
+        """Start the server, then check it answers with our key."""
+        server = self._make_server()
+        server.__enter__()
+        self.server = server
+        self.apihost, self.auth, self.namespace = server.apihost, server.auth, server.namespace
+        self._client = OpenWhiskClient(self.apihost, self.auth, "_")
+        self._client.limits()  # fails fast (typed error) if the server is not serving our key
+
+    def stop(self) -> None:
+        """Close our client and stop the server (idempotent)."""
+        if self._client is not None:
+            self._client.close()
+            self._client = None
+        server, self.server = self.server, None
+        if server is not None:
+            server.__exit__(None, None, None)
+
+    def keep_hint(self) -> str | None:
+        """How to stop a kept child process; a thread-mode server cannot outlive pytest."""
+        if self.settings.local_mode == "thread" or self.server is None:
+            return None
+        pid = getattr(self.server, "pid", None)
+        return f"kill {pid}" if pid else "kill the `python -m pytest_openwhisk.local serve` process"
+
+    def release(self) -> None:
+        """Keep the child process running; drop our client and handle."""
+        if self._client is not None:
+            self._client.close()
+            self._client = None
+        server, self.server = self.server, None
+        detach = getattr(server, "detach", None)
+        if server is not None and callable(detach):
+            detach()  # __exit__ then only closes our handles; the child keeps serving
+            server.__exit__(None, None, None)
+        elif server is not None:  # cannot outlive pytest (thread mode): stop rather than leak
+            server.__exit__(None, None, None)
+            self.kept_message = None
+
+    def _require(self) -> tuple[_Server, OpenWhiskClient]:
+        if self.server is None or self._client is None:
+            raise BackendError("the local backend is not started; use it as a context manager")
+        return self.server, self._client
+
+    def force_cold(self, client: OpenWhiskClient, action: str) -> None:
+        """Evict the action's warm containers (admin API), so the next invocation starts cold."""
+        server, _ = self._require()
+        name = action.lstrip("/")
+        if action.startswith("/"):
+            namespace, _, rest = name.partition("/")
+            path = f"{self.namespace if namespace == '_' else namespace}/{rest}"
+        else:
+            path = f"{self.namespace}/{name}"
+        doc = client.get_action(action, code=False)
+        components = (doc.get("exec") or {}).get("components")
+        if components:  # a sequence: every component must start cold
+            for component in components:
+                self.force_cold(client, component)
+            return
+        server.evict(path)
+
+    def fingerprint(self) -> dict[str, Any]:
+        """Backend, package version, runtime kinds, limits, pool settings and isolation; no secrets."""
+        server, client = self._require()
+        info = client.info()
+        runtimes = info.get("runtimes") or {}
+        kinds = sorted(entry["kind"] for family in runtimes.values() for entry in family if "kind" in entry)
+        pool = server.pool_stats()
+        return {
+            "backend": self.name,
+            "plugin_version": __version__,
+            "version": __version__,
+            "local_mode": self.settings.local_mode,
+            "kinds": kinds,
+            "limits": client.limits(),
+            "pool": pool.get("settings", pool),
+            "isolation": pool.get("isolation", self.settings.isolation),
+        }
+
+    def monitor(self, start: float, end: float) -> dict[str, Any]:
+        """Seam for the monitoring module (local Prometheus scraping ``/metrics``); {} until it exists."""
+        return {}

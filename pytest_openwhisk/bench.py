@@ -1,0 +1,218 @@
+"""The ``ow_bench`` fixture: run measurements, feed pytest-benchmark and apply the test's ``ow_slo`` targets.
+
+SLO targets of ``@pytest.mark.ow_slo(...)`` are evaluated right after each measurement on the samples
+they apply to (see :func:`pytest_openwhisk.slo.applies_to_mode`); a miss fails the test at once with
+the verdict table. Targets that no measurement of the test could evaluate (e.g. ``cold_start_p95``
+without any cold sample) fail the test when its function returns ("no samples"), through the
+:func:`pytest_pyfunc_call` wrapper the plugin registers.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Generator, Iterator, Mapping, Sequence
+from typing import TYPE_CHECKING, Any
+
+import pytest
+
+from pytest_openwhisk.benchjson import record_measurement, remember_cluster
+from pytest_openwhisk.measure import (
+    ActionLike,
+    Measurement,
+    Params,
+    action_names,
+    measurement_from_samples,
+    run_cold,
+    run_concurrent,
+    run_warm,
+)
+from pytest_openwhisk.samples import Sample
+from pytest_openwhisk.session import SESSION_KEY
+from pytest_openwhisk.slo import (
+    Target,
+    Verdict,
+    applies_to_mode,
+    evaluate,
+    format_table,
+    marker_targets,
+    parse_targets,
+    violation_message,
+)
+
+if TYPE_CHECKING:
+    from pytest_openwhisk.backends.base import Backend
+    from pytest_openwhisk.client import OpenWhiskClient
+
+RUNNER_KEY = pytest.StashKey["BenchRunner"]()
+
+
+class BenchRunner:
+    """Runs measurements for one test; every method returns the :class:`Measurement` it recorded.
+
+    Each measurement is appended to the session's ``measurements`` (terminal summary), recorded as its
+    own pytest-benchmark entry, given the backend's monitoring for its window (``extra["monitoring"]``)
+    and checked against the test's ``ow_slo`` targets.
+    """
+
+    def __init__(self, *, client: OpenWhiskClient, backend: Backend, config: pytest.Config, nodeid: str,
+                 targets: Sequence[Target] = (), benchmark: Any = None) -> None:
+        self.client = client
+        self.backend = backend
+        self.config = config
+        self.nodeid = nodeid
+        self.targets = list(targets)
+        self.benchmark = benchmark
+        self.measurements: list[Measurement] = []
+        self._evaluated: set[str] = set()
+        self.finished = False
+
+    # -- measurements ---------------------------------------------------------------------------------
+
+    def warm(self, action: ActionLike | str, params: Params = None, rounds: int = 100, warmup: int = 3,
+             name: str | None = None) -> Measurement:
+        """``warmup`` discarded invocations, then ``rounds`` measured blocking invocations in a row."""
+        return self._finish(run_warm(self.client, action, params, rounds, warmup, name=name))
+
+    def cold(self, action: ActionLike | str, params: Params = None, rounds: int = 10,
+             name: str | None = None) -> Measurement:
+        """``rounds`` blocking invocations, each after the backend forced a cold start."""
+        return self._finish(run_cold(self.client, self.backend, action, params, rounds, name=name))
+
+    def concurrent(self, action: ActionLike | str, params: Params = None, clients: int = 4,
+                   per_client: int = 25, warmup: int = 1, name: str | None = None) -> Measurement:
+        """``clients`` threads x ``per_client`` blocking invocations, started together after a warm-up."""
+        measurement = run_concurrent(self.client, action, params, clients, per_client, warmup,
+                                     name=name or f"concurrent-{clients}x{per_client}")
+        return self._finish(measurement)
+
+    def record(self, name: str, samples: Sequence[Sample], mode: str = "open-loop",
+               action: ActionLike | str = "", extra: Mapping[str, Any] | None = None) -> Measurement:
+        """Record samples measured elsewhere (e.g. the open-loop generator) like any other measurement."""
+        base = action_names(action)[1] if action else (samples[0].action if samples else "")
+        return self._finish(measurement_from_samples(name, mode, base, samples, extra))
+
+    # -- SLOs -----------------------------------------------------------------------------------------
+
+    def assert_slo(self, **targets: object) -> list[Verdict]:
+        """Check targets now against every measurement of this test (same rules as ``ow_slo``).
+
+        Raises :class:`~pytest_openwhisk.errors.SloViolation` with one table per measurement when a
+        target is missed or no measurement produced samples for it. Returns every verdict.
+        """
+        from pytest_openwhisk.errors import SloViolation  # local: keeps the import list short
+
+        parsed = parse_targets(targets)
+        sections: list[tuple[str, list[Verdict]]] = []
+        covered: set[str] = set()
+        for m in self.measurements:
+            verdicts = evaluate([t for t in parsed if applies_to_mode(t.metric, m.mode)], m.samples,
+                                skip_empty=True)
+            covered.update(v.metric for v in verdicts)
+            if verdicts:
+                sections.append((m.label, verdicts))
+        missing = [Verdict(t.metric, t.raw, None, 0, False, t.kind)
+                   for t in parsed if t.metric not in covered]
+        if missing:
+            sections.append((f"{self.nodeid} (no measurement had samples for these)", missing))
+        every = [v for _, verdicts in sections for v in verdicts]
+        if not all(v.ok for v in every):
+            failed = sum(not v.ok for v in every)
+            text = [f"SLO violated: {failed} of {len(every)} target(s) missed"]
+            text += [format_table(verdicts, f"{where}:") for where, verdicts in sections]
+            raise SloViolation("\n".join(text))
+        return every
+
+    def unmet(self) -> list[Verdict]:
+        """``ow_slo`` targets no measurement of this test has evaluated yet ("no samples" verdicts)."""
+        return [Verdict(t.metric, t.raw, None, 0, False, t.kind) for t in self.targets
+                if t.metric not in self._evaluated]
+
+    def check_unmet(self) -> None:
+        """Fail the test when an ``ow_slo`` target was never evaluated; runs once per test."""
+        if self.finished:
+            return
+        self.finished = True
+        missing = self.unmet()
+        if missing:
+            where = f"{self.nodeid}: no measurement produced samples for these targets"
+            pytest.fail(violation_message(missing, where), pytrace=False)
+
+    # -- internals ------------------------------------------------------------------------------------
+
+    def _unique(self, name: str) -> str:
+        taken = {m.name for m in self.measurements}
+        candidate, n = name, 1
+        while candidate in taken:
+            n += 1
+            candidate = f"{name}-{n}"
+        return candidate
+
+    def _finish(self, measurement: Measurement) -> Measurement:
+        measurement.name = self._unique(measurement.name)
+        measurement.test = self.nodeid
+        try:
+            monitoring = self.backend.monitor(measurement.started, measurement.ended)
+        except Exception as exc:  # monitoring must never cost the measurement
+            monitoring = {"error": f"{type(exc).__name__}: {exc}"}
+        if monitoring:
+            measurement.extra["monitoring"] = monitoring
+        applicable = [t for t in self.targets if applies_to_mode(t.metric, measurement.mode)]
+        measurement.slo = evaluate(applicable, measurement.samples, skip_empty=True)
+        self._evaluated.update(v.metric for v in measurement.slo)
+        self.measurements.append(measurement)
+        session = self.config.stash.get(SESSION_KEY, None)
+        if session is not None:
+            session.measurements.append(measurement)
+        record_measurement(self.config, self.benchmark, measurement)
+        if not all(v.ok for v in measurement.slo):
+            pytest.fail(violation_message(measurement.slo, measurement.label), pytrace=False)
+        return measurement
+
+
+def _mark_benchmark_used(benchmark: Any) -> None:
+    """Tell pytest-benchmark its fixture was used (by our measurements), silencing "not used at all"."""
+    if benchmark is not None and not getattr(benchmark, "_mode", None):
+        benchmark._mode = "ow_bench"
+
+
+@pytest.fixture
+def ow_bench(request: pytest.FixtureRequest, ow_client: OpenWhiskClient, ow_cluster: Backend,
+             benchmark: Any) -> Iterator[BenchRunner]:
+    """Measure actions: ``ow_bench.warm(action)``, ``.cold()``, ``.concurrent()``, ``.record()``.
+
+    Each call returns a Measurement (samples, summary, SLO verdicts), adds it to pytest-benchmark's
+    results (one entry per measurement, stats = client latency per invocation) and checks the test's
+    ``@pytest.mark.ow_slo(...)`` targets; a missed target fails the test with a verdict table.
+    """
+    try:
+        targets = parse_targets(marker_targets(request.node))
+    except ValueError as exc:
+        raise pytest.UsageError(f"{request.node.nodeid}: {exc}") from exc
+    remember_cluster(request.config, ow_cluster)
+    runner = BenchRunner(client=ow_client, backend=ow_cluster, config=request.config,
+                         nodeid=request.node.nodeid, targets=targets, benchmark=benchmark)
+    request.node.stash[RUNNER_KEY] = runner
+    yield runner
+    _mark_benchmark_used(benchmark)
+    runner.check_unmet()  # no-op after pytest_pyfunc_call; a safety net when that wrapper is not registered
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_pyfunc_call(pyfuncitem: pytest.Function) -> Generator[None, object, object]:
+    """After a test function returns, fail it for ``ow_slo`` targets that were never evaluated.
+
+    Also fails a test marked ``ow_slo`` that does not use ``ow_bench`` (its targets could never apply).
+    """
+    runner = pyfuncitem.stash.get(RUNNER_KEY, None)
+    try:
+        result = yield
+    except BaseException:
+        if runner is not None:
+            runner.finished = True  # the test already failed; do not pile "no samples" on top
+        raise
+    if runner is not None:
+        runner.check_unmet()
+    elif pyfuncitem.get_closest_marker("ow_slo") is not None:
+        pytest.fail(f"{pyfuncitem.nodeid} is marked ow_slo but does not use the ow_bench fixture; "
+                    "measure with ow_bench.warm(...)/.cold(...)/.concurrent(...) or drop the marker",
+                    pytrace=False)
+    return result

@@ -1,0 +1,160 @@
+"""``/api/v1/namespaces/{ns}/actions``: create/update, get, list, delete and invoke (``Actions.scala``)."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from aiohttp import web
+
+from pytest_openwhisk.local import sequences
+from pytest_openwhisk.local.controller import Controller
+from pytest_openwhisk.local.entities import ActionDoc, make_action, parse_put, update_action
+from pytest_openwhisk.local.httpapi import (
+    NOT_FOUND,
+    TID,
+    Reject,
+    check_entity_name,
+    json_response,
+    list_limit,
+    list_skip,
+    malformed_content,
+    malformed_query,
+    namespace_of,
+    parse_json_body,
+    query_bool,
+)
+from pytest_openwhisk.local.records import blocking_view
+from pytest_openwhisk.local.types import SUCCESS, WHISK_ERROR
+
+PREFIX = "/api/v1/namespaces/{ns}/actions"
+ACTIVATION_HEADER = "x-openwhisk-activation-id"
+
+
+class ActionsApi:
+    """Handlers of the actions collection."""
+
+    def __init__(self, ctl: Controller) -> None:
+        self.ctl = ctl
+        self.own = ctl.config.namespace
+        self.limits = ctl.limits
+        self.max_wait_ms = ctl.limits.blocking_wait_ms
+
+    def routes(self) -> list[web.RouteDef]:
+        one = PREFIX + "/{name}"
+        packaged = PREFIX + "/{pkg}/{name}"
+        return [
+            web.post(one, self.invoke), web.get(one, self.get), web.put(one, self.put),
+            web.delete(one, self.delete),
+            web.post(packaged, self.invoke), web.get(packaged, self.get), web.put(packaged, self.put),
+            web.delete(packaged, self.delete),
+            web.get(PREFIX, self.list), web.get(PREFIX + "/", self.list), web.get(PREFIX + "/{pkg}/", self.list),
+        ]
+
+    def _target(self, request: web.Request) -> tuple[str, str]:
+        """(namespace path ``ns`` or ``ns/pkg``, entity name) of the URL, validated and authorized."""
+        info = request.match_info
+        name = info["name"]
+        pkg = info.get("pkg")
+        rest = f"{pkg}/{name}" if pkg is not None else name
+        ns = namespace_of(info["ns"], self.own, rest)
+        check_entity_name(name)
+        if pkg is None:
+            return ns, name
+        check_entity_name(pkg)
+        return f"{ns}/{pkg}", name
+
+    def _doc(self, request: web.Request) -> tuple[str, ActionDoc]:
+        ns, name = self._target(request)
+        path = f"{ns}/{name}"
+        doc = self.ctl.entities.get(path)
+        if doc is None:
+            raise Reject(404, NOT_FOUND)
+        return path, doc
+
+    async def get(self, request: web.Request) -> web.Response:
+        _, doc = self._doc(request)
+        return json_response(doc.to_json(code=query_bool(request.query, "code", True)))
+
+    async def delete(self, request: web.Request) -> web.Response:
+        path, doc = self._doc(request)
+        self.ctl.entities.delete(path)
+        return json_response(doc.to_json())
+
+    async def list(self, request: web.Request) -> web.Response:
+        info = request.match_info
+        pkg = info.get("pkg")
+        ns = namespace_of(info["ns"], self.own, pkg or "")
+        if pkg is not None:
+            ns = f"{ns}/{check_entity_name(pkg)}"
+        query = request.query
+        skip = list_skip(query, "actions")
+        limit = list_limit(query, "actions")
+        if query_bool(query, "count", False):
+            return json_response({"actions": self.ctl.entities.count(ns, skip)})
+        return json_response([d.summary() for d in self.ctl.entities.list(ns, skip, limit)])
+
+    async def put(self, request: web.Request) -> web.Response:
+        ns, name = self._target(request)
+        overwrite = query_bool(request.query, "overwrite", False)
+        body = parse_json_body(await request.read(), request.content_type)
+        put = parse_put({} if body is None else body, self.limits, self.own)
+        path = f"{ns}/{name}"
+        old = self.ctl.entities.get(path)
+        if old is not None and not overwrite:
+            raise Reject(409, "resource already exists")
+        doc = update_action(put, old) if old is not None else make_action(put, ns, name, self.limits)
+        if put.exec is not None and doc.is_sequence:
+            sequences.check_create(self.ctl.entities, path, doc.components, self.limits.sequence_max_length)
+        self.ctl.entities.put(doc)
+        return json_response(doc.to_json())
+
+    def _wait_ms(self, query: Any) -> int:
+        raw = query.get("timeout")
+        if raw is None:
+            return self.max_wait_ms
+        try:
+            value = int(raw)
+        except ValueError:
+            value = 0
+        if 0 < value <= self.max_wait_ms:
+            return value
+        raise malformed_query("timeout", f"Timeout must be number of milliseconds up to {self.max_wait_ms}.")
+
+    async def invoke(self, request: web.Request) -> web.Response:
+        ns, name = self._target(request)
+        self.ctl.admit(self.own)
+        max_bytes = self.limits.payload_max_bytes
+        length = request.content_length
+        if length is not None and length > max_bytes:
+            raise Reject(413, f"Request larger than allowed: {length} > {max_bytes} bytes.")
+        query = request.query
+        blocking = query_bool(query, "blocking", False)
+        result_only = query_bool(query, "result", False)
+        wait_ms = self._wait_ms(query)
+        raw = await request.read()
+        if len(raw) > max_bytes:
+            raise Reject(413, f"Request larger than allowed: {len(raw)} > {max_bytes} bytes.")
+        payload = parse_json_body(raw, request.content_type)
+        if payload is not None and not isinstance(payload, dict):
+            raise malformed_content("JSON object expected")
+        doc = self.ctl.entities.get(f"{ns}/{name}")
+        if doc is None:
+            raise Reject(404, NOT_FOUND)
+        activation_id, task = self.ctl.start(doc, payload, request[TID])
+        headers = {ACTIVATION_HEADER: activation_id}
+        if blocking:
+            done, _ = await asyncio.wait((task,), timeout=wait_ms / 1000)
+            if done:
+                activation = task.result()
+                result = activation.record["response"]["result"]
+                if isinstance(result, list):
+                    body: Any = result
+                elif result_only:
+                    body = result
+                else:
+                    body = activation.record if doc.is_sequence else blocking_view(activation)
+                code = activation.status_code
+                status = 200 if code == SUCCESS else 500 if code == WHISK_ERROR else 502
+                return json_response(body, status, headers)
+        return json_response({"activationId": activation_id}, 202, headers)

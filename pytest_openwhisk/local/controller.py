@@ -1,0 +1,135 @@
+"""The controller's invocation core: throttles, parameter merge, invoker call, records, metrics.
+
+Every accepted invocation runs as its own task and always ends with a stored activation record, also
+when the invoker raises unexpectedly (whisk internal error) or the HTTP client went away; a blocking
+request only *waits* for that task (up to its timeout, then 202 while the activation continues).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from typing import Any
+
+from pytest_openwhisk.local import records, sequences
+from pytest_openwhisk.local.config import LocalConfig
+from pytest_openwhisk.local.entities import ActionDoc
+from pytest_openwhisk.local.httpapi import Reject
+from pytest_openwhisk.local.metrics import Metrics
+from pytest_openwhisk.local.records import Caller
+from pytest_openwhisk.local.store import Activation, ActivationStore, EntityStore
+from pytest_openwhisk.local.throttle import Throttle
+from pytest_openwhisk.local.types import InvokerProtocol, RunOutcome, RunRequest
+
+log = logging.getLogger("pytest_openwhisk.local")
+PARAMETERS_NOT_ALLOWED = "Request defines parameters that are not allowed (e.g., reserved properties)."
+
+
+class Controller:
+    """State of one embedded controller: stores, throttles, metrics and the invoker it feeds."""
+
+    def __init__(self, config: LocalConfig, invoker: InvokerProtocol) -> None:
+        self.config = config
+        self.limits = config.limits
+        self.invoker = invoker
+        self.caller = Caller(config.namespace, config.subject)
+        self.entities = EntityStore()
+        self.activations = ActivationStore()
+        self.throttle = Throttle(self.limits.invocations_per_minute, self.limits.concurrent_invocations)
+        self.metrics = Metrics(self._pool_stats, self.throttle.total_inflight)
+        self._tasks: set[asyncio.Task[Activation]] = set()
+
+    def _pool_stats(self) -> dict[str, Any]:
+        try:
+            return self.invoker.stats()
+        except Exception:  # a scrape must not fail because the pool is stopping
+            log.exception("invoker.stats() failed")
+            return {}
+
+    # -- admission ---------------------------------------------------------------------------------
+    def admit(self, namespace: str) -> None:
+        """Charge the throttles for one invocation request (429 with OpenWhisk's messages)."""
+        rejected = self.throttle.check(namespace)
+        if rejected is not None:
+            self.metrics.throttled(namespace, rejected[0])
+            raise Reject(429, rejected[1])
+
+    @staticmethod
+    def merge_params(doc: ActionDoc, payload: dict[str, Any] | None) -> dict[str, Any]:
+        """Stored params <- request body (body wins), refusing overrides of final params."""
+        stored = doc.run_params
+        if not payload:
+            return dict(stored) if stored else {}
+        if doc.final_params and not doc.final_params.isdisjoint(payload):
+            raise Reject(400, PARAMETERS_NOT_ALLOWED)
+        if not stored:
+            return payload
+        return {**stored, **payload}
+
+    # -- running -------------------------------------------------------------------------------------
+    def start(self, doc: ActionDoc, payload: dict[str, Any] | None, tid: str) -> tuple[str, asyncio.Task[Activation]]:
+        """Accept one invocation of ``doc``: returns its activation id and the task producing its record.
+
+        The invocation counts as in flight (concurrency throttle) from here until its record is stored."""
+        received_at = time.time()
+        activation_id = records.new_activation_id()
+        if doc.is_sequence:
+            coro = sequences.run_guarded(self, doc, payload or {}, tid, activation_id, received_at)
+        else:
+            coro = self.run_primitive(doc, self.merge_params(doc, payload), tid, activation_id, received_at)
+        ns = self.caller.namespace
+        self.throttle.begin(ns)
+        task = asyncio.get_running_loop().create_task(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._finished)
+        return activation_id, task
+
+    def _finished(self, task: asyncio.Task[Activation]) -> None:
+        self._tasks.discard(task)
+        self.throttle.end(self.caller.namespace)
+
+    async def run_primitive(self, doc: ActionDoc, params: dict[str, Any] | list[Any], tid: str, activation_id: str,
+                            received_at: float, cause: str | None = None) -> Activation:
+        """Run one primitive activation through the invoker and store its record (never raises).
+
+        Sequence components (``cause`` set) count as in flight while they run."""
+        spec = doc.spec(self.limits)
+        ns = self.caller.namespace
+        request = RunRequest(action=spec, params=params, activation_id=activation_id, transaction_id=tid,
+                             invoker_namespace=ns, api_key=self.config.auth, received_at=received_at)
+        component = cause is not None
+        if component:
+            self.throttle.begin(ns)
+        try:
+            outcome = await self.invoker.run(request)
+        except BaseException as exc:  # noqa: BLE001 - recorded, never lost (cancellation included)
+            log.exception("[%s] invoker failed on activation %s of %s", tid, activation_id, spec.path)
+            outcome = records.internal_error(received_at, f"{type(exc).__name__}: {exc}")
+            if not isinstance(exc, Exception):
+                self._finish(spec.path, doc, outcome, activation_id, cause)
+                raise
+        finally:
+            if component:
+                self.throttle.end(ns)
+        return self._finish(spec.path, doc, outcome, activation_id, cause)
+
+    def _finish(self, path: str, doc: ActionDoc, outcome: RunOutcome, activation_id: str,
+                cause: str | None) -> Activation:
+        spec = doc.spec(self.limits)
+        activation = records.primitive(self.caller, spec, activation_id, outcome, cause)
+        self.activations.add(activation)
+        self.metrics.observe(namespace=spec.namespace, initiator=self.caller.namespace,
+                             action=path.split("/", 1)[1], kind=spec.kind, memory_mb=spec.memory_mb,
+                             status_code=outcome.status_code, wait_ms=outcome.wait_ms, init_ms=outcome.init_ms,
+                             duration_ms=activation.record["duration"])
+        return activation
+
+    def store_sequence(self, activation: Activation) -> Activation:
+        self.activations.add(activation)
+        return activation
+
+    async def drain(self, timeout: float) -> None:
+        """Wait for accepted activations to finish (used at shutdown before the invoker stops)."""
+        if self._tasks:
+            await asyncio.wait(set(self._tasks), timeout=timeout)

@@ -1,0 +1,226 @@
+"""HTTP plumbing of the embedded controller: error envelope, auth, CORS, transaction ids, query values.
+
+Every error leaves the server as OpenWhisk's envelope ``{"error": "<message>", "code": "<transaction id>"}``
+(``ErrorResponse.scala``); rejections that Pekko would raise (bad query value, malformed body, 405, 401)
+carry Pekko's default wording, re-wrapped exactly as ``BasicHttpService.customRejectionHandler`` does.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hmac
+import logging
+import os
+import re
+from collections.abc import Awaitable, Callable, Mapping
+from typing import Any
+
+import orjson
+from aiohttp import web
+
+log = logging.getLogger("pytest_openwhisk.local")
+
+#: request key under which the middleware stores the transaction id
+TID: Any = web.RequestKey("ow_tid", str) if hasattr(web, "RequestKey") else "ow_tid"
+
+CORS_HEADERS: Mapping[str, str] = {
+    "Access-Control-Allow-Origin": "*",
+    "Access-Control-Allow-Headers": "Authorization, Origin, X-Requested-With, Content-Type, Accept, User-Agent",
+    "Access-Control-Allow-Methods": "GET, DELETE, POST, PUT, HEAD",
+}
+JSON_CT = "application/json"
+WWW_AUTHENTICATE = 'Basic realm="OpenWhisk secure realm"'
+
+MISSING_CREDENTIALS = "The resource requires authentication, which was not supplied with the request"
+INVALID_CREDENTIALS = "The supplied authentication is invalid"
+NOT_FOUND = "The requested resource does not exist."
+ROUTE_NOT_FOUND = "The requested resource could not be found."
+INTERNAL_ERROR = "There was an internal server error."
+ENTITY_NAME_ILLEGAL = "The name of the entity contains illegal characters."
+NAMESPACE_ILLEGAL = "The namespace contains illegal characters."
+ENTITY_NAME_MAX = 256
+_ENTITY_NAME = re.compile(r"\A([\w]|[\w][\w@ .&-]{0,254}[\w@.&-])\Z")
+_TRUE = frozenset({"true", "yes", "on", "1"})
+_FALSE = frozenset({"false", "no", "off", "0"})
+
+
+class Reject(Exception):
+    """Ends a request with an OpenWhisk error envelope (status + message)."""
+
+    def __init__(self, status: int, message: str, headers: Mapping[str, str] | None = None) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+        self.headers = headers
+
+
+def new_tid() -> str:
+    """A fresh 32-character transaction id (lowercase hex is a subset of OpenWhisk's alphabet)."""
+    return os.urandom(16).hex()
+
+
+def json_response(obj: Any, status: int = 200, headers: Mapping[str, str] | None = None) -> web.Response:
+    """A JSON response serialised with orjson."""
+    response = web.Response(body=orjson.dumps(obj), status=status, headers=headers)
+    response.content_type = JSON_CT
+    return response
+
+
+def error_response(status: int, message: str, tid: str,
+                   headers: Mapping[str, str] | None = None) -> web.Response:
+    """OpenWhisk's error envelope."""
+    return json_response({"error": message, "code": tid}, status, headers)
+
+
+def malformed_query(name: str, message: str) -> Reject:
+    """Pekko's MalformedQueryParamRejection, re-wrapped."""
+    return Reject(400, f"The query parameter '{name}' was malformed:\n{message}")
+
+
+def malformed_content(message: str) -> Reject:
+    """Pekko's MalformedRequestContentRejection, re-wrapped."""
+    return Reject(400, f"The request content was malformed:\n{message}")
+
+
+def query_bool(query: Mapping[str, str], name: str, default: bool) -> bool:
+    """A boolean query parameter the way Pekko reads it (true/yes/on/1, false/no/off/0)."""
+    raw = query.get(name)
+    if raw is None:
+        return default
+    value = raw.lower()
+    if value in _TRUE:
+        return True
+    if value in _FALSE:
+        return False
+    raise malformed_query(name, f"'{raw}' is not a valid Boolean value")
+
+
+def list_limit(query: Mapping[str, str], collection: str, default: int = 30, maximum: int = 200) -> int:
+    """``limit`` of list operations: 0 means the maximum; 1..maximum; anything else 400."""
+    raw = query.get("limit")
+    if raw is None:
+        return default
+    try:
+        n = int(raw)
+    except ValueError:
+        raise malformed_query("limit", f"The value '{raw}' is not an integer for {collection}.") from None
+    if n == 0:
+        return maximum
+    if 0 < n <= maximum:
+        return n
+    raise malformed_query("limit", f"The value '{n}' is not in the range of 0 to {maximum} for {collection}.")
+
+
+def list_skip(query: Mapping[str, str], collection: str) -> int:
+    """``skip`` of list operations: an integer >= 0."""
+    raw = query.get("skip")
+    if raw is None:
+        return 0
+    try:
+        n = int(raw)
+    except ValueError:
+        raise malformed_query("skip", f"The value '{raw}' is not an integer for {collection}.") from None
+    if n < 0:
+        raise malformed_query("skip", f"The value '{n}' is not greater than or equal to 0 for {collection}.")
+    return n
+
+
+def is_entity_name(name: str) -> bool:
+    """OpenWhisk's entity name rule (``EntityName.REGEX``, at most 256 characters)."""
+    return len(name) <= ENTITY_NAME_MAX and _ENTITY_NAME.match(name) is not None
+
+
+def check_entity_name(name: str) -> str:
+    """Reject an illegal entity name with OpenWhisk's messages."""
+    if not is_entity_name(name):
+        if len(name) > ENTITY_NAME_MAX:
+            raise Reject(400, f"Name segement longer than allowed: {len(name)} > {ENTITY_NAME_MAX}.")
+        raise Reject(400, ENTITY_NAME_ILLEGAL)
+    return name
+
+
+def parse_json_body(body: bytes, content_type: str | None) -> Any:
+    """Decode a request body as Pekko's JSON unmarshaller would (415 for other content types, 400 bad JSON).
+
+    An empty body is ``None`` (``entity(as[Option[JsObject]])``)."""
+    if not body.strip():
+        return None
+    if content_type is None or not (content_type == JSON_CT or content_type.endswith("+json")):
+        raise Reject(415, f"The request's Content-Type is not supported. Expected:\n{JSON_CT}")
+    try:
+        return orjson.loads(body)
+    except orjson.JSONDecodeError as exc:
+        raise malformed_content(str(exc)) from None
+
+
+def namespace_of(segment: str, own: str, fqname_rest: str = "") -> str:
+    """Resolve the ``{ns}`` path segment: ``_`` is the caller's namespace, another one is 403."""
+    if segment == "_" or segment == own:
+        return own
+    if not is_entity_name(segment):
+        if len(segment) > ENTITY_NAME_MAX:
+            raise Reject(400, f"Namespace longer than allowed: {len(segment)} > {ENTITY_NAME_MAX}.")
+        raise Reject(400, NAMESPACE_ILLEGAL)
+    fqname = f"{segment}/{fqname_rest}" if fqname_rest else segment
+    raise Reject(403, f"The supplied authentication is not authorized to access '{fqname}'.")
+
+
+class Authenticator:
+    """HTTP Basic auth against one ``uuid:key``, compared in constant time."""
+
+    def __init__(self, auth: str) -> None:
+        self._key = auth.encode()
+        self._header = b"Basic " + base64.b64encode(self._key)
+
+    def check(self, header: str | None) -> None:
+        """Raise the 401 rejection unless ``header`` carries the key."""
+        if not header:
+            raise Reject(401, MISSING_CREDENTIALS, {"WWW-Authenticate": WWW_AUTHENTICATE})
+        raw = header.encode("utf-8", "surrogateescape")
+        if hmac.compare_digest(raw, self._header):
+            return
+        scheme, _, token = raw.partition(b" ")
+        if scheme.lower() != b"basic":
+            raise Reject(401, INVALID_CREDENTIALS, {"WWW-Authenticate": WWW_AUTHENTICATE})
+        try:
+            decoded = base64.b64decode(token.strip(), validate=True)
+        except (binascii.Error, ValueError):
+            decoded = b""
+        if not hmac.compare_digest(decoded, self._key):
+            raise Reject(401, INVALID_CREDENTIALS, {"WWW-Authenticate": WWW_AUTHENTICATE})
+
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+def make_middleware(authenticator: Authenticator) -> Callable[[web.Request, Handler], Awaitable[web.StreamResponse]]:
+    """One middleware for everything cross-cutting: transaction id, auth, error envelope, CORS."""
+
+    @web.middleware
+    async def middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+        tid = request.headers.get("X-Request-ID") or new_tid()
+        request[TID] = tid
+        path = request.path
+        try:
+            if path.startswith("/api/v1/namespaces") or path.startswith("/admin/"):
+                authenticator.check(request.headers.get("Authorization"))
+            response = await handler(request)
+        except Reject as exc:
+            response = error_response(exc.status, exc.message, tid, exc.headers)
+        except web.HTTPMethodNotAllowed as exc:
+            allowed = ", ".join(sorted(exc.allowed_methods))
+            response = error_response(405, f"HTTP method not allowed, supported methods: {allowed}", tid)
+        except web.HTTPNotFound:
+            response = error_response(404, ROUTE_NOT_FOUND, tid)
+        except web.HTTPRequestEntityTooLarge as exc:
+            response = error_response(413, exc.text or "Request Entity Too Large", tid)
+        except web.HTTPException as exc:
+            response = error_response(exc.status, exc.reason, tid)
+        except Exception:  # a bug: answer like Pekko's default handler, keep the traceback in the log
+            log.exception("[%s] %s %s failed", tid, request.method, path)
+            response = error_response(500, INTERNAL_ERROR, tid)
+        response.headers.update(CORS_HEADERS)
+        return response
+
+    return middleware

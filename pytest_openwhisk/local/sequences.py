@@ -1,0 +1,115 @@
+"""Sequences (``exec.kind: sequence``): create-time checks and execution in the controller.
+
+As in ``SequenceActions.scala``: components run one at a time, each result (object or array) becoming the
+next input, merged over that component's own parameters; the first component whose response is an error
+stops the sequence and its response becomes the sequence's. Component records carry ``cause`` = the
+enclosing sequence's id and ``causedBy: sequence``; the sequence record lists the component ids as its
+``logs`` and sums their durations. Components are not throttled individually.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from typing import TYPE_CHECKING, Any
+
+from pytest_openwhisk.local import records
+from pytest_openwhisk.local.entities import ActionDoc
+from pytest_openwhisk.local.httpapi import Reject
+from pytest_openwhisk.local.store import Activation, EntityStore
+from pytest_openwhisk.local.types import APPLICATION_ERROR, SUCCESS, WHISK_ERROR
+
+if TYPE_CHECKING:
+    from pytest_openwhisk.local.controller import Controller
+
+TOO_LONG = "Too many actions in the sequence."
+NO_COMPONENT = "No component specified for the sequence."
+CYCLIC = "Sequence may not refer to itself."
+COMPONENT_MISSING = "Sequence component does not exist."
+FAILED = "Sequence failed."
+log = logging.getLogger("pytest_openwhisk.local")
+
+
+def _atomic_count(entities: EntityStore, origin: str, components: list[str], limit: int) -> int:
+    if len(components) > limit:
+        raise Reject(400, TOO_LONG)
+    total = 0
+    for path in components:
+        if path == origin:
+            raise Reject(400, CYCLIC)
+        doc = entities.get(path)
+        if doc is None:
+            raise Reject(400, COMPONENT_MISSING)
+        total += _atomic_count(entities, origin, doc.components, limit) if doc.is_sequence else 1
+        if total > limit:
+            raise Reject(400, TOO_LONG)
+    return total
+
+
+def check_create(entities: EntityStore, path: str, components: list[str], limit: int) -> None:
+    """The checks of ``checkSequenceActionLimits`` for a sequence stored at ``path`` (400 on failure)."""
+    if len(components) > limit:
+        raise Reject(400, TOO_LONG)
+    if not components:
+        raise Reject(400, NO_COMPONENT)
+    _atomic_count(entities, path, components, limit)
+
+
+async def run(ctl: Controller, doc: ActionDoc, payload: dict[str, Any] | list[Any], tid: str, activation_id: str,
+              received_at: float, *, cause: str | None, depth: list[int]) -> Activation:
+    """Run sequence ``doc`` (blocking, component by component) and store its record; never raises."""
+    start = records.now_ms()
+    wait_ms = max(0, start - int(received_at * 1000))
+    limit = ctl.limits.sequence_max_length
+    component_ids: list[str] = []
+    duration = 0
+    status_code, result, size = SUCCESS, payload, None
+    memory = doc.limits.get("memory", ctl.limits.memory_mb_default)
+    value: dict[str, Any] | list[Any] = payload
+    for path in doc.components:
+        component = ctl.entities.get(path)
+        if component is None:
+            status_code, result, size = APPLICATION_ERROR, {"error": COMPONENT_MISSING}, None
+            break
+        if not component.is_sequence:
+            depth[0] += 1
+            if depth[0] > limit:
+                status_code, result, size = APPLICATION_ERROR, {"error": TOO_LONG}, None
+                break
+        component_id = records.new_activation_id()
+        if component.is_sequence:
+            activation = await run(ctl, component, value, tid, component_id, time.time(),
+                                   cause=activation_id, depth=depth)
+        else:
+            params = {**component.run_params, **value} if isinstance(value, dict) else value
+            activation = await ctl.run_primitive(component, params, tid, component_id, time.time(),
+                                                 cause=activation_id)
+            memory = max(memory, component.limits.get("memory", memory))
+        component_ids.append(component_id)
+        duration += int(activation.record["duration"])
+        response = activation.record["response"]
+        status_code, result, size = activation.status_code, response["result"], response.get("size")
+        if status_code != SUCCESS:
+            break
+        value = result
+    limits = {**doc.limits, "memory": memory}
+    activation = records.sequence(
+        ctl.caller, name=doc.name, version=doc.version, path=doc.path, activation_id=activation_id, start=start,
+        end=records.now_ms(), status_code=status_code, result=result, size=size, component_ids=component_ids,
+        duration=duration, limits=limits, wait_ms=wait_ms, cause=cause)
+    return ctl.store_sequence(activation)
+
+
+async def run_guarded(ctl: Controller, doc: ActionDoc, payload: dict[str, Any], tid: str, activation_id: str,
+                      received_at: float) -> Activation:
+    """:func:`run` for a top-level sequence; an unexpected failure still ends with a stored record."""
+    try:
+        return await run(ctl, doc, payload, tid, activation_id, received_at, cause=None, depth=[0])
+    except Exception:
+        log.exception("[%s] sequence %s failed unexpectedly", tid, doc.path)
+        now = records.now_ms()
+        activation = records.sequence(
+            ctl.caller, name=doc.name, version=doc.version, path=doc.path, activation_id=activation_id, start=now,
+            end=now, status_code=WHISK_ERROR, result={"error": FAILED}, size=None, component_ids=[], duration=0,
+            limits=dict(doc.limits), wait_ms=max(0, now - int(received_at * 1000)), cause=None)
+        return ctl.store_sequence(activation)

@@ -1,0 +1,140 @@
+"""In-memory entity store (actions) and activation store of the embedded controller.
+
+Both live on the server's event loop thread (no locks). Activations are kept sorted by ``start`` per
+namespace and per name filter key (the ``activations`` and ``activations-filters`` CouchDB views), so list
+queries are a bisect plus a slice, newest first, whatever the number of records.
+"""
+
+from __future__ import annotations
+
+import bisect
+import itertools
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+from pytest_openwhisk.local.entities import ActionDoc
+
+
+class EntityStore:
+    """Actions by document id ``ns/[pkg/]name``; packages are implicit (a path prefix)."""
+
+    def __init__(self) -> None:
+        self._docs: dict[str, ActionDoc] = {}
+
+    def get(self, path: str) -> ActionDoc | None:
+        return self._docs.get(path)
+
+    def put(self, doc: ActionDoc) -> None:
+        self._docs[doc.path] = doc
+
+    def delete(self, path: str) -> ActionDoc | None:
+        return self._docs.pop(path, None)
+
+    def _in(self, namespace: str) -> list[ActionDoc]:
+        """Actions listed under ``namespace``: a root namespace lists its packages' actions too."""
+        docs = [d for d in self._docs.values()
+                if d.namespace == namespace or ("/" not in namespace and d.namespace.split("/", 1)[0] == namespace)]
+        docs.sort(key=lambda d: d.updated, reverse=True)
+        return docs
+
+    def list(self, namespace: str, skip: int, limit: int) -> list[ActionDoc]:
+        return self._in(namespace)[skip:skip + limit]
+
+    def count(self, namespace: str, skip: int) -> int:
+        return max(0, len(self._in(namespace)) - skip)
+
+    def packages(self, namespace: str) -> list[str]:
+        """Names of the implicit packages of ``namespace`` (those holding at least one action)."""
+        prefix = namespace + "/"
+        return sorted({d.namespace[len(prefix):] for d in self._docs.values() if d.namespace.startswith(prefix)})
+
+
+@dataclass
+class Activation:
+    """One stored activation: its API JSON plus what the list views need."""
+
+    record: dict[str, Any]  # full record as GET returns it (response without statusCode)
+    status_code: int
+    filter_key: str  # "ns/name" or "ns/pkg/name" (activations-filters view)
+    _summary: dict[str, Any] | None = field(default=None, repr=False)
+
+    @property
+    def activation_id(self) -> str:
+        return str(self.record["activationId"])
+
+    @property
+    def start(self) -> int:
+        return int(self.record["start"])
+
+    def summary(self) -> dict[str, Any]:
+        """The ``activations`` view summary (duration = end - start, statusCode exposed)."""
+        if self._summary is None:
+            r = self.record
+            s: dict[str, Any] = {
+                "namespace": r["namespace"], "name": r["name"], "version": r["version"], "publish": r["publish"],
+                "annotations": r["annotations"], "activationId": r["activationId"], "start": r["start"],
+                "end": r["end"], "duration": r["end"] - r["start"],
+            }
+            if "cause" in r:
+                s["cause"] = r["cause"]
+            s["statusCode"] = self.status_code
+            self._summary = s
+        return self._summary
+
+
+def filter_key(namespace: str, name: str, path: str) -> str:
+    """``ns/[pkg/]name`` from the invoking namespace, the action name and its ``path`` annotation."""
+    parts = path.split("/")
+    return f"{namespace}/{parts[1]}/{name}" if len(parts) == 3 else f"{namespace}/{name}"
+
+
+_Row = tuple[int, int, Activation]
+
+
+class ActivationStore:
+    """Every finished activation, by id and sorted by start."""
+
+    def __init__(self) -> None:
+        self._by_id: dict[str, Activation] = {}
+        self._by_ns: dict[str, list[_Row]] = {}
+        self._by_key: dict[str, list[_Row]] = {}
+        self._seq = itertools.count()
+
+    def __len__(self) -> int:
+        return len(self._by_id)
+
+    def add(self, activation: Activation) -> None:
+        row = (activation.start, next(self._seq), activation)
+        self._by_id[activation.activation_id] = activation
+        bisect.insort(self._by_ns.setdefault(activation.record["namespace"], []), row)
+        bisect.insort(self._by_key.setdefault(activation.filter_key, []), row)
+
+    def get(self, namespace: str, activation_id: str) -> Activation | None:
+        found = self._by_id.get(activation_id)
+        return found if found is not None and found.record["namespace"] == namespace else None
+
+    def _rows(self, namespace: str, name: str | None) -> list[_Row]:
+        if name is None:
+            return self._by_ns.get(namespace, [])
+        return self._by_key.get(f"{namespace}/{name}", [])
+
+    def _window(self, rows: list[_Row], since: int | None, upto: int | None) -> tuple[int, int]:
+        lo = 0 if since is None else bisect.bisect_left(rows, (since,))
+        hi = len(rows) if upto is None else bisect.bisect_left(rows, (upto + 1,))
+        return lo, max(lo, hi)
+
+    def query(self, namespace: str, *, name: str | None = None, skip: int = 0, limit: int = 30,
+              since: int | None = None, upto: int | None = None) -> Iterator[Activation]:
+        """Newest first, ``since <= start <= upto`` (epoch ms), after ``skip``, at most ``limit``."""
+        rows = self._rows(namespace, name)
+        lo, hi = self._window(rows, since, upto)
+        first = hi - 1 - skip
+        last = max(lo, hi - skip - limit)
+        for i in range(first, last - 1, -1):
+            yield rows[i][2]
+
+    def count(self, namespace: str, *, name: str | None = None, skip: int = 0,
+              since: int | None = None, upto: int | None = None) -> int:
+        lo, hi = self._window(self._rows(namespace, name), since, upto)
+        return max(0, hi - lo - skip)

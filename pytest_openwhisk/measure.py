@@ -1,0 +1,231 @@
+"""Closed-loop measurement runners (warm, cold, concurrent) producing a :class:`Measurement`.
+
+Every invocation becomes one :class:`~pytest_openwhisk.samples.Sample` joining the client's timing
+(``time.perf_counter`` latency, epoch ``sent``/``received``) with the activation record:
+
+- a blocking 200/500/502 body *is* the record (start, end, duration, ``waitTime``/``initTime``
+  annotations, ``response.status``);
+- a 202 after the blocking wait is fetched later with ``wait_activation``; when that fails the sample
+  keeps status ``accepted``;
+- an HTTP error without a record (401, 429, ...) or a connection failure is a ``client error`` sample:
+  recorded, never lost.
+
+A sample is cold when the record carries the ``initTime`` annotation (OpenWhisk only sets it on a cold
+start). All loops are bounded by their round counts; each request by the client's HTTP timeout.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Protocol
+
+from pytest_openwhisk.errors import OpenWhiskError
+from pytest_openwhisk.samples import ACCEPTED_NO_RESULT, CLIENT_ERROR, STATUS_SUCCESS, Sample, annotation
+from pytest_openwhisk.stats import summarize
+
+if TYPE_CHECKING:
+    from pytest_openwhisk.client import OpenWhiskClient
+    from pytest_openwhisk.slo import Verdict
+
+Params = Mapping[str, Any] | list[Any] | None
+#: how long a 202 (still running after the blocking wait) may take to produce its record
+LATE_RECORD_TIMEOUT_S = 70.0
+#: how long concurrent clients wait for each other at the start barrier
+BARRIER_TIMEOUT_S = 120.0
+
+
+class ActionLike(Protocol):
+    """What the runners need from an action: the name to invoke and the name without the test prefix."""
+
+    @property
+    def name(self) -> str:
+        """Full name to invoke."""
+
+    @property
+    def base_name(self) -> str:
+        """Name without the per-test prefix (reported in results)."""
+
+
+class ColdForcer(Protocol):
+    """The part of a Backend the cold runner needs."""
+
+    def force_cold(self, client: OpenWhiskClient, action: str) -> None:
+        """Make the next invocation of ``action`` a cold start."""
+
+
+@dataclass
+class Measurement:
+    """One measured workload of a test: its samples, window and SLO verdicts."""
+
+    name: str  # label unique within the test, e.g. "warm", "cold", "concurrent-4x25" or a user name
+    mode: str  # "warm" | "cold" | "concurrent" | "open-loop" | ...
+    action: str  # action name without the per-test prefix
+    samples: list[Sample]
+    started: float  # epoch seconds, first send
+    ended: float  # epoch seconds, last response
+    slo: list[Verdict] = field(default_factory=list)
+    extra: dict[str, Any] = field(default_factory=dict)  # "monitoring", "warmup", ...
+    test: str = ""  # node id of the test that produced it
+
+    @property
+    def label(self) -> str:
+        """``<test node id> [<name>]`` (just ``name`` outside a test)."""
+        return f"{self.test} [{self.name}]" if self.test else self.name
+
+    def summary(self) -> dict[str, Any]:
+        """The ``ow_summary`` dict of these samples (see :func:`pytest_openwhisk.stats.summarize`)."""
+        return summarize(self.samples)
+
+
+def action_names(action: ActionLike | str) -> tuple[str, str]:
+    """``(name to invoke, base name)`` of an Action or of a plain action name."""
+    if isinstance(action, str):
+        return action, action
+    return action.name, getattr(action, "base_name", action.name)
+
+
+def _check_count(what: str, value: object, minimum: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+        example = max(minimum, 10)
+        raise ValueError(f"{what}={value!r} is invalid; use an integer >= {minimum}, e.g. {what}={example}")
+    return value
+
+
+def sample_from_record(name: str, record: Mapping[str, Any], *, sent: float, received: float,
+                       latency_ms: float, http_status: int, mode: str) -> Sample:
+    """Join the client's timing with an activation record into a Sample."""
+    raw_response = record.get("response")
+    response: Mapping[str, Any] = raw_response if isinstance(raw_response, dict) else {}
+    status = str(response.get("status") or ("success" if response.get("success") else "unknown"))
+    result = response.get("result")
+    error = None
+    if status != STATUS_SUCCESS:
+        error = str(result.get("error")) if isinstance(result, dict) and "error" in result else status
+    wait = annotation(dict(record), "waitTime")
+    init = annotation(dict(record), "initTime")
+    duration = record.get("duration")
+    return Sample(
+        action=name, sent=sent, received=received, latency_ms=latency_ms, http_status=http_status,
+        status=status, activation_id=record.get("activationId"),
+        start_ms=record.get("start"), end_ms=record.get("end"),
+        duration_ms=float(duration) if isinstance(duration, int | float) else None,
+        wait_ms=float(wait) if isinstance(wait, int | float) else None,
+        init_ms=float(init) if isinstance(init, int | float) else None,
+        cold=isinstance(init, int | float), error=error, mode=mode,
+    )
+
+
+def _client_error(name: str, sent: float, start: float, http_status: int, error: str, mode: str,
+                  activation_id: str | None = None) -> Sample:
+    elapsed = time.perf_counter() - start
+    return Sample(action=name, sent=sent, received=sent + elapsed, latency_ms=elapsed * 1000.0,
+                  http_status=http_status, status=CLIENT_ERROR, activation_id=activation_id,
+                  error=error, mode=mode)
+
+
+def invoke_sample(client: OpenWhiskClient, name: str, params: Params = None, *, mode: str = "warm") -> Sample:
+    """One blocking invocation measured as a Sample (never raises for platform or network failures)."""
+    sent = time.time()
+    start = time.perf_counter()
+    try:
+        res = client.invoke(name, params, blocking=True, check=False)
+    except (OpenWhiskError, OSError) as exc:
+        return _client_error(name, sent, start, 0, f"{type(exc).__name__}: {exc}", mode)
+    record = res.record
+    if record is not None:
+        return sample_from_record(name, record, sent=res.sent, received=res.received,
+                                  latency_ms=res.latency_ms, http_status=res.http_status, mode=mode)
+    if res.http_status == 202 and res.activation_id:
+        try:
+            late = client.wait_activation(res.activation_id, timeout=LATE_RECORD_TIMEOUT_S)
+        except OpenWhiskError as exc:
+            return Sample(action=name, sent=res.sent, received=res.received, latency_ms=res.latency_ms,
+                          http_status=202, status=ACCEPTED_NO_RESULT, activation_id=res.activation_id,
+                          error=f"record not available: {exc}", mode=mode)
+        return sample_from_record(name, late, sent=res.sent, received=res.received,
+                                  latency_ms=res.latency_ms, http_status=res.http_status, mode=mode)
+    body = res.body
+    error = body.get("error") if isinstance(body, dict) else None
+    return Sample(action=name, sent=res.sent, received=res.received, latency_ms=res.latency_ms,
+                  http_status=res.http_status, status=CLIENT_ERROR, activation_id=res.activation_id,
+                  error=str(error or f"HTTP {res.http_status} without an activation record"), mode=mode)
+
+
+def measurement_from_samples(name: str, mode: str, action: str, samples: Sequence[Sample],
+                             extra: Mapping[str, Any] | None = None) -> Measurement:
+    """Wrap externally produced samples (e.g. an open-loop workload) into a Measurement."""
+    items = list(samples)
+    now = time.time()
+    started = min((s.sent for s in items), default=now)
+    ended = max((s.received for s in items), default=now)
+    return Measurement(name=name, mode=mode, action=action, samples=items, started=started, ended=ended,
+                       extra=dict(extra or {}))
+
+
+def run_warm(client: OpenWhiskClient, action: ActionLike | str, params: Params = None, rounds: int = 100,
+             warmup: int = 3, *, name: str | None = None) -> Measurement:
+    """``warmup`` discarded invocations, then ``rounds`` measured blocking invocations, one at a time."""
+    _check_count("rounds", rounds, 1)
+    _check_count("warmup", warmup, 0)
+    invoke_name, base = action_names(action)
+    warm_errors = sum(not invoke_sample(client, invoke_name, params, mode="warmup").ok for _ in range(warmup))
+    samples = [invoke_sample(client, invoke_name, params, mode="warm") for _ in range(rounds)]
+    return measurement_from_samples(name or "warm", "warm", base, samples,
+                                    {"warmup": warmup, "warmup_errors": warm_errors})
+
+
+def run_cold(client: OpenWhiskClient, backend: ColdForcer, action: ActionLike | str, params: Params = None,
+             rounds: int = 10, *, name: str | None = None) -> Measurement:
+    """``rounds`` times: force a cold start through the backend, then one measured blocking invocation.
+
+    Samples whose record has no ``initTime`` stay in the measurement with ``cold=False`` (the report
+    shows a cold ratio below 1); ``extra["not_cold"]`` counts them.
+    """
+    _check_count("rounds", rounds, 1)
+    invoke_name, base = action_names(action)
+    samples: list[Sample] = []
+    for _ in range(rounds):
+        backend.force_cold(client, invoke_name)
+        samples.append(invoke_sample(client, invoke_name, params, mode="cold"))
+    not_cold = sum(1 for s in samples if s.ok and not s.cold)
+    return measurement_from_samples(name or "cold", "cold", base, samples, {"not_cold": not_cold})
+
+
+def run_concurrent(client: OpenWhiskClient, action: ActionLike | str, params: Params = None, clients: int = 4,
+                   per_client: int = 25, warmup: int = 1, *, name: str | None = None) -> Measurement:
+    """``clients`` threads each doing ``warmup`` then ``per_client`` blocking invocations back to back.
+
+    Threads start the warm-up together (so each warms its own container) and the measured phase
+    together (a barrier); the shared client pools connections (its pool must hold ``clients``).
+    Samples are returned ordered by send time.
+    """
+    _check_count("clients", clients, 1)
+    _check_count("per_client", per_client, 1)
+    _check_count("warmup", warmup, 0)
+    invoke_name, base = action_names(action)
+    barrier = threading.Barrier(clients)
+
+    def together() -> None:
+        try:
+            barrier.wait(timeout=BARRIER_TIMEOUT_S)
+        except threading.BrokenBarrierError:
+            pass  # a peer failed or was late: go on alone rather than hang
+
+    def worker() -> tuple[int, list[Sample]]:
+        together()
+        errors = sum(not invoke_sample(client, invoke_name, params, mode="warmup").ok for _ in range(warmup))
+        together()
+        batch = [invoke_sample(client, invoke_name, params, mode="concurrent") for _ in range(per_client)]
+        return errors, batch
+
+    with ThreadPoolExecutor(max_workers=clients, thread_name_prefix="ow-client") as pool:
+        futures = [pool.submit(worker) for _ in range(clients)]
+        results = [f.result() for f in futures]
+    samples = sorted((s for _, batch in results for s in batch), key=lambda s: s.sent)
+    extra = {"clients": clients, "per_client": per_client, "warmup": warmup,
+             "warmup_errors": sum(e for e, _ in results)}
+    return measurement_from_samples(name or "concurrent", "concurrent", base, samples, extra)

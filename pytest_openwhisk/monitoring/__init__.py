@@ -1,0 +1,1 @@
+"""Prometheus for benchmark windows: a local server (:mod:`.prometheus`), window queries (:mod:`.collect`)."""

@@ -1,0 +1,172 @@
+"""The PromQL run for one benchmark window, shaped as ``extra_info["ow_monitoring"]``.
+
+Counters and histograms are read as exact differences between two instant evaluations (``@ start``
+and ``@ end``, where ``end`` is the first scrape after the window), so short windows and series that
+appear mid-window are counted right. Metric names are OpenWhisk's user-events names
+(``openwhisk_action_*``), which the embedded server exposes too. Resource usage comes from cAdvisor
+(``container_*``) on Kubernetes and from the process collector (``process_*``) locally.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any
+
+from pytest_openwhisk.errors import BackendError
+from pytest_openwhisk.monitoring.prometheus import PromClient, scraped_after
+
+HISTOGRAMS = {
+    "wait_ms": "openwhisk_action_waitTime_seconds",
+    "init_ms": "openwhisk_action_initTime_seconds",
+    "duration_ms": "openwhisk_action_duration_seconds",
+}
+#: counters, matched with and without the ``_total`` suffix (Prometheus Java client versions differ)
+ACTIVATIONS = "openwhisk_action_activations"
+COLD_STARTS = "openwhisk_action_coldStarts"
+STATUS = "openwhisk_action_status"
+
+
+@dataclass(frozen=True)
+class Scope:
+    """What to look at: Kubernetes namespace and release (cluster) or the scrape job (local)."""
+
+    backend: str = "local"  # "local" or a Kubernetes backend name ("kind", "existing")
+    namespace: str = "openwhisk"  # Kubernetes namespace of the release
+    release: str = "owdev"
+    job: str = "openwhisk"  # local scrape job
+    action: str | None = None  # restrict OpenWhisk metrics to this action (suffix match)
+
+    @property
+    def kube(self) -> bool:
+        """True for cluster backends (cAdvisor metrics), False for the embedded server."""
+        return self.backend != "local"
+
+    def ow_selector(self) -> str:
+        """Label matchers for ``openwhisk_action_*`` series (without braces)."""
+        parts = [] if self.kube else [f'job="{self.job}"']
+        if self.action:
+            parts.append(f'action=~"(.*/)?{_escape(self.action)}"')
+        return ",".join(parts)
+
+    def up_selector(self) -> str:
+        """The ``up`` series whose next scrape closes the window."""
+        return 'up{job="kubelet"}' if self.kube else f'up{{job="{self.job}"}}'
+
+
+def _escape(text: str) -> str:
+    return "".join("\\\\" + ch if ch in ".+*?()[]{}|^$\\" else ch for ch in text)
+
+
+def _series(metric: str, matchers: str) -> str:
+    """A selector: counters (no ``_total`` given) match both spellings, other names match exactly."""
+    if metric.endswith(("_count", "_sum", "_bucket", "_seconds_total")):
+        return f"{metric}{{{matchers}}}"
+    name = f'__name__=~"{metric}(_total)?"'
+    return "{" + ",".join(filter(None, (name, matchers))) + "}"
+
+
+def _delta(metric: str, matchers: str, start: float, end: float, by: str = "") -> str:
+    """PromQL for the increase of a counter between two instants (absent at ``start`` counts as 0)."""
+    group = f" by ({by})" if by else ""
+    at_end = f"sum{group}({_series(metric, matchers)} @ {end:.3f})"
+    at_start = f"sum{group}({_series(metric, matchers)} @ {start:.3f})"
+    return f"({at_end} - {at_start}) or {at_end}"
+
+
+def window_metrics(prom: PromClient, start: float, end: float, *, backend: str = "local",
+                   scope: Scope | None = None, settle_timeout: float = 30.0) -> dict[str, Any]:
+    """Query Prometheus for the window ``[start, end]`` (epoch s) and return the ``ow_monitoring`` dict.
+
+    Waits (``wait_until``) for the first scrape after ``end``. Queries that fail are listed under
+    ``errors`` instead of failing the benchmark; a Prometheus that cannot be reached raises
+    :class:`BackendError`.
+    """
+    scope = scope or Scope(backend=backend)
+    if end < start:
+        raise BackendError(f"monitoring window ends before it starts ({start} > {end})")
+    closed = scraped_after(prom, end, scope.up_selector(), settle_timeout)
+    opened = start
+    out: dict[str, Any] = {
+        "source": "prometheus", "url": prom.base_url, "backend": scope.backend,
+        "start": start, "end": end, "evaluated_at": closed, "errors": [],
+    }
+    ow: dict[str, Any] = {}
+    sel = scope.ow_selector()
+    _try(out, ow, "activations", lambda: prom.value(_delta(ACTIVATIONS, sel, opened, closed)))
+    _try(out, ow, "cold_starts", lambda: prom.value(_delta(COLD_STARTS, sel, opened, closed)))
+    _try(out, ow, "status", lambda: prom.by_label(_delta(STATUS, sel, opened, closed, "status"), "status"))
+    for key, metric in HISTOGRAMS.items():
+        _try(out, ow, key, lambda metric=metric: _histogram(prom, metric, sel, opened, closed))
+    out["openwhisk"] = ow
+    resources: dict[str, Any] = {}
+    if scope.kube:
+        _try(out, resources, "action_pods", lambda: _pods(prom, scope, "wsk.*", opened, closed))
+        invoker = f"{scope.release}-invoker.*"
+        _try(out, resources, "invoker", lambda: _pods(prom, scope, invoker, opened, closed))
+    else:
+        _try(out, resources, "server", lambda: _process(prom, scope, opened, closed))
+    out["resources"] = resources
+    return out
+
+
+def _try(out: dict[str, Any], into: dict[str, Any], key: str, query: Any) -> None:
+    try:
+        into[key] = query()
+    except BackendError as exc:
+        into[key] = None
+        out["errors"].append(f"{key}: {exc}")
+
+
+def _histogram(prom: PromClient, metric: str, sel: str, start: float, end: float) -> dict[str, Any]:
+    """count, mean, p50, p95 (ms) of one histogram over the window."""
+    count = prom.value(_delta(f"{metric}_count", sel, start, end)) or 0.0
+    result: dict[str, Any] = {"count": int(count), "mean": None, "p50": None, "p95": None}
+    if count <= 0:
+        return result
+    total = prom.value(_delta(f"{metric}_sum", sel, start, end))
+    result["mean"] = None if total is None else round(total / count * 1000.0, 3)
+    buckets = _delta(f"{metric}_bucket", sel, start, end, by="le")
+    for name, q in (("p50", 0.5), ("p95", 0.95)):
+        seconds = prom.value(f"histogram_quantile({q}, {buckets})")
+        result[name] = None if seconds is None or math.isinf(seconds) else round(seconds * 1000.0, 3)
+    return result
+
+
+def _pods(prom: PromClient, scope: Scope, pod_regex: str, start: float, end: float) -> dict[str, Any]:
+    """CPU (millicores, mean over the window per pod) and working-set memory (bytes, peak per pod)."""
+    span = max(end - start, 1.0)
+    window = f"{math.ceil(span)}s"
+    match = f'namespace="{scope.namespace}",pod=~"{pod_regex}",container!="",container!="POD"'
+    cpu = prom.by_label(
+        f"sum by (pod) (increase(container_cpu_usage_seconds_total{{{match}}}[{window}] @ {end:.3f}))"
+        f" / {span:.3f} * 1000", "pod")
+    memory = prom.by_label(
+        f"max by (pod) (max_over_time(container_memory_working_set_bytes{{{match}}}[{window}] @ {end:.3f}))",
+        "pod")
+    return {
+        "pods": len(set(cpu) | set(memory)),
+        "cpu_millicores_avg": _mean(cpu.values()), "cpu_millicores_max": _max(cpu.values()),
+        "memory_bytes_avg": _mean(memory.values()), "memory_bytes_max": _max(memory.values()),
+    }
+
+
+def _process(prom: PromClient, scope: Scope, start: float, end: float) -> dict[str, Any]:
+    """CPU (millicores over the window) and peak resident memory of the scraped server process."""
+    sel = f'job="{scope.job}"'
+    span = max(end - start, 1e-3)
+    cpu = prom.value(f"({_delta('process_cpu_seconds_total', sel, start, end)}) / {span:.3f} * 1000")
+    window = f"{max(math.ceil(end - start), 1)}s"
+    rss = prom.value(f"max(max_over_time(process_resident_memory_bytes{{{sel}}}[{window}] @ {end:.3f}))")
+    return {"cpu_millicores": None if cpu is None else round(cpu, 1),
+            "memory_bytes_max": None if rss is None else int(rss)}
+
+
+def _mean(values: Any) -> float | None:
+    items = list(values)
+    return round(sum(items) / len(items), 3) if items else None
+
+
+def _max(values: Any) -> float | None:
+    items = list(values)
+    return round(max(items), 3) if items else None

@@ -1,0 +1,506 @@
+"""The ``--ow-*`` options: argparse value types, registration, and the frozen :class:`Settings`.
+
+Every option has a command-line flag ``--ow-NAME``, an ini key ``ow_NAME`` and an environment variable
+``OW_NAME``. :meth:`Settings.from_config` resolves them in one place with the precedence
+CLI > env > ini > ``.wskprops`` (apihost, auth, namespace only) > default, and records where each
+value came from. Value syntax is checked by the argparse types (``ArgumentTypeError``); combinations
+are checked by :meth:`Settings.from_config` (``pytest.UsageError``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import uuid
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from pytest_openwhisk.errors import ConfigError
+from pytest_openwhisk.local.config import PoolConfig, StemCell
+from pytest_openwhisk.wskprops import load_wskprops
+
+CLUSTERS = ("local", "kind", "existing")
+LOCAL_MODES = ("process", "thread")
+ISOLATIONS = ("auto", "bwrap", "none")
+DEFAULT_CHART = "https://openwhisk.apache.org/charts"
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h)\s*$")
+_UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0}
+_NAME = re.compile(r"^(?:\w|\w[\w@ .&-]{0,254}[\w@.&-])$")
+
+
+def parse_duration(value: str) -> float:
+    """``"250ms"`` -> 0.25, ``"15s"`` -> 15.0, ``"10m"`` -> 600.0 (seconds)."""
+    match = _DURATION.match(value)
+    if not match:
+        raise argparse.ArgumentTypeError(
+            f"invalid duration {value!r}; use a number with a unit ms, s, m or h, e.g. 250ms, 30s, 5m"
+        )
+    return float(match.group(1)) * _UNITS[match.group(2)]
+
+
+def format_duration(seconds: float) -> str:
+    """The shortest exact spelling of a duration: 600.0 -> ``"10m"``, 0.25 -> ``"250ms"``."""
+    for unit, size in (("h", 3600.0), ("m", 60.0), ("s", 1.0)):
+        if seconds >= size and (seconds / size).is_integer():
+            return f"{int(seconds / size)}{unit}"
+    return f"{seconds * 1000:g}ms"
+
+
+def parse_memory(value: str) -> int:
+    """Megabytes: ``"2048"``, ``"2048MB"``, ``"512m"`` or ``"4g"`` -> int MB (at least 128)."""
+    match = re.match(r"^\s*(\d+)\s*(mb|m|gb|g)?\s*$", value, re.IGNORECASE)
+    if not match:
+        raise argparse.ArgumentTypeError(
+            f"invalid memory size {value!r}; use megabytes, e.g. 2048, 512m or 4g"
+        )
+    megabytes = int(match.group(1)) * (1024 if (match.group(2) or "").lower().startswith("g") else 1)
+    if megabytes < 128:
+        raise argparse.ArgumentTypeError(
+            f"memory size {value!r} is below the smallest action (128 MB); use e.g. 2048"
+        )
+    return megabytes
+
+
+def parse_prewarm(value: str) -> tuple[StemCell, ...]:
+    """``"python:3:1,nodejs:20:2"`` (kind:count[:memoryMB], comma separated) or ``"none"``."""
+    if value.strip().lower() == "none":
+        return ()
+    cells: list[StemCell] = []
+    for item in value.split(","):
+        parts = item.strip().split(":")
+        if len(parts) not in (3, 4) or not all(parts) or not all(p.isdigit() for p in parts[2:]):
+            raise argparse.ArgumentTypeError(
+                f"invalid prewarm entry {item.strip()!r}; use kind:count[:memoryMB] separated by commas, "
+                "e.g. python:3:1,nodejs:20:2, or none"
+            )
+        memory = int(parts[3]) if len(parts) == 4 else 256
+        cells.append(StemCell(kind=f"{parts[0]}:{parts[1]}", count=int(parts[2]), memory_mb=memory))
+    return tuple(cells)
+
+
+def format_prewarm(cells: tuple[StemCell, ...]) -> str:
+    """Inverse of :func:`parse_prewarm` (``"none"`` for no stem cells)."""
+    if not cells:
+        return "none"
+    return ",".join(f"{c.kind}:{c.count}" + (f":{c.memory_mb}" if c.memory_mb != 256 else "") for c in cells)
+
+
+def parse_bool(value: str) -> bool:
+    """``on/off``, ``true/false``, ``yes/no``, ``1/0``."""
+    lowered = value.strip().lower()
+    if lowered in ("1", "true", "yes", "on"):
+        return True
+    if lowered in ("0", "false", "no", "off"):
+        return False
+    raise argparse.ArgumentTypeError(f"invalid switch {value!r}; use on or off")
+
+
+def _choice(option: str, allowed: tuple[str, ...]) -> Callable[[str], str]:
+    def parse(value: str) -> str:
+        if value not in allowed:
+            raise argparse.ArgumentTypeError(f"invalid {option} {value!r}; choose from {', '.join(allowed)}")
+        return value
+
+    parse.__name__ = option.replace("-", "_")
+    return parse
+
+
+def _text(value: str) -> str:
+    return value
+
+
+@dataclass(frozen=True)
+class _Opt:
+    name: str  # Settings field; flag --ow-<name with dashes>, ini ow_<name>, env OW_<NAME>
+    help: str
+    parse: Callable[[str], Any] = _text
+    default: Any = None
+    flag: bool = False  # store_true on the command line
+    multi: bool = False  # repeatable; env separated by os.pathsep, ini one per line
+    metavar: str | None = None
+
+    @property
+    def flag_name(self) -> str:
+        return "--ow-" + self.name.replace("_", "-")
+
+    @property
+    def env(self) -> str:
+        return "OW_" + self.name.upper()
+
+
+OPTIONS: tuple[_Opt, ...] = (
+    _Opt(
+        "cluster",
+        "where OpenWhisk runs: local (embedded, default), kind (Helm on a kind cluster) "
+        "or existing (--ow-apihost/--ow-auth)",
+        _choice("cluster", CLUSTERS),
+        "local",
+        metavar="local|kind|existing",
+    ),
+    _Opt(
+        "apihost",
+        "API host of an existing OpenWhisk, e.g. https://host:31001 (no scheme means https)",
+        metavar="URL",
+    ),
+    _Opt(
+        "auth", "API key UUID:KEY of an existing OpenWhisk (default: AUTH of ~/.wskprops)", metavar="UUID:KEY"
+    ),
+    _Opt("namespace", "OpenWhisk namespace (default: _ = the key's own namespace)", metavar="NAME"),
+    _Opt("kubeconfig", "kubeconfig for kind/existing clusters", Path, metavar="PATH"),
+    _Opt("kube_context", "kubeconfig context to use", metavar="NAME"),
+    _Opt(
+        "keep_cluster",
+        "leave the cluster or local server running after the session",
+        parse_bool,
+        False,
+        flag=True,
+    ),
+    _Opt("values", "extra Helm values file (repeatable; must exist)", Path, (), multi=True, metavar="FILE"),
+    _Opt(
+        "monitoring",
+        "collect Prometheus metrics for each measurement: off (default) or on",
+        parse_bool,
+        False,
+        metavar="off|on",
+    ),
+    _Opt(
+        "local_mode",
+        "embedded server in a child process (default) or in a thread of pytest",
+        _choice("local-mode", LOCAL_MODES),
+        "process",
+        metavar="process|thread",
+    ),
+    _Opt(
+        "prewarm",
+        "prewarmed containers, kind:count[:memoryMB],... or none (default nodejs:20:2)",
+        parse_prewarm,
+        PoolConfig().prewarm,
+        metavar="SPEC",
+    ),
+    _Opt(
+        "idle_timeout",
+        "destroy warm containers idle this long, e.g. 15s, 10m (default 10m)",
+        parse_duration,
+        PoolConfig().idle_container_timeout_s,
+        metavar="DURATION",
+    ),
+    _Opt(
+        "user_memory",
+        "memory of the local container pool in MB (default 2048)",
+        parse_memory,
+        PoolConfig().user_memory_mb,
+        metavar="MB",
+    ),
+    _Opt(
+        "isolation",
+        "sandbox of local runtimes: auto (bwrap when it works), bwrap or none",
+        _choice("isolation", ISOLATIONS),
+        "auto",
+        metavar="auto|bwrap|none",
+    ),
+    _Opt(
+        "insecure", "skip TLS verification (self-signed existing/kind clusters)", parse_bool, False, flag=True
+    ),
+    _Opt(
+        "results_dir",
+        "directory for per-invocation CSV files and plots (default .ow-results)",
+        Path,
+        Path(".ow-results"),
+        metavar="DIR",
+    ),
+    _Opt(
+        "kind_cluster_name",
+        "kind cluster name (default pytest-openwhisk)",
+        default="pytest-openwhisk",
+        metavar="NAME",
+    ),
+    _Opt("helm_release", "Helm release name (default owdev)", default="owdev", metavar="NAME"),
+    _Opt(
+        "helm_namespace",
+        "Kubernetes namespace of the release (default openwhisk)",
+        default="openwhisk",
+        metavar="NAME",
+    ),
+    _Opt(
+        "chart",
+        f"OpenWhisk Helm chart: repo URL or local path (default {DEFAULT_CHART})",
+        default=DEFAULT_CHART,
+        metavar="CHART",
+    ),
+)
+_BY_NAME = {opt.name: opt for opt in OPTIONS}
+_WSKPROPS_FIELDS = ("apihost", "auth", "namespace")
+
+
+def add_options(parser: pytest.Parser) -> None:
+    """Register every ``--ow-*`` flag (group "openwhisk") and ``ow_*`` ini key."""
+    group = parser.getgroup("openwhisk", "OpenWhisk benchmarks (pytest-openwhisk)")
+    for opt in OPTIONS:
+        help_text = f"{opt.help} [env {opt.env}, ini ow_{opt.name}]"
+        if opt.flag:
+            group.addoption(
+                opt.flag_name, action="store_true", default=None, dest=f"ow_{opt.name}", help=help_text
+            )
+        else:
+            group.addoption(
+                opt.flag_name,
+                action="append" if opt.multi else "store",
+                type=opt.parse,
+                default=None,
+                dest=f"ow_{opt.name}",
+                metavar=opt.metavar,
+                help=help_text,
+            )
+        parser.addini(f"ow_{opt.name}", opt.help, type="linelist" if opt.multi else "string", default=None)
+
+
+def _ini_value(config: pytest.Config, name: str) -> Any:
+    try:
+        return config.getini(f"ow_{name}")
+    except ValueError:  # not registered (plugin loaded late)
+        return None
+
+
+def _resolve(config: pytest.Config, env: Mapping[str, str]) -> tuple[dict[str, Any], dict[str, str]]:
+    values: dict[str, Any] = {}
+    sources: dict[str, str] = {}
+    ini_dir = config.inipath.parent if config.inipath else config.rootpath
+    for opt in OPTIONS:
+        cli = config.getoption(f"ow_{opt.name}", None)
+        if cli is not None and cli != []:
+            values[opt.name] = tuple(cli) if opt.multi else cli
+            sources[opt.name] = "cli"
+            continue
+        raw_env = env.get(opt.env)
+        if raw_env:
+            items = raw_env.split(os.pathsep) if opt.multi else [raw_env]
+            parsed = [_parse_text(opt, item, f"environment variable {opt.env}") for item in items if item]
+            values[opt.name] = tuple(parsed) if opt.multi else parsed[0]
+            sources[opt.name] = "env"
+            continue
+        raw_ini = _ini_value(config, opt.name)
+        if raw_ini:
+            items = list(raw_ini) if opt.multi else [raw_ini]
+            parsed = [_parse_text(opt, item, f"ini option ow_{opt.name}") for item in items]
+            if opt.parse is Path:
+                parsed = [p if p.is_absolute() else ini_dir / p for p in parsed]
+            values[opt.name] = tuple(parsed) if opt.multi else parsed[0]
+            sources[opt.name] = "ini"
+            continue
+        values[opt.name] = opt.default
+        sources[opt.name] = "default"
+    return values, sources
+
+
+def _parse_text(opt: _Opt, text: str, origin: str) -> Any:
+    try:
+        return opt.parse(text.strip())
+    except argparse.ArgumentTypeError as exc:
+        raise pytest.UsageError(f"{origin}: {exc} (or override it with {opt.flag_name})") from None
+
+
+def _check_auth(auth: str, source: str) -> None:
+    key_id, sep, secret = auth.partition(":")
+    try:
+        uuid.UUID(key_id)
+        valid = bool(sep and secret) and not any(ch.isspace() for ch in secret)
+    except ValueError:
+        valid = False
+    if not valid:  # never echo the key itself
+        raise pytest.UsageError(
+            f"the auth key from {source} is not of the form UUID:KEY "
+            f"(e.g. 23bc46b1-71f6-4ed5-8c54-816aa4f8c502:<key>, {len(auth)} characters given); "
+            "copy it from `wsk property get --auth` or the Helm values (whisk.auth.guest)"
+        )
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Every ``--ow-*`` setting after precedence resolution (``auth`` is masked in the repr)."""
+
+    cluster: str = "local"
+    apihost: str | None = None
+    auth: str | None = None
+    namespace: str = "_"
+    kubeconfig: Path | None = None
+    kube_context: str | None = None
+    keep_cluster: bool = False
+    values: tuple[Path, ...] = ()
+    monitoring: bool = False
+    local_mode: str = "process"
+    prewarm: tuple[StemCell, ...] = PoolConfig().prewarm
+    idle_timeout: float = PoolConfig().idle_container_timeout_s
+    user_memory: int = PoolConfig().user_memory_mb
+    isolation: str = "auto"
+    insecure: bool = False
+    results_dir: Path = Path(".ow-results")
+    kind_cluster_name: str = "pytest-openwhisk"
+    helm_release: str = "owdev"
+    helm_namespace: str = "openwhisk"
+    chart: str = DEFAULT_CHART
+    rootpath: Path = field(default_factory=Path.cwd)
+    sources: Mapping[str, str] = field(default_factory=dict, compare=False)
+
+    def __repr__(self) -> str:
+        shown = ", ".join(
+            f"{f.name}={'***' if f.name == 'auth' and self.auth else repr(getattr(self, f.name))}"
+            for f in fields(self)
+            if f.name != "sources"
+        )
+        return f"Settings({shown})"
+
+    def source(self, name: str) -> str:
+        """Where setting ``name`` came from: cli, env, ini, wskprops or default."""
+        return self.sources.get(name, "default")
+
+    @classmethod
+    def from_config(cls, config: pytest.Config, env: Mapping[str, str] | None = None) -> Settings:
+        """Resolve all options of ``config`` (CLI > env > ini > .wskprops > default) and check combinations.
+
+        Raises ``pytest.UsageError`` with a message naming the value, what is allowed and the fix.
+        """
+        env = os.environ if env is None else env
+        values, sources = _resolve(config, env)
+        missing = [name for name in _WSKPROPS_FIELDS if sources[name] == "default"]
+        if missing:
+            try:
+                props = load_wskprops(env)
+            except ConfigError as exc:
+                raise pytest.UsageError(f"{exc}; fix or remove that file (or set WSK_CONFIG_FILE)") from None
+            for name in missing:
+                found = getattr(props, name) if props else None
+                if found:
+                    values[name], sources[name] = found, "wskprops"
+        if values["namespace"] is None:
+            values["namespace"] = "_"
+        settings = cls(**values, rootpath=config.rootpath, sources=sources)
+        settings._check(config)
+        if settings.results_dir.is_absolute():
+            return settings
+        from dataclasses import replace
+
+        return replace(settings, results_dir=config.rootpath / settings.results_dir)
+
+    def _check(self, config: pytest.Config) -> None:
+        src = self.sources
+        if self.cluster == "existing" and not (self.apihost and self.auth):
+            raise pytest.UsageError(
+                "--ow-cluster=existing requires --ow-apihost and --ow-auth "
+                "(or OW_APIHOST/OW_AUTH, or a ~/.wskprops with APIHOST and AUTH)"
+            )
+        if self.cluster == "local":
+            for name in ("kubeconfig", "kube_context", "values"):
+                if src.get(name) in ("cli", "env", "ini"):
+                    raise pytest.UsageError(
+                        f"{_BY_NAME[name].flag_name} applies to Kubernetes clusters only; "
+                        "drop it or use --ow-cluster=kind (or existing)"
+                    )
+            for name in ("apihost", "auth"):
+                if src.get(name) == "cli":
+                    raise pytest.UsageError(
+                        f"{_BY_NAME[name].flag_name} is not used by --ow-cluster=local (the embedded server "
+                        "makes its own); drop it or use --ow-cluster=existing"
+                    )
+        if self.cluster != "local" and self.auth:
+            _check_auth(self.auth, _describe_source("auth", src.get("auth", "default")))
+        if self.cluster == "existing" and self.apihost:
+            scheme = self.apihost.split("://", 1)[0] if "://" in self.apihost else "https"
+            if scheme not in ("http", "https") or not self.apihost.split("://")[-1].strip("/"):
+                raise pytest.UsageError(
+                    f"invalid apihost {self.apihost!r} from {_describe_source('apihost', src['apihost'])}; "
+                    "use host[:port] or http(s)://host[:port], e.g. https://openwhisk.example.com:443"
+                )
+        if self.cluster == "local":
+            from pytest_openwhisk.local.manifest import resolve_kind
+
+            for cell in self.prewarm:
+                try:
+                    resolve_kind(cell.kind)
+                except ValueError as exc:
+                    origin = _describe_source("prewarm", src.get("prewarm", "default"))
+                    raise pytest.UsageError(
+                        f"prewarm {format_prewarm(self.prewarm)!r} from {origin}: {exc} "
+                        "(use kind:count entries with those kinds, or none)"
+                    ) from None
+        if self.namespace != "_" and not _NAME.match(self.namespace):
+            raise pytest.UsageError(
+                f"invalid namespace {self.namespace!r}; use _ (the key's namespace) or a name of letters, "
+                "digits and @ . & - _"
+            )
+        for path in self.values:
+            if not path.is_file():
+                raise pytest.UsageError(
+                    f"Helm values file {str(path)!r} (--ow-values) does not exist; check the path "
+                    "(relative paths start at the current directory, or the ini file's for ow_values)"
+                )
+        if self.kubeconfig is not None and not self.kubeconfig.is_file():
+            raise pytest.UsageError(f"kubeconfig {str(self.kubeconfig)!r} (--ow-kubeconfig) does not exist")
+        workers = config.getoption("numprocesses", None)
+        if self.cluster == "kind" and workers:
+            raise pytest.UsageError(
+                f"--ow-cluster=kind cannot run under xdist (-n {workers}): every worker would create the "
+                "cluster; drop -n, or create it once and use --ow-cluster=existing with -n"
+            )
+
+    def header_lines(self) -> list[str]:
+        """Lines for ``pytest_report_header``: each relevant setting with its source; no secrets."""
+
+        def show(name: str, value: object) -> str:
+            return f"{name.replace('_', '-')}={value} ({self.source(name)})"
+
+        first = [show("cluster", self.cluster)]
+        if self.cluster != "local":
+            first.append(show("apihost", self.apihost or "-"))
+            first.append(f"auth={'set' if self.auth else 'unset'} ({self.source('auth')})")
+        first.append(show("namespace", self.namespace))
+        lines = ["openwhisk: " + ", ".join(first)]
+        if self.cluster == "local":
+            lines.append(
+                "openwhisk: "
+                + ", ".join(
+                    [
+                        show("local_mode", self.local_mode),
+                        show("prewarm", format_prewarm(self.prewarm)),
+                        show("idle_timeout", format_duration(self.idle_timeout)),
+                        show("user_memory", f"{self.user_memory}MB"),
+                        show("isolation", self.isolation),
+                    ]
+                )
+            )
+        if self.cluster == "kind":
+            lines.append(
+                "openwhisk: "
+                + ", ".join(
+                    [
+                        show("kind_cluster_name", self.kind_cluster_name),
+                        show("helm_release", self.helm_release),
+                        show("helm_namespace", self.helm_namespace),
+                        show("chart", self.chart),
+                    ]
+                )
+            )
+        extra = [
+            show("monitoring", "on" if self.monitoring else "off"),
+            show("results_dir", self.results_dir),
+        ]
+        if self.keep_cluster:
+            extra.append(show("keep_cluster", "yes"))
+        if self.insecure:
+            extra.append(show("insecure", "yes"))
+        lines.append("openwhisk: " + ", ".join(extra))
+        return lines
+
+
+def _describe_source(name: str, source: str) -> str:
+    opt = _BY_NAME[name]
+    return {
+        "cli": opt.flag_name,
+        "env": f"environment variable {opt.env}",
+        "ini": f"ini option ow_{name}",
+        "wskprops": "the .wskprops file (AUTH/APIHOST)",
+    }.get(source, opt.flag_name)

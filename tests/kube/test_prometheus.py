@@ -1,0 +1,193 @@
+"""The PromQL path against a real local Prometheus (Debian ``prometheus``) scraping a local /metrics."""
+
+from __future__ import annotations
+
+import shutil
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from prometheus_client import CollectorRegistry, Counter, Histogram, ProcessCollector, start_http_server
+
+from pytest_openwhisk.errors import BackendError, StartupTimeout, ToolMissing
+from pytest_openwhisk.monitoring.collect import Scope, window_metrics
+from pytest_openwhisk.monitoring.prometheus import (
+    LocalPrometheus,
+    PromClient,
+    find_prometheus,
+    free_port,
+    scrape_config,
+)
+
+needs_prometheus = pytest.mark.skipif(
+    shutil.which("prometheus") is None,
+    reason="the prometheus binary is not installed; run `bash .ci/setup` (apt-get install prometheus)",
+)
+LABELS = ("namespace", "initiator", "action")
+
+
+class FakeOpenWhiskMetrics:
+    """OpenWhisk user-events metrics served by prometheus_client on a loopback port."""
+
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry()
+        ProcessCollector(registry=self.registry)
+        self.activations = Counter("openwhisk_action_activations", "n", (*LABELS, "kind", "memory"),
+                                   registry=self.registry)
+        self.cold = Counter("openwhisk_action_coldStarts", "n", LABELS, registry=self.registry)
+        self.status = Counter("openwhisk_action_status", "n", (*LABELS, "status"), registry=self.registry)
+        buckets = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5)
+        self.wait = Histogram("openwhisk_action_waitTime_seconds", "s", LABELS, buckets=buckets,
+                              registry=self.registry)
+        self.init = Histogram("openwhisk_action_initTime_seconds", "s", LABELS, buckets=buckets,
+                              registry=self.registry)
+        self.duration = Histogram("openwhisk_action_duration_seconds", "s", LABELS, buckets=buckets,
+                                  registry=self.registry)
+        self.port = free_port()
+        self.server, self.thread = start_http_server(self.port, "127.0.0.1", registry=self.registry)
+        self.url = f"http://127.0.0.1:{self.port}/metrics"
+
+    def activation(self, action: str, *, cold: bool, wait_s: float, duration_s: float,
+                   ok: bool = True) -> None:
+        labels = ("guest", "guest", f"guest/{action}")
+        self.activations.labels(*labels, "python:3", "256").inc()
+        self.status.labels(*labels, "success" if ok else "application_error").inc()
+        self.wait.labels(*labels).observe(wait_s)
+        self.duration.labels(*labels).observe(duration_s)
+        if cold:
+            self.cold.labels(*labels).inc()
+            self.init.labels(*labels).observe(0.3)
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+@pytest.fixture(scope="module")
+def target() -> Iterator[FakeOpenWhiskMetrics]:
+    metrics = FakeOpenWhiskMetrics()
+    yield metrics
+    metrics.close()
+
+
+@pytest.fixture(scope="module")
+def prometheus(target: FakeOpenWhiskMetrics,
+               tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalPrometheus]:
+    """One server for the module: Prometheus applies scrape targets ~5 s after start."""
+    with LocalPrometheus(target.url, tmp_path_factory.mktemp("prom"), scrape_interval=1.0) as prom:
+        prom.wait_first_scrape()
+        yield prom
+
+
+@needs_prometheus
+def test_window_metrics_counts_activations_cold_starts_and_histograms(
+    target: FakeOpenWhiskMetrics, prometheus: LocalPrometheus
+) -> None:
+    # activity before the window must not be counted
+    target.activation("before", cold=True, wait_s=0.02, duration_s=0.02)
+    prometheus.wait_scraped_after(time.time())
+    start = time.time()
+    for i in range(10):  # series of "hello" appear inside the window
+        target.activation("hello", cold=i < 2, wait_s=0.02, duration_s=0.04, ok=i != 9)
+    end = time.time()
+    assert prometheus.client is not None
+    result = window_metrics(prometheus.client, start, end, backend="local")
+
+    ow = result["openwhisk"]
+    assert result["errors"] == []
+    assert ow["activations"] == 10
+    assert ow["cold_starts"] == 2
+    assert ow["status"] == {"success": 9, "application_error": 1}
+    assert ow["wait_ms"]["count"] == 10
+    assert ow["wait_ms"]["mean"] == pytest.approx(20.0, rel=1e-6)
+    assert 10.0 < ow["wait_ms"]["p50"] <= 25.0  # inside the (10ms, 25ms] bucket
+    assert 25.0 < ow["duration_ms"]["p95"] <= 50.0
+    assert ow["init_ms"]["count"] == 2
+    assert result["evaluated_at"] >= end
+    server = result["resources"]["server"]
+    assert server["memory_bytes_max"] > 1_000_000  # this pytest process, via the process collector
+    assert server["cpu_millicores"] is not None
+    assert server["cpu_millicores"] >= 0
+
+
+@needs_prometheus
+def test_window_metrics_restricted_to_one_action(target: FakeOpenWhiskMetrics,
+                                                 prometheus: LocalPrometheus) -> None:
+    start = time.time()
+    target.activation("a.b", cold=True, wait_s=0.01, duration_s=0.01)
+    target.activation("axb", cold=False, wait_s=0.01, duration_s=0.01)
+    end = time.time()
+    assert prometheus.client is not None
+    result = window_metrics(prometheus.client, start, end, scope=Scope(backend="local", action="a.b"))
+    assert result["openwhisk"]["activations"] == 1  # the dot is literal, not a regex wildcard
+    assert result["openwhisk"]["cold_starts"] == 1
+
+
+@needs_prometheus
+def test_empty_window_gives_zero_counts_and_no_quantiles(prometheus: LocalPrometheus) -> None:
+    start = end = time.time()
+    assert prometheus.client is not None
+    ow = window_metrics(prometheus.client, start, end, scope=Scope(action="never-invoked"))["openwhisk"]
+    assert ow["activations"] is None  # no series at all: nothing to report
+    assert ow["wait_ms"] == {"count": 0, "mean": None, "p50": None, "p95": None}
+
+
+@needs_prometheus
+def test_bad_query_names_expression_and_error(prometheus: LocalPrometheus) -> None:
+    assert prometheus.client is not None
+    with pytest.raises(BackendError, match=r"Prometheus rejected query 'sum\(' \(HTTP 400\): .*parse error"):
+        prometheus.client.query("sum(")
+
+
+@needs_prometheus
+def test_prometheus_exits_on_bad_target_config(tmp_path: Path) -> None:
+    with pytest.raises(BackendError, match=r"invalid scrape target 'ftp://x'; use http\(s\)://host:port/path"):
+        LocalPrometheus("ftp://x", tmp_path).__enter__()
+
+
+@needs_prometheus
+def test_first_scrape_timeout_names_target(tmp_path: Path) -> None:
+    dead = f"http://127.0.0.1:{free_port()}/metrics"
+    with LocalPrometheus(dead, tmp_path, scrape_interval=0.2) as prom:
+        with pytest.raises(StartupTimeout, match=rf"first successful scrape of {dead} not ready after 1s"):
+            prom.wait_first_scrape(timeout=1)
+        proc = prom._proc
+    assert proc is not None
+    assert proc.poll() is not None  # stopped on exit
+
+
+def test_missing_prometheus_binary_names_install_step() -> None:
+    with pytest.raises(ToolMissing) as info:
+        find_prometheus("prometheus-not-installed-here")
+    assert str(info.value) == (
+        "'prometheus-not-installed-here' was not found on PATH (needed by --ow-monitoring); install it with "
+        "`sudo apt-get install prometheus` (Debian/Ubuntu) or `bash .ci/setup`, or put a release from "
+        "https://prometheus.io/download/ on PATH"
+    )
+
+
+def test_unreachable_prometheus_is_a_backend_error() -> None:
+    client = PromClient(f"http://127.0.0.1:{free_port()}", timeout=1)
+    with pytest.raises(BackendError, match=r"did not answer query 'up'"):
+        client.query("up")
+
+
+def test_scrape_config_is_loopback_target_with_interval() -> None:
+    config = scrape_config("http://127.0.0.1:3233/metrics", 1.0)
+    assert config["global"]["scrape_interval"] == "1000ms"
+    job = config["scrape_configs"][0]
+    assert job["static_configs"] == [{"targets": ["127.0.0.1:3233"]}]
+    assert job["metrics_path"] == "/metrics"
+
+
+def test_prometheus_that_exits_at_startup_fails_fast(tmp_path: Path) -> None:
+    """A server that never becomes ready: the message names it (uses a fake prometheus executable)."""
+    fake = tmp_path / "prometheus"
+    fake.write_text("#!/bin/sh\necho 'bad flag' >&2\nexit 3\n")
+    fake.chmod(0o755)
+    started = time.monotonic()
+    with pytest.raises(BackendError, match=r"prometheus exited with code 3 at startup: bad flag"):
+        LocalPrometheus("http://127.0.0.1:1/metrics", tmp_path / "w", binary=str(fake),
+                        startup_timeout=20).__enter__()
+    assert time.monotonic() - started < 5  # an exited server fails fast, not at the deadline

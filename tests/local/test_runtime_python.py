@@ -1,0 +1,194 @@
+"""The Python runtime proxy spoken to directly over HTTP: /init once, /run, sentinels, zip actions."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import io
+import json
+import zipfile
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+from pytest_openwhisk.local.container import Container, Response
+from pytest_openwhisk.local.isolation import runtime_command
+from pytest_openwhisk.local.logs import SENTINEL
+from pytest_openwhisk.local.manifest import interpreter
+
+Scenario = Callable[[Container], Awaitable[None]]
+
+
+def with_runtime(tmp_path: Path, scenario: Scenario) -> None:
+    """Start one Python runtime process, run ``scenario`` against it, kill it."""
+
+    async def main() -> None:
+        container = Container("python:3.11", 256, "none", str(tmp_path))
+        container.spawn(
+            lambda fd: runtime_command("python", interpreter("python:3.11"), 256, fd, container.workdir, []),
+            {"PATH": "/usr/bin:/bin"},
+        )
+        try:
+            await scenario(container)
+        finally:
+            await container.destroy()
+
+    asyncio.run(main())
+
+
+async def post(container: Container, path: str, payload: Any) -> tuple[int, Any]:
+    """POST JSON and decode the JSON answer."""
+    response: Response = await container.post(path, json.dumps(payload).encode(), 10.0)
+    return response.status, json.loads(response.body)
+
+
+def init_body(code: str, main: str = "main", binary: bool = False, env: dict[str, str] | None = None) -> Any:
+    """An /init body as the invoker sends it."""
+    return {"value": {"name": "a", "main": main, "binary": binary, "code": code, "env": env or {}}}
+
+
+def zip_b64(files: dict[str, str]) -> str:
+    """Base64 zip of ``files`` (name -> text)."""
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
+        for name, text in files.items():
+            archive.writestr(name, text)
+    return base64.b64encode(buffer.getvalue()).decode()
+
+
+def test_second_init_is_refused_with_403(tmp_path: Path) -> None:
+    async def scenario(c: Container) -> None:
+        assert await post(c, "/init", init_body("def main(a):\n    return a")) == (200, {"ok": True})
+        status, body = await post(c, "/init", init_body("def main(a):\n    return {}"))
+        assert (status, body) == (403, {"error": "Cannot initialize the action more than once."})
+        assert await post(c, "/run", {"value": {"still": "first"}}) == (200, {"still": "first"})
+
+    with_runtime(tmp_path, scenario)
+
+
+def test_run_before_init_and_empty_code_are_refused(tmp_path: Path) -> None:
+    async def scenario(c: Container) -> None:
+        assert await post(c, "/run", {"value": {}}) == (500, {"error": "no action defined yet"})
+        assert await post(c, "/init", init_body("")) == (403, {"error": "Missing main/no code to execute."})
+
+    with_runtime(tmp_path, scenario)
+
+
+def test_run_exports_ow_env_and_prints_sentinels(tmp_path: Path) -> None:
+    code = (
+        "import os\n"
+        "def main(args):\n"
+        "    print('to stdout')\n"
+        "    return {k: v for k, v in os.environ.items() if k.startswith('__OW_')}\n"
+    )
+
+    async def scenario(c: Container) -> None:
+        await post(c, "/init", init_body(code, env={"SECRET_PARAM": "s"}))
+        status, env = await post(
+            c,
+            "/run",
+            {
+                "value": {},
+                "namespace": "guest",
+                "action_name": "/guest/a",
+                "activation_id": "ab" * 16,
+                "deadline": "1700000000000",
+            },
+        )
+        assert status == 200
+        assert env["__OW_NAMESPACE"] == "guest"
+        assert env["__OW_ACTION_NAME"] == "/guest/a"
+        assert env["__OW_ACTIVATION_ID"] == "ab" * 16
+        assert env["__OW_DEADLINE"] == "1700000000000"
+        out, _, complete = await c.stdout.next_chunk(5.0)
+        err, _, err_complete = await c.stderr.next_chunk(5.0)
+        assert complete
+        assert err_complete
+        assert [text for _, text in out] == ["to stdout"]
+        assert err == []
+
+    with_runtime(tmp_path, scenario)
+
+
+def test_results_exceptions_and_lists(tmp_path: Path) -> None:
+    code = (
+        "def main(args):\n"
+        "    kind = args['kind']\n"
+        "    if kind == 'raise':\n"
+        "        raise ValueError('bad input 42')\n"
+        "    if kind == 'list':\n"
+        "        return [1, 2]\n"
+        "    if kind == 'str':\n"
+        "        return 'text'\n"
+        "    return {'ok': True}\n"
+    )
+
+    async def scenario(c: Container) -> None:
+        await post(c, "/init", init_body(code))
+        assert await post(c, "/run", {"value": {"kind": "raise"}}) == (200, {"error": "bad input 42"})
+        assert await post(c, "/run", {"value": {"kind": "list"}}) == (200, [1, 2])
+        assert await post(c, "/run", {"value": {"kind": "str"}}) == (
+            502,
+            {"error": "The action did not return a dictionary or array."},
+        )
+        assert await post(c, "/run", {"value": {"kind": "dict"}}) == (200, {"ok": True})
+        err, _, _ = await c.stderr.next_chunk(5.0)
+        assert any("ValueError: bad input 42" in text for _, text in err)  # traceback in the logs
+
+    with_runtime(tmp_path, scenario)
+
+
+def test_zip_action_with_helper_module_and_custom_main(tmp_path: Path) -> None:
+    code = zip_b64(
+        {
+            "__main__.py": (
+                "from helper import double\ndef handler(args):\n    return {'v': double(args['n'])}\n"
+            ),
+            "helper.py": "def double(n):\n    return 2 * n\n",
+        }
+    )
+
+    async def scenario(c: Container) -> None:
+        assert (await post(c, "/init", init_body(code, main="handler", binary=True)))[0] == 200
+        assert await post(c, "/run", {"value": {"n": 21}}) == (200, {"v": 42})
+
+    with_runtime(tmp_path, scenario)
+
+
+def test_zip_virtualenv_site_packages_are_importable(tmp_path: Path) -> None:
+    code = zip_b64(
+        {
+            "__main__.py": "import vendored\ndef main(args):\n    return {'v': vendored.VALUE}\n",
+            "virtualenv/lib/python3.11/site-packages/vendored.py": "VALUE = 'from the virtualenv'\n",
+        }
+    )
+
+    async def scenario(c: Container) -> None:
+        await post(c, "/init", init_body(code, binary=True))
+        assert await post(c, "/run", {"value": {}}) == (200, {"v": "from the virtualenv"})
+
+    with_runtime(tmp_path, scenario)
+
+
+def test_init_failures_name_the_problem(tmp_path: Path) -> None:
+    async def scenario(c: Container) -> None:
+        status, body = await post(c, "/init", init_body("def other(a):\n    return a\n"))
+        assert status == 502
+        assert "has no function 'main'" in body["error"]
+        out, _, _ = await c.stdout.next_chunk(5.0)  # sentinels written after a failed init
+        assert out == []
+
+    with_runtime(tmp_path, scenario)
+
+
+def test_zip_without_main_module_is_refused(tmp_path: Path) -> None:
+    async def scenario(c: Container) -> None:
+        status, body = await post(c, "/init", init_body(zip_b64({"lib.py": "X = 1\n"}), binary=True))
+        assert status == 502
+        assert "no __main__.py at its root" in body["error"]
+
+    with_runtime(tmp_path, scenario)
+
+
+def test_sentinel_constant_matches_openwhisk() -> None:
+    assert SENTINEL == "XXX_THE_END_OF_A_WHISK_ACTIVATION_XXX"

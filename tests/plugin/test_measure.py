@@ -1,0 +1,215 @@
+"""Unit tests of pytest_openwhisk.measure: samples from records, and the warm/cold/concurrent runners."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Mapping
+from typing import Any
+
+import pytest
+
+from pytest_openwhisk.client import InvokeResult, OpenWhiskClient
+from pytest_openwhisk.errors import StartupTimeout
+from pytest_openwhisk.measure import (
+    invoke_sample,
+    measurement_from_samples,
+    run_cold,
+    run_concurrent,
+    run_warm,
+    sample_from_record,
+)
+from pytest_openwhisk.samples import ACCEPTED_NO_RESULT, CLIENT_ERROR, Sample
+
+
+def record(*, cold: bool = False, status: str = "success", duration: int = 5, wait: int = 2,
+           activation_id: str = "a" * 32, result: Any = None) -> dict[str, Any]:
+    """An activation record as a blocking invoke returns it."""
+    annotations: list[dict[str, Any]] = [{"key": "path", "value": "guest/hello"},
+                                         {"key": "waitTime", "value": wait}]
+    if cold:
+        annotations.append({"key": "initTime", "value": 300})
+    return {"activationId": activation_id, "start": 1_000, "end": 1_000 + duration, "duration": duration,
+            "annotations": annotations,
+            "response": {"status": status, "statusCode": 0, "success": status == "success",
+                         "result": result if result is not None else {"ok": True}}}
+
+
+class FakeClient:
+    """Stands in for OpenWhiskClient: answers invokes from a script, counts calls, is thread-safe."""
+
+    def __init__(self, answer: Any = None) -> None:
+        self.calls: list[tuple[str, Any]] = []
+        self.cold_next: set[str] = set()
+        self.lock = threading.Lock()
+        self.late: dict[str, dict[str, Any]] = {}
+        self.answer = answer
+
+    def invoke(self, name: str, params: Mapping[str, Any] | list[Any] | None = None, *, blocking: bool = True,
+               result: bool = False, timeout_ms: int | None = None, check: bool = True) -> InvokeResult:
+        with self.lock:
+            self.calls.append((name, params))
+            cold = name in self.cold_next
+            self.cold_next.discard(name)
+        if self.answer is not None:
+            return self.answer(name)  # type: ignore[no-any-return]
+        now = time.time()
+        body = record(cold=cold)
+        return InvokeResult(200, body, body["activationId"], now, now + 0.004, 4.0)
+
+    def wait_activation(self, activation_id: str, timeout: float = 70.0) -> dict[str, Any]:
+        if activation_id in self.late:
+            return self.late[activation_id]
+        raise StartupTimeout(f"activation {activation_id} not ready after {timeout:g}s")
+
+
+class FakeBackend:
+    """Forces cold starts in the FakeClient."""
+
+    def __init__(self) -> None:
+        self.forced: list[str] = []
+
+    def force_cold(self, client: Any, action: str) -> None:
+        self.forced.append(action)
+        client.cold_next.add(action)
+
+
+class Act:
+    """A minimal Action."""
+
+    name = "t1234-hello"
+    base_name = "hello"
+
+
+def test_sample_from_a_cold_record() -> None:
+    s = sample_from_record("hello", record(cold=True, duration=350, wait=7), sent=1.0, received=1.5,
+                           latency_ms=500.0, http_status=200, mode="cold")
+    assert s.cold
+    assert s.init_ms == 300
+    assert s.wait_ms == 7
+    assert s.duration_ms == 350
+    assert s.ok
+    assert s.status == "success"
+    assert s.error is None
+    assert s.overhead_ms == 150
+    assert (s.start_ms, s.end_ms, s.activation_id) == (1000, 1350, "a" * 32)
+
+
+def test_sample_from_a_failed_record_keeps_the_error() -> None:
+    s = sample_from_record("hello", record(status="application error", result={"error": "boom"}), sent=1.0,
+                           received=1.1, latency_ms=100.0, http_status=502, mode="warm")
+    assert not s.ok
+    assert not s.cold
+    assert s.status == "application error"
+    assert s.error == "boom"
+    assert s.http_status == 502
+
+
+def test_warm_discards_warmup_and_measures_rounds() -> None:
+    client = FakeClient()
+    m = run_warm(client, Act(), {"x": 1}, rounds=7, warmup=2)  # type: ignore[arg-type]
+    assert len(client.calls) == 9
+    assert client.calls[0] == ("t1234-hello", {"x": 1})
+    assert len(m.samples) == 7
+    assert (m.name, m.mode, m.action) == ("warm", "warm", "hello")
+    assert all(s.mode == "warm" and s.ok for s in m.samples)
+    assert m.extra == {"warmup": 2, "warmup_errors": 0}
+    assert m.started <= m.ended
+
+
+def test_cold_forces_before_every_invocation() -> None:
+    client, backend = FakeClient(), FakeBackend()
+    m = run_cold(client, backend, "plain-name", rounds=3)  # type: ignore[arg-type]
+    assert backend.forced == ["plain-name"] * 3
+    assert [s.cold for s in m.samples] == [True, True, True]
+    assert m.summary()["cold_ratio"] == 1.0
+    assert m.extra["not_cold"] == 0
+    assert (m.mode, m.action) == ("cold", "plain-name")
+
+
+def test_concurrent_runs_clients_times_per_client_in_parallel() -> None:
+    active, peak = [0], [0]
+    lock = threading.Lock()
+    gate = threading.Event()
+
+    def answer(name: str) -> InvokeResult:
+        with lock:
+            active[0] += 1
+            peak[0] = max(peak[0], active[0])
+            if active[0] == 3:
+                gate.set()
+        gate.wait(timeout=5)  # hold until all three clients are in flight at once
+        with lock:
+            active[0] -= 1
+        now = time.time()
+        return InvokeResult(200, record(), "b" * 32, now, now + 0.001, 1.0)
+
+    client = FakeClient(answer)
+    m = run_concurrent(client, Act(), clients=3, per_client=4, warmup=1)  # type: ignore[arg-type]
+    assert len(client.calls) == 3 * (4 + 1)
+    assert len(m.samples) == 12
+    assert peak[0] == 3
+    assert [s.sent for s in m.samples] == sorted(s.sent for s in m.samples)
+    assert m.extra["clients"] == 3
+    assert m.mode == "concurrent"
+
+
+def test_202_fetches_the_record_later() -> None:
+    accepted = InvokeResult(202, {"activationId": "c" * 32}, "c" * 32, 1.0, 61.0, 60000.0)
+    client = FakeClient(lambda name: accepted)
+    client.late["c" * 32] = record(activation_id="c" * 32, duration=59000)
+    s = invoke_sample(client, "hello")  # type: ignore[arg-type]
+    assert s.ok
+    assert s.duration_ms == 59000
+    assert s.http_status == 202
+    assert s.latency_ms == 60000.0
+
+
+def test_202_without_record_is_kept_as_accepted() -> None:
+    accepted = InvokeResult(202, {"activationId": "d" * 32}, "d" * 32, 1.0, 61.0, 60000.0)
+    client = FakeClient(lambda name: accepted)
+    s = invoke_sample(client, "hello")  # type: ignore[arg-type]
+    assert s.status == ACCEPTED_NO_RESULT
+    assert not s.ok
+    assert "record not available" in (s.error or "")
+
+
+def test_http_error_without_record_is_a_client_error() -> None:
+    body = {"error": "Too many requests in the last minute (count: 61, allowed: 60).", "code": "x"}
+    client = FakeClient(lambda name: InvokeResult(429, body, None, 1.0, 1.01, 10.0))
+    s = invoke_sample(client, "hello")  # type: ignore[arg-type]
+    assert (s.status, s.http_status) == (CLIENT_ERROR, 429)
+    assert s.error is not None
+    assert s.error.startswith("Too many requests")
+
+
+def test_connection_refused_is_recorded_not_raised() -> None:
+    with OpenWhiskClient("http://127.0.0.1:9", "user:key", "guest", timeout=5) as client:
+        m = run_warm(client, "hello", rounds=2, warmup=0)
+    assert [s.status for s in m.samples] == [CLIENT_ERROR, CLIENT_ERROR]
+    assert all(s.http_status == 0 and s.error and "BackendError" in s.error for s in m.samples)
+    assert "key" not in (m.samples[0].error or "").replace("keep", "")
+
+
+@pytest.mark.parametrize(("kwargs", "message"), [
+    ({"rounds": 0}, r"rounds=0 is invalid; use an integer >= 1, e.g. rounds=10"),
+    ({"rounds": 2.5}, r"rounds=2.5 is invalid"),
+    ({"warmup": -1}, r"warmup=-1 is invalid; use an integer >= 0"),
+])
+def test_bad_counts_are_rejected(kwargs: dict[str, Any], message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        run_warm(FakeClient(), "hello", **kwargs)  # type: ignore[arg-type]
+
+
+def test_concurrent_rejects_zero_clients() -> None:
+    with pytest.raises(ValueError, match=r"clients=0 is invalid"):
+        run_concurrent(FakeClient(), "hello", clients=0)  # type: ignore[arg-type]
+
+
+def test_measurement_from_external_samples_takes_the_window() -> None:
+    samples = [Sample("a", sent=10.0, received=10.5, latency_ms=500, http_status=200, status="success"),
+               Sample("a", sent=11.0, received=13.0, latency_ms=2000, http_status=200, status="success")]
+    m = measurement_from_samples("burst", "open-loop", "a", samples, {"rate": 5})
+    assert (m.started, m.ended) == (10.0, 13.0)
+    assert m.extra == {"rate": 5}
+    assert m.label == "burst"
