@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 from pytest_openwhisk.benchjson import record_measurement, remember_cluster
+from pytest_openwhisk.errors import SloViolation
 from pytest_openwhisk.measure import (
     ActionLike,
     Measurement,
@@ -98,8 +99,6 @@ class BenchRunner:
         Raises :class:`~pytest_openwhisk.errors.SloViolation` with one table per measurement when a
         target is missed or no measurement produced samples for it. Returns every verdict.
         """
-        from pytest_openwhisk.errors import SloViolation  # local: keeps the import list short
-
         parsed = parse_targets(targets)
         sections: list[tuple[str, list[Verdict]]] = []
         covered: set[str] = set()

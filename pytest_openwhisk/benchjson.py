@@ -9,6 +9,7 @@ regression-checks them like any other benchmark, so ``--benchmark-autosave``, ``
 
 from __future__ import annotations
 
+import platform
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -184,6 +185,21 @@ def record_measurement(config: pytest.Config, fixture: Any,
     )
     session.benchmarks.append(entry)
     return entry
+
+
+def generate_machine_info(config: pytest.Config) -> dict[str, Any]:
+    """pytest-benchmark's machine_info without the host probe (``py-cpuinfo`` takes ~1.5 s per save).
+
+    Only the ``python_*`` keys and ``node``; :func:`update_machine_info` then adds the cluster.
+    """
+    return {
+        "node": platform.node(),
+        "python_compiler": platform.python_compiler(),
+        "python_implementation": platform.python_implementation(),
+        "python_implementation_version": platform.python_version(),
+        "python_version": platform.python_version(),
+        "python_build": list(platform.python_build()),
+    }
 
 
 def update_machine_info(config: pytest.Config, machine_info: dict[str, Any]) -> None:

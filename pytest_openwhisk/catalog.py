@@ -350,6 +350,13 @@ class FunctionSpec:
         """A fresh copy of the manifest's sample input with ``overrides`` applied."""
         return {**copy.deepcopy(dict(self.input)), **overrides}
 
+    def slo_marks(self, mode: str) -> list[Any]:
+        """``[pytest.mark.ow_slo(**targets)]`` for the manifest's ``slo[mode]``, or ``[]`` without targets."""
+        import pytest
+
+        targets = self.slo.get(mode)
+        return [pytest.mark.ow_slo(**targets)] if targets else []
+
     def check(self, result: Any, params: Mapping[str, Any] | None = None) -> None:
         """Raise :class:`CheckFailed` unless ``result`` passes the check (``params``: the invocation's)."""
         evaluate_check(self.checks, result, self.sample_input() if params is None else params, name=self.name)
@@ -680,3 +687,41 @@ def deploy(
         params={**spec.params, **overrides.get("params", {})} or None,
         annotations={**spec.annotations, **overrides.get("annotations", {})} or None,
     )
+
+
+# -------------------------------------------------------------------------------------------- docs
+
+
+def markdown_table(specs: Mapping[str, FunctionSpec]) -> str:
+    """The catalogue as a Markdown table (docs/catalogue.md embeds it between marker comments)."""
+    rows = [
+        "| function | kind | packaging | limits | SLO warm | SLO cold | what it does |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for spec in specs.values():
+        if spec.is_sequence:
+            packaging = "sequence: " + " → ".join(spec.components)
+        elif spec.zip is not None:
+            packaging = "zip" + (f" + bundled {', '.join(spec.zip.bundle)}" if spec.zip.bundle else "")
+        else:
+            packaging = f"file `{spec.code.name if spec.code else ''}`"
+        limits = (
+            ", ".join(
+                x
+                for x in (
+                    f"{spec.memory} MB" if spec.memory else "",
+                    f"{spec.timeout / 1000:g} s" if spec.timeout else "",
+                )
+                if x
+            )
+            or "defaults"
+        )
+        slo = {
+            mode: ", ".join(f"{k} ≤ {v}" for k, v in spec.slo.get(mode, {}).items()) or "–"
+            for mode in ("warm", "cold")
+        }
+        rows.append(
+            f"| `{spec.name}` | {spec.kind} | {packaging} | {limits} | {slo['warm']} | {slo['cold']} "
+            f"| {spec.description} |"
+        )
+    return "\n".join(rows) + "\n"

@@ -133,106 +133,46 @@ class _Opt:
         return "OW_" + self.name.upper()
 
 
+# fmt: off
 OPTIONS: tuple[_Opt, ...] = (
-    _Opt(
-        "cluster",
-        "where OpenWhisk runs: local (embedded, default), kind (Helm on a kind cluster) "
-        "or existing (--ow-apihost/--ow-auth)",
-        _choice("cluster", CLUSTERS),
-        "local",
-        metavar="local|kind|existing",
-    ),
-    _Opt(
-        "apihost",
-        "API host of an existing OpenWhisk, e.g. https://host:31001 (no scheme means https)",
-        metavar="URL",
-    ),
-    _Opt(
-        "auth", "API key UUID:KEY of an existing OpenWhisk (default: AUTH of ~/.wskprops)", metavar="UUID:KEY"
-    ),
+    _Opt("cluster", "where OpenWhisk runs: local (embedded, default), kind (Helm on a kind cluster) or "
+         "existing (--ow-apihost/--ow-auth)", _choice("cluster", CLUSTERS), "local",
+         metavar="local|kind|existing"),
+    _Opt("apihost", "API host of an existing OpenWhisk, e.g. https://host:31001 (no scheme means https)",
+         metavar="URL"),
+    _Opt("auth", "API key UUID:KEY of an existing OpenWhisk (default: AUTH of ~/.wskprops)",
+         metavar="UUID:KEY"),
     _Opt("namespace", "OpenWhisk namespace (default: _ = the key's own namespace)", metavar="NAME"),
     _Opt("kubeconfig", "kubeconfig for kind/existing clusters", Path, metavar="PATH"),
     _Opt("kube_context", "kubeconfig context to use", metavar="NAME"),
-    _Opt(
-        "keep_cluster",
-        "leave the cluster or local server running after the session",
-        parse_bool,
-        False,
-        flag=True,
-    ),
+    _Opt("keep_cluster", "leave the cluster or local server running after the session", parse_bool, False,
+         flag=True),
     _Opt("values", "extra Helm values file (repeatable; must exist)", Path, (), multi=True, metavar="FILE"),
-    _Opt(
-        "monitoring",
-        "collect Prometheus metrics for each measurement: off (default) or on",
-        parse_bool,
-        False,
-        metavar="off|on",
-    ),
-    _Opt(
-        "local_mode",
-        "embedded server in a child process (default) or in a thread of pytest",
-        _choice("local-mode", LOCAL_MODES),
-        "process",
-        metavar="process|thread",
-    ),
-    _Opt(
-        "prewarm",
-        "prewarmed containers, kind:count[:memoryMB],... or none (default nodejs:20:2)",
-        parse_prewarm,
-        PoolConfig().prewarm,
-        metavar="SPEC",
-    ),
-    _Opt(
-        "idle_timeout",
-        "destroy warm containers idle this long, e.g. 15s, 10m (default 10m)",
-        parse_duration,
-        PoolConfig().idle_container_timeout_s,
-        metavar="DURATION",
-    ),
-    _Opt(
-        "user_memory",
-        "memory of the local container pool in MB (default 2048)",
-        parse_memory,
-        PoolConfig().user_memory_mb,
-        metavar="MB",
-    ),
-    _Opt(
-        "isolation",
-        "sandbox of local runtimes: auto (bwrap when it works), bwrap or none",
-        _choice("isolation", ISOLATIONS),
-        "auto",
-        metavar="auto|bwrap|none",
-    ),
-    _Opt(
-        "insecure", "skip TLS verification (self-signed existing/kind clusters)", parse_bool, False, flag=True
-    ),
-    _Opt(
-        "results_dir",
-        "directory for per-invocation CSV files and plots (default .ow-results)",
-        Path,
-        Path(".ow-results"),
-        metavar="DIR",
-    ),
-    _Opt(
-        "kind_cluster_name",
-        "kind cluster name (default pytest-openwhisk)",
-        default="pytest-openwhisk",
-        metavar="NAME",
-    ),
+    _Opt("monitoring", "collect Prometheus metrics for each measurement: off (default) or on", parse_bool,
+         False, metavar="off|on"),
+    _Opt("local_mode", "embedded server in a child process (default) or in a thread of pytest",
+         _choice("local-mode", LOCAL_MODES), "process", metavar="process|thread"),
+    _Opt("prewarm", "prewarmed containers, kind:count[:memoryMB],... or none (default nodejs:20:2)",
+         parse_prewarm, PoolConfig().prewarm, metavar="SPEC"),
+    _Opt("idle_timeout", "destroy warm containers idle this long, e.g. 15s, 10m (default 10m)",
+         parse_duration, PoolConfig().idle_container_timeout_s, metavar="DURATION"),
+    _Opt("user_memory", "memory of the local container pool in MB (default 2048)", parse_memory,
+         PoolConfig().user_memory_mb, metavar="MB"),
+    _Opt("isolation", "sandbox of local runtimes: auto (bwrap when it works), bwrap or none",
+         _choice("isolation", ISOLATIONS), "auto", metavar="auto|bwrap|none"),
+    _Opt("insecure", "skip TLS verification (self-signed existing/kind clusters)", parse_bool, False,
+         flag=True),
+    _Opt("results_dir", "directory for per-invocation CSV files and plots (default .ow-results)", Path,
+         Path(".ow-results"), metavar="DIR"),
+    _Opt("kind_cluster_name", "kind cluster name (default pytest-openwhisk)", default="pytest-openwhisk",
+         metavar="NAME"),
     _Opt("helm_release", "Helm release name (default owdev)", default="owdev", metavar="NAME"),
-    _Opt(
-        "helm_namespace",
-        "Kubernetes namespace of the release (default openwhisk)",
-        default="openwhisk",
-        metavar="NAME",
-    ),
-    _Opt(
-        "chart",
-        f"OpenWhisk Helm chart: repo URL or local path (default {DEFAULT_CHART})",
-        default=DEFAULT_CHART,
-        metavar="CHART",
-    ),
+    _Opt("helm_namespace", "Kubernetes namespace of the release (default openwhisk)", default="openwhisk",
+         metavar="NAME"),
+    _Opt("chart", f"OpenWhisk Helm chart: repo URL or local path (default {DEFAULT_CHART})",
+         default=DEFAULT_CHART, metavar="CHART"),
 )
+# fmt: on
 _BY_NAME = {opt.name: opt for opt in OPTIONS}
 _WSKPROPS_FIELDS = ("apihost", "auth", "namespace")
 

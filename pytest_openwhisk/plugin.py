@@ -1,38 +1,32 @@
 """pytest hooks of pytest-openwhisk (hooks only; the work lives in the modules they call).
 
-Fixtures are defined in :mod:`pytest_openwhisk.fixtures` (and ``ow_bench`` in
-:mod:`pytest_openwhisk.bench`) and re-exported here so pytest registers them with the plugin.
+Fixtures are defined in :mod:`pytest_openwhisk.fixtures`, :mod:`pytest_openwhisk.bench` (``ow_bench``)
+and :mod:`pytest_openwhisk.workload.fixture` (``ow_workload``) and re-exported here so pytest registers
+them with the plugin.
 """
 
 from __future__ import annotations
 
-import importlib
-from types import ModuleType
 from typing import Any
 
 import pytest
 
-from pytest_openwhisk import slo
+from pytest_openwhisk import benchjson, report, slo
+from pytest_openwhisk.bench import ow_bench, pytest_pyfunc_call
 from pytest_openwhisk.fixtures import ow_action, ow_client, ow_cluster, ow_settings
 from pytest_openwhisk.options import Settings, add_options
 from pytest_openwhisk.session import SESSION_KEY, OpenWhiskSession
+from pytest_openwhisk.workload.fixture import ow_workload
 
-
-def _optional(name: str) -> ModuleType | None:
-    """Import a sibling module that another part of the project is still writing (None if absent)."""
-    try:
-        return importlib.import_module(f"pytest_openwhisk.{name}")
-    except ModuleNotFoundError as exc:
-        if exc.name != f"pytest_openwhisk.{name}":
-            raise
-        return None
-
-
-_bench = _optional("bench")
-if _bench is not None:
-    ow_bench = _bench.ow_bench
-
-__all__ = ["ow_action", "ow_client", "ow_cluster", "ow_settings"] + (["ow_bench"] if _bench else [])
+__all__ = [
+    "ow_action",
+    "ow_bench",
+    "ow_client",
+    "ow_cluster",
+    "ow_settings",
+    "ow_workload",
+    "pytest_pyfunc_call",
+]
 
 MARKERS = (
     "ow_slo(**targets): service-level objectives checked by ow_bench, e.g. "
@@ -71,9 +65,7 @@ def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pyte
     session = config.stash.get(SESSION_KEY, None)
     if session is None:
         return
-    report = _optional("report")
-    if report is not None:
-        report.terminal_summary(terminalreporter, session)
+    report.terminal_summary(terminalreporter, session)
     for note in session.notes:
         terminalreporter.write_line(f"openwhisk: {note}", yellow=True)
 
@@ -81,6 +73,10 @@ def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pyte
 @pytest.hookimpl(optionalhook=True)
 def pytest_benchmark_update_machine_info(config: pytest.Config, machine_info: dict[str, Any]) -> None:
     """Replace pytest-benchmark's machine info by the cluster fingerprint (``benchjson``)."""
-    benchjson = _optional("benchjson")
-    if benchjson is not None:
-        benchjson.update_machine_info(config, machine_info)
+    benchjson.update_machine_info(config, machine_info)
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_benchmark_update_json(config: pytest.Config, benchmarks: Any, output_json: dict[str, Any]) -> None:
+    """Mask any auth key in the pytest-benchmark JSON before it is saved (``benchjson.scrub_json``)."""
+    benchjson.scrub_json(config, output_json)

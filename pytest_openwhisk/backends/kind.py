@@ -33,6 +33,7 @@ class KindBackend(BaseBackend):
     """OpenWhisk on a local kind cluster (needs Docker, kind and Helm)."""
 
     name = "kind"
+    api_url = f"https://localhost:{API_NODE_PORT}"  # the nginx NodePort, mapped to 127.0.0.1 by kind
 
     def __init__(self, settings: Settings, workdir: Path) -> None:
         super().__init__(settings, workdir)
@@ -60,7 +61,7 @@ class KindBackend(BaseBackend):
             base_values="openwhisk-kind.yaml", backend=self.name)
         try:
             label_nodes(deployment.kube)
-            deployment.install(apihost=f"https://localhost:{API_NODE_PORT}")
+            deployment.install(apihost=self.api_url)
             if self.settings.monitoring:
                 deployment.install_monitoring()
         except BaseException as exc:

@@ -138,21 +138,30 @@ class Invoker:
             prewarmed=lease.start == PREWARMED,
         )
         try:
-            await self._activate(request, lease, outcome, received_ms)
-        except _Failure as failure:
-            outcome.status_code, outcome.result = failure.status, {"error": failure.message}
-            outcome.timed_out = failure.timed_out
-            outcome.end_ms = now_ms()
+            try:
+                await self._activate(request, lease, outcome, received_ms)
+            except _Failure as failure:
+                outcome.status_code, outcome.result = failure.status, {"error": failure.message}
+                outcome.timed_out = failure.timed_out
+                outcome.end_ms = now_ms()
+            except Exception as exc:  # a bug or an OS error on our side: the action is not to blame
+                outcome.status_code, outcome.end_ms = WHISK_ERROR, now_ms()
+                outcome.result = {
+                    "error": f"The invoker failed to run the action: {type(exc).__name__}: {exc}"
+                }
+            broken = outcome.status_code in (DEVELOPER_ERROR, WHISK_ERROR)
+            if broken:
+                container.kill()
+                await container.wait_exit(2.0)
+            outcome.logs = await self._logs(
+                container, spec, developer_error=outcome.status_code == DEVELOPER_ERROR
+            )
+        except BaseException:  # cancelled by the caller: the container's state is unknown
+            self.pool.release(lease.entry, destroy=True)
+            raise
         finally:
             if lease.start != WARM:
                 self.pool.replenish()
-        broken = outcome.status_code in (DEVELOPER_ERROR, WHISK_ERROR)
-        if broken:
-            container.kill()
-            await container.wait_exit(2.0)
-        outcome.logs = await self._logs(
-            container, spec, developer_error=outcome.status_code == DEVELOPER_ERROR
-        )
         self.pool.release(lease.entry, destroy=broken)
         return outcome
 
@@ -173,6 +182,8 @@ class Invoker:
                 await self._init(container, request, timeout_s)
             finally:
                 outcome.init_ms = now_ms() - init_start
+                if lease.start == PREWARMED:
+                    self.pool.replenish()  # after /init, so the new stem cell does not slow this one down
             lease.entry.initialised = True
             run_start = now_ms()
         else:

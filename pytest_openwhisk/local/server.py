@@ -143,6 +143,7 @@ class LocalOpenWhisk:
             self._ready.set()
             await self._stop.wait()
         finally:
+            self.server = None
             await server.stop()
 
     def __enter__(self) -> LocalOpenWhisk:
@@ -173,7 +174,7 @@ class LocalOpenWhisk:
             log.error("embedded OpenWhisk thread did not stop within 30 s")
 
     def _call(self, coro: Any, timeout: float = 60.0) -> Any:
-        if self._loop is None or self.server is None or not self._ready.is_set() or self._error is not None:
+        if self._loop is None or self._loop.is_closed() or self.server is None:
             coro.close()
             raise BackendError("the embedded OpenWhisk is not running; use it as a context manager")
         return asyncio.run_coroutine_threadsafe(coro, self._loop).result(timeout)

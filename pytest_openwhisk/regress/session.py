@@ -68,7 +68,9 @@ class RegressSession:
         entries = [b.as_dict(include_data=True) for b in bench.benchmarks if b]
         if not entries:
             return None
-        machine_info: dict[str, Any] = dict(bench.get_machine_info() or {})
+        # only the update hook: it adds ow_fingerprint; generating host info (py-cpuinfo) takes seconds
+        machine_info: dict[str, Any] = {}
+        config.hook.pytest_benchmark_update_machine_info(config=config, machine_info=machine_info)
         return run_from_json({"benchmarks": entries, "machine_info": machine_info}, label="this run")
 
     def finish(self, config: pytest.Config) -> bool:

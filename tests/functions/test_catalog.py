@@ -358,7 +358,7 @@ def test_deploy_passes_manifest_defaults_and_overrides(tmp_path: Path) -> None:
 
 def test_deploy_sequence_deploys_components_in_order(tmp_path: Path) -> None:
     factory = RecordingFactory()
-    result = deploy(factory, load_catalog()["image-pipeline"], cache_dir=tmp_path, params={"db": "/tmp/x.db"})
+    result = deploy(factory, load_catalog()["image-pipeline"], params={"db": "/tmp/x.db"})
     assert result == "sequence:image-pipeline"
     assert [c[0] for c in factory.calls] == [
         "image-extract",

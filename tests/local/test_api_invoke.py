@@ -200,7 +200,8 @@ def test_run_request_carries_the_revision_and_identity(server_api: tuple[LocalOp
     server, api = server_api
     api.put_action("hello", limits={"timeout": 2000, "memory": 128}, annotations=[{"key": "provide-api-key",
                                                                                   "value": True}])
-    api.invoke("hello", headers={"X-Request-ID": "tid-0000000000000000000000000001"})
+    api.request("POST", "/actions/hello?blocking=true", json={},
+                headers={"X-Request-ID": "tid-0000000000000000000000000001"})
     first = fake_invoker.requests[-1]
     assert first.transaction_id == "tid-0000000000000000000000000001"
     assert first.invoker_namespace == "guest" and first.api_key == server.auth

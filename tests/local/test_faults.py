@@ -11,6 +11,7 @@ import sys
 import time
 import uuid
 from dataclasses import replace
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -240,8 +241,9 @@ def _gone(pid: int) -> bool:
         return True
 
 
-def test_runtimes_exit_when_the_invoker_process_is_killed() -> None:
-    proc = subprocess.Popen([sys.executable, "-c", ORPHAN_SCRIPT], stdout=subprocess.PIPE, text=True)
+def test_runtimes_exit_when_the_invoker_process_is_killed(tmp_path: Path) -> None:
+    env = {**os.environ, "TMPDIR": str(tmp_path)}  # the killed invoker cannot remove its work root
+    proc = subprocess.Popen([sys.executable, "-c", ORPHAN_SCRIPT], stdout=subprocess.PIPE, text=True, env=env)
     try:
         assert proc.stdout is not None
         pids = [int(pid) for pid in proc.stdout.readline().split()]

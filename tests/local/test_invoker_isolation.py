@@ -116,14 +116,25 @@ def test_unknown_isolation_is_rejected_with_the_choices() -> None:
 def test_bwrap_faults_timeout_and_memory_are_mapped() -> None:
     def action(name: str, code: str, **limits: Any) -> ActionSpec:
         settings: dict[str, Any] = {"timeout_ms": 10_000, "memory_mb": 256, "logs_mb": 10, "concurrency": 1}
-        return ActionSpec(namespace="guest", path=f"guest/{name}", name=name, version="0.0.1", revision="r1",
-                          kind="python:3.11", code=code, binary=False, main="main", **{**settings, **limits})
+        return ActionSpec(
+            namespace="guest",
+            path=f"guest/{name}",
+            name=name,
+            version="0.0.1",
+            revision="r1",
+            kind="python:3.11",
+            code=code,
+            binary=False,
+            main="main",
+            **{**settings, **limits},
+        )
 
     async def main() -> list[RunOutcome]:
         async with Invoker(LocalConfig(pool=PoolConfig(prewarm=(), isolation="bwrap"))) as invoker:
             slow = action("slow", "import time\ndef main(args):\n    time.sleep(30)\n", timeout_ms=300)
-            hungry = action("hungry", "def main(args):\n    return {'n': len(bytearray(900 << 20))}\n",
-                            memory_mb=128)
+            hungry = action(
+                "hungry", "def main(args):\n    return {'n': len(bytearray(900 << 20))}\n", memory_mb=128
+            )
             crash = action("crash", "import os\ndef main(args):\n    os._exit(3)\n")
             ok = action("ok", "def main(args):\n    return {}\n")
             outcomes = []
@@ -137,7 +148,6 @@ def test_bwrap_faults_timeout_and_memory_are_mapped() -> None:
     assert slow.result == {"error": "The action exceeded its time limits of 300 milliseconds."}
     assert slow.timed_out
     assert hungry.result == {"error": "The action exhausted its memory and was aborted."}
-    assert crash.result == {
-        "error": "The action did not produce a valid response and exited unexpectedly."}
+    assert crash.result == {"error": "The action did not produce a valid response and exited unexpectedly."}
     assert ok.status_code == SUCCESS
     assert {o.isolation for o in (slow, hungry, crash, ok)} == {"bwrap"}

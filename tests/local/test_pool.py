@@ -172,3 +172,16 @@ def test_concurrency_slots_share_one_container() -> None:
         assert all(o.init_ms is None and o.status_code == SUCCESS for o in outcomes)
 
     run_with(scenario)
+
+
+def test_cancelled_activation_gives_its_container_back() -> None:
+    async def scenario(invoker: Invoker) -> None:
+        running = asyncio.ensure_future(invoker.run(request(spec("a"), {"s": 5})))
+        await eventually(invoker, "busy container", lambda s: s["containers"]["busy"] == 1)
+        running.cancel()
+        await asyncio.gather(running, return_exceptions=True)
+        assert invoker.stats()["containers"] == {"prewarm": 0, "idle": 0, "busy": 0}
+        assert invoker.stats()["memory_mb"]["used"] == 0
+        assert (await invoker.run(request(spec("a")))).status_code == SUCCESS
+
+    run_with(scenario)

@@ -14,7 +14,11 @@ from typing import Any
 
 import pytest
 
-from pytest_openwhisk.benchjson import MeasurementBenchmark, _with_label, scrub
+from pytest_openwhisk.benchjson import MeasurementBenchmark, _with_label, generate_machine_info, scrub
+
+#: unrelated plugins installed here that cost ~5 s per in-process pytester run (re-imported every run)
+OTHER_PLUGINS = ("-p", "no:hypothesispytest", "-p", "no:pytest-kind", "-p", "no:anyio", "-p", "no:xdist",
+                 "-p", "no:xdist.looponfail")
 
 #: conftest for pytester runs: a scripted client and backend standing in for a cluster. Warm invocations
 #: take 2.0-2.4 ms and cold ones 300 ms, times the ``scale`` parameter. The backend's fingerprint
@@ -113,7 +117,7 @@ def project(pytester: pytest.Pytester) -> pytest.Pytester:
 
 
 def test_autosave_writes_one_entry_per_measurement(project: pytest.Pytester) -> None:
-    result = project.runpytest("--benchmark-autosave", "--benchmark-save-data")
+    result = project.runpytest(*OTHER_PLUGINS, "--benchmark-autosave", "--benchmark-save-data")
     result.assert_outcomes(passed=2)
     assert "not used at all" not in result.stdout.str()
     [path] = saved_runs(project)
@@ -153,7 +157,8 @@ def test_autosave_writes_one_entry_per_measurement(project: pytest.Pytester) -> 
 
 def test_no_auth_key_in_saved_files(project: pytest.Pytester) -> None:
     out = project.path / "out.json"
-    project.runpytest("--benchmark-autosave", f"--benchmark-json={out}").assert_outcomes(passed=2)
+    result = project.runpytest(*OTHER_PLUGINS, "--benchmark-autosave", f"--benchmark-json={out}")
+    result.assert_outcomes(passed=2)
     for path in [out, *saved_runs(project)]:
         text = path.read_text()
         assert SECRET_KEY not in text
@@ -161,8 +166,8 @@ def test_no_auth_key_in_saved_files(project: pytest.Pytester) -> None:
 
 
 def test_compare_cli_reads_two_saved_runs(project: pytest.Pytester) -> None:
-    project.runpytest("--benchmark-autosave").assert_outcomes(passed=2)
-    project.runpytest("--benchmark-autosave").assert_outcomes(passed=2)
+    project.runpytest(*OTHER_PLUGINS, "--benchmark-autosave").assert_outcomes(passed=2)
+    project.runpytest(*OTHER_PLUGINS, "--benchmark-autosave").assert_outcomes(passed=2)
     first, second = saved_runs(project)
     proc = subprocess.run([sys.executable, "-m", "pytest_benchmark", "compare", str(first), str(second)],
                           cwd=project.path, capture_output=True, text=True, timeout=60, check=False)
@@ -174,14 +179,16 @@ def test_compare_cli_reads_two_saved_runs(project: pytest.Pytester) -> None:
     assert any("0002" in line for line in lines)
 
 
+@pytest.mark.filterwarnings("ignore:Benchmark machine_info is different")  # known: compared before start-up
 def test_compare_fail_passes_when_unchanged_and_fails_on_regression(project: pytest.Pytester) -> None:
-    project.runpytest("--benchmark-autosave").assert_outcomes(passed=2)
-    same = project.runpytest("--benchmark-compare", "--benchmark-compare-fail=median:1000%")
+    project.runpytest(*OTHER_PLUGINS, "--benchmark-autosave").assert_outcomes(passed=2)
+    gate = ("--benchmark-compare", "--benchmark-compare-fail=median:1000%")
+    same = project.runpytest(*OTHER_PLUGINS, *gate)
     same.assert_outcomes(passed=2)
     assert same.ret == pytest.ExitCode.OK
     project.makepyfile(test_bench=TEST_FILE.format(scale=30))  # warm latency x30
     # a subprocess: pytest-benchmark raises PerformanceRegression out of the terminal summary
-    slower = project.runpytest_subprocess("--benchmark-compare", "--benchmark-compare-fail=median:1000%")
+    slower = project.runpytest_subprocess(*OTHER_PLUGINS, *gate)
     assert slower.ret != pytest.ExitCode.OK
     slower.stderr.fnmatch_lines(["*Performance has regressed*", "*test_hello[[]warm[]]*median*"])
     assert "test_hello[cold]" not in slower.stderr.str().split("Performance has regressed")[1]
@@ -197,7 +204,7 @@ def test_slo_violation_fails_the_test_and_is_still_saved(pytester: pytest.Pytest
             ow_bench.warm("hello", rounds=5, warmup=0)
             raise AssertionError("not reached: the SLO failure stops the test")
     """)
-    result = pytester.runpytest("--benchmark-autosave")
+    result = pytester.runpytest(*OTHER_PLUGINS, "--benchmark-autosave")
     result.assert_outcomes(failed=1)
     result.stdout.fnmatch_lines([
         "*SLO violated in test_slo_violation_fails_the_test_and_is_still_saved.py::test_slow [[]warm[]]: "
@@ -221,7 +228,7 @@ def test_metric_without_samples_fails_the_test(pytester: pytest.Pytester) -> Non
         def test_warm_only(ow_bench):
             ow_bench.warm("hello", rounds=3, warmup=0)
     """)
-    result = pytester.runpytest()
+    result = pytester.runpytest(*OTHER_PLUGINS)
     result.assert_outcomes(failed=1)
     result.stdout.fnmatch_lines([
         "*test_warm_only: no measurement produced samples for these targets: 1 of 1 target(s) missed",
@@ -237,16 +244,16 @@ def test_benchmark_disable_still_measures_and_applies_slos(project: pytest.Pytes
         def test_fails(ow_bench):
             ow_bench.warm("hello", rounds=3, warmup=0)
     """)
-    result = project.runpytest("--benchmark-disable", "--benchmark-autosave")
+    result = project.runpytest(*OTHER_PLUGINS, "--benchmark-disable", "--benchmark-autosave")
     result.assert_outcomes(passed=2, failed=1)
     assert saved_runs(project) == []
     result.stdout.fnmatch_lines(["*openwhisk measurements*", "*test_hello*warm*", "*test_fails*FAIL*"])
 
 
 def test_benchmark_skip_and_only(project: pytest.Pytester) -> None:
-    skip = project.runpytest("--benchmark-skip", "-rs")
+    skip = project.runpytest(*OTHER_PLUGINS, "--benchmark-skip", "-rs")
     skip.assert_outcomes(passed=1, skipped=1)
-    only = project.runpytest("--benchmark-only")
+    only = project.runpytest(*OTHER_PLUGINS, "--benchmark-only")
     only.assert_outcomes(passed=1, skipped=1)
     only.stdout.fnmatch_lines(["test_hello[[]warm[]] *"])
 
@@ -263,7 +270,7 @@ def test_two_measurements_with_the_same_label_stay_apart(pytester: pytest.Pytest
             assert ow_bench.concurrent("hello", clients=2, per_client=2).name == "concurrent-2x2"
     """)
     out = pytester.path / "out.json"
-    pytester.runpytest(f"--benchmark-json={out}").assert_outcomes(passed=2)
+    pytester.runpytest(*OTHER_PLUGINS, f"--benchmark-json={out}").assert_outcomes(passed=2)
     names = sorted(b["fullname"] for b in json.loads(out.read_text())["benchmarks"])
     assert names == [
         "test_two_measurements_with_the_same_label_stay_apart.py::test_twice[1-concurrent-2x2]",
@@ -298,3 +305,69 @@ def test_entry_stats_are_the_given_latencies() -> None:
     assert doc["stats"]["rounds"] == 3
     assert doc["stats"]["iterations"] == 1
     assert not entry.has_error
+
+
+# -- against the embedded OpenWhisk (--ow-cluster=local) ---------------------------------------------------
+
+def test_local_autosave_carries_extra_info_and_fingerprint(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile("""
+        CODE = "def main(args):\\n    return {'ok': True}\\n"
+
+        def test_hello(ow_action, ow_bench, ow_cluster):
+            action = ow_action("hello", code=CODE, kind="python:3")
+            ow_bench.warm(action, rounds=5, warmup=1)
+            ow_bench.cold(action, rounds=2)
+            with open("auth.txt", "w") as fh:  # the key of this run, for the grep below
+                fh.write(ow_cluster.auth)
+    """)
+    out = pytester.path / "out.json"
+    result = pytester.runpytest(*OTHER_PLUGINS, "--ow-cluster=local", "--benchmark-autosave",
+                                f"--benchmark-json={out}", "-p", "no:cacheprovider")
+    result.assert_outcomes(passed=1)
+    [saved] = saved_runs(pytester)
+    doc = json.loads(saved.read_text())
+    assert [b["name"] for b in doc["benchmarks"]] == ["test_hello[warm]", "test_hello[cold]"]
+    warm, cold = doc["benchmarks"]
+    assert warm["extra_info"]["ow_mode"] == "warm"
+    assert warm["extra_info"]["ow_action"] == "hello"
+    assert warm["extra_info"]["ow_summary"]["cold_ratio"] == 0
+    assert cold["extra_info"]["ow_summary"]["cold_ratio"] == 1.0
+    assert warm["stats"]["rounds"] == 5
+    assert cold["stats"]["min"] > 0
+    assert doc["machine_info"]["node"] == "local"
+    assert doc["machine_info"]["ow_fingerprint"]["backend"] == "local"
+    auth = (pytester.path / "auth.txt").read_text()
+    key = auth.partition(":")[2]
+    assert len(key) > 20
+    for path in (saved, out):
+        text = path.read_text()
+        assert auth not in text
+        assert key not in text
+
+
+def test_generated_machine_info_has_only_python_keys(pytester: pytest.Pytester) -> None:
+    config = pytester.parseconfig()
+    info = generate_machine_info(config)
+    assert set(info) == {"node", "python_compiler", "python_implementation", "python_implementation_version",
+                         "python_version", "python_build"}
+
+
+def test_runner_assert_slo_checks_every_measurement(pytester: pytest.Pytester) -> None:
+    pytester.makeconftest(CONFTEST)
+    pytester.makepyfile("""
+        import pytest
+        from pytest_openwhisk.errors import SloViolation
+
+        def test_in_code(ow_bench):
+            ow_bench.warm("hello", rounds=4, warmup=0)
+            ow_bench.cold("hello", rounds=2)
+            verdicts = ow_bench.assert_slo(p99="1s", cold_start_max="1s")
+            assert [(v.metric, v.ok) for v in verdicts] == [("p99", True), ("cold_start_max", True)]
+            with pytest.raises(SloViolation) as info:
+                ow_bench.assert_slo(cold_start_max="100ms", init_p50="1s", warm_p50="1s", throughput="1/min")
+            text = str(info.value)
+            assert text.startswith("SLO violated: 1 of 4 target(s) missed")  # 2 on warm, 2 on cold
+            assert "test_in_code [cold]:" in text
+            assert "cold_start_max | 100ms  | 300.00ms |       2 | FAIL" in text
+    """)
+    pytester.runpytest(*OTHER_PLUGINS).assert_outcomes(passed=1)

@@ -65,7 +65,9 @@ def test_action_crud_round_trip(client: OpenWhiskClient) -> None:
     assert client.create_action("crud one", ECHO)["version"] == "0.0.2"
     names = [a["name"] for a in client.list_actions(limit=200)]
     assert "crud one" in names
-    assert client.delete_action("crud one")["name"] == "crud one"
+    deleted = client.delete_action("crud one")
+    assert deleted is not None
+    assert deleted["name"] == "crud one"
     assert client.delete_action("crud one", missing_ok=True) is None
     with pytest.raises(NotFound):
         client.delete_action("crud one")

@@ -213,3 +213,32 @@ def test_measurement_from_external_samples_takes_the_window() -> None:
     assert (m.started, m.ended) == (10.0, 13.0)
     assert m.extra == {"rate": 5}
     assert m.label == "burst"
+
+
+# -- against the embedded OpenWhisk (--ow-cluster=local) ---------------------------------------------------
+
+def test_local_cold_and_warm_detection(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile("""
+        CODE = "def main(args):\\n    return {'n': args.get('n', 0)}\\n"
+
+        def test_modes(ow_action, ow_bench):
+            action = ow_action("echo", code=CODE, kind="python:3")
+            cold = ow_bench.cold(action, {"n": 1}, rounds=3)
+            assert [s.cold for s in cold.samples] == [True, True, True]
+            assert cold.summary()["cold_ratio"] == 1.0
+            assert all(s.init_ms is not None and s.init_ms > 0 for s in cold.samples)
+            warm = ow_bench.warm(action, {"n": 2}, rounds=8, warmup=2)
+            assert warm.summary()["cold_ratio"] == 0
+            assert warm.summary()["errors"] == 0
+            assert all(s.activation_id and s.duration_ms is not None and s.wait_ms is not None
+                       for s in warm.samples)
+            assert all(s.latency_ms >= s.duration_ms for s in warm.samples)
+            assert warm.action == "echo"
+            many = ow_bench.concurrent(action, clients=2, per_client=3, warmup=1)
+            assert len(many.samples) == 6 and many.summary()["errors"] == 0
+    """)
+    result = pytester.runpytest("-p", "no:hypothesispytest", "-p", "no:pytest-kind", "-p", "no:anyio",
+                                "--ow-cluster=local", "-p", "no:cacheprovider")
+    result.assert_outcomes(passed=1)
+    result.stdout.fnmatch_lines(["*openwhisk measurements*", "*test_modes*cold*cold*3*3 (100%)*",
+                                 "*test_modes*warm*warm*8*0 (0%)*"])

@@ -18,6 +18,10 @@ from pytest_openwhisk.slo import (
     parse_target,
 )
 
+#: unrelated plugins installed here that cost ~5 s per in-process pytester run (re-imported every run)
+OTHER_PLUGINS = ("-p", "no:hypothesispytest", "-p", "no:pytest-kind", "-p", "no:anyio", "-p", "no:xdist",
+                 "-p", "no:xdist.looponfail")
+
 
 def make(latency: float, *, sent: float = 0.0, ok: bool = True, cold: bool = False,
          duration: float | None = None, wait: float | None = None) -> Sample:
@@ -228,7 +232,7 @@ def test_bad_marker_is_a_usage_error_at_collection(pytester: pytest.Pytester) ->
         def test_b():
             pass
     """)
-    result = pytester.runpytest()
+    result = pytester.runpytest(*OTHER_PLUGINS)
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     result.stderr.fnmatch_lines([
         "ERROR: invalid ow_slo marker:",
@@ -245,7 +249,7 @@ def test_positional_marker_argument_is_rejected(pytester: pytest.Pytester) -> No
         def test_a():
             pass
     """)
-    result = pytester.runpytest()
+    result = pytester.runpytest(*OTHER_PLUGINS)
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     result.stderr.fnmatch_lines(["*ow_slo takes keyword arguments only, got ('250ms',)*"])
 
@@ -258,6 +262,32 @@ def test_marker_without_ow_bench_fails_the_test(pytester: pytest.Pytester) -> No
         def test_a():
             pass
     """)
-    result = pytester.runpytest()
+    result = pytester.runpytest(*OTHER_PLUGINS)
     result.assert_outcomes(failed=1)
     result.stdout.fnmatch_lines(["*marked ow_slo but does not use the ow_bench fixture*"])
+
+
+# -- against the embedded OpenWhisk (--ow-cluster=local) ---------------------------------------------------
+
+def test_local_slo_pass_and_fail(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile("""
+        import pytest
+
+        CODE = "def main(args):\\n    return {'ok': True}\\n"
+
+        @pytest.mark.ow_slo(p99="30s", error_rate="0%")
+        def test_meets(ow_action, ow_bench):
+            m = ow_bench.warm(ow_action("hello", code=CODE, kind="python:3"), rounds=5, warmup=1)
+            assert [v.ok for v in m.slo] == [True, True]
+
+        @pytest.mark.ow_slo(p99="1ms")
+        def test_misses(ow_action, ow_bench):
+            ow_bench.warm(ow_action("hello", code=CODE, kind="python:3"), rounds=5, warmup=1)
+    """)
+    result = pytester.runpytest(*OTHER_PLUGINS, "--ow-cluster=local", "-p", "no:cacheprovider")
+    result.assert_outcomes(passed=1, failed=1)
+    result.stdout.fnmatch_lines([
+        "*SLO violated in test_local_slo_pass_and_fail.py::test_misses [[]warm[]]: 1 of 1 target(s) missed",
+        "metric | target | observed | samples | verdict",
+        "p99    | 1ms    | *ms |       5 | FAIL",
+    ])

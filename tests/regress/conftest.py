@@ -23,29 +23,53 @@ FINGERPRINT: dict[str, Any] = {
 BuildRun = Callable[..., dict[str, Any]]
 
 
-def latencies(rng: np.random.Generator, n: int = 200, base_ms: float = 22.0, extra_ms: float = 0.0) -> list[float]:
+def latencies(
+    rng: np.random.Generator, n: int = 200, base_ms: float = 22.0, extra_ms: float = 0.0
+) -> list[float]:
     """Latency-like data: a floor plus a right-skewed lognormal tail (like a real warm action)."""
     return [float(v) for v in base_ms + extra_ms + rng.lognormal(0.5, 0.6, n)]
 
 
-def bench_entry(name: str, latency_ms: list[float], cold: list[int] | None = None,
-                error: list[int] | None = None) -> dict[str, Any]:
+def bench_entry(
+    name: str, latency_ms: list[float], cold: list[int] | None = None, error: list[int] | None = None
+) -> dict[str, Any]:
     """One pytest-benchmark entry with pytest-openwhisk's extra_info."""
     n = len(latency_ms)
     data = np.asarray(latency_ms) / 1000.0
     return {
-        "group": None, "name": name, "fullname": f"benchmarks/test_x.py::{name}", "params": None, "param": None,
+        "group": None,
+        "name": name,
+        "fullname": f"benchmarks/test_x.py::{name}",
+        "params": None,
+        "param": None,
         "extra_info": {
-            "ow_mode": "warm", "ow_action": name,
-            "ow_summary": {"count": n, "latency_ms": {"p50": float(np.median(latency_ms)),
-                                                      "p95": float(np.quantile(latency_ms, 0.95))}},
-            "ow_samples": {"latency_ms": latency_ms, "duration_ms": [v - 2 for v in latency_ms],
-                           "wait_ms": [1.0] * n, "init_ms": [None] * n,
-                           "cold": cold if cold is not None else [0] * n,
-                           "error": error if error is not None else [0] * n},
+            "ow_mode": "warm",
+            "ow_action": name,
+            "ow_summary": {
+                "count": n,
+                "latency_ms": {
+                    "p50": float(np.median(latency_ms)),
+                    "p95": float(np.quantile(latency_ms, 0.95)),
+                },
+            },
+            "ow_samples": {
+                "latency_ms": latency_ms,
+                "duration_ms": [v - 2 for v in latency_ms],
+                "wait_ms": [1.0] * n,
+                "init_ms": [None] * n,
+                "cold": cold if cold is not None else [0] * n,
+                "error": error if error is not None else [0] * n,
+            },
         },
-        "options": {}, "stats": {"min": float(data.min()), "max": float(data.max()), "mean": float(data.mean()),
-                                 "median": float(np.median(data)), "rounds": n, "iterations": 1},
+        "options": {},
+        "stats": {
+            "min": float(data.min()),
+            "max": float(data.max()),
+            "mean": float(data.mean()),
+            "median": float(np.median(data)),
+            "rounds": n,
+            "iterations": 1,
+        },
     }
 
 
@@ -53,13 +77,25 @@ def bench_entry(name: str, latency_ms: list[float], cold: list[int] | None = Non
 def build_run() -> BuildRun:
     """``build_run({"test_a": [ms...]}, fingerprint=..., cold={...}, error={...})`` -> JSON dict."""
 
-    def build(latency: Mapping[str, list[float]], *, fingerprint: dict[str, Any] | None = None,
-              cold: Mapping[str, list[int]] | None = None, error: Mapping[str, list[int]] | None = None,
-              when: str = "2024-06-01T12:00:00") -> dict[str, Any]:
-        benchmarks = [bench_entry(name, values, (cold or {}).get(name), (error or {}).get(name))
-                      for name, values in latency.items()]
-        return {"machine_info": {"node": "local", "ow_fingerprint": fingerprint or FINGERPRINT},
-                "commit_info": {"id": "abc"}, "benchmarks": benchmarks, "datetime": when, "version": "5.2.3"}
+    def build(
+        latency: Mapping[str, list[float]],
+        *,
+        fingerprint: dict[str, Any] | None = None,
+        cold: Mapping[str, list[int]] | None = None,
+        error: Mapping[str, list[int]] | None = None,
+        when: str = "2024-06-01T12:00:00",
+    ) -> dict[str, Any]:
+        benchmarks = [
+            bench_entry(name, values, (cold or {}).get(name), (error or {}).get(name))
+            for name, values in latency.items()
+        ]
+        return {
+            "machine_info": {"node": "local", "ow_fingerprint": fingerprint or FINGERPRINT},
+            "commit_info": {"id": "abc"},
+            "benchmarks": benchmarks,
+            "datetime": when,
+            "version": "5.2.3",
+        }
 
     return build
 

@@ -44,10 +44,13 @@ def test_gate_passes_on_alike_runs(storage: Path, capsys: pytest.CaptureFixture[
 
 
 def test_gate_fails_on_regression_and_explains(storage: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    assert _run(storage, "latest~2", "latest", "--gate", "p50:5%", "--gate", "error_rate:1%") == EXIT_REGRESSION
+    assert (
+        _run(storage, "latest~2", "latest", "--gate", "p50:5%", "--gate", "error_rate:1%") == EXIT_REGRESSION
+    )
     out = capsys.readouterr().out
     assert "FAILED benchmarks/test_x.py::test_a p50: +" in out
-    assert "test_b" in out and "no change" in out
+    assert "test_b" in out
+    assert "no change" in out
 
 
 def test_without_gate_reports_but_exits_zero(storage: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -57,16 +60,22 @@ def test_without_gate_reports_but_exits_zero(storage: Path, capsys: pytest.Captu
     assert "gate: p50:5%, p95:5%, p99:10%, cold_ratio:2%, error_rate:1%" in out
 
 
-def test_fingerprint_mismatch_is_refused_then_allowed(storage: Path, tmp_path: Path, build_run: BuildRun,
-                                                     latency: Latency, base_fingerprint: dict[str, Any],
-                                                     capsys: pytest.CaptureFixture[str]) -> None:
+def test_fingerprint_mismatch_is_refused_then_allowed(
+    storage: Path,
+    tmp_path: Path,
+    build_run: BuildRun,
+    latency: Latency,
+    base_fingerprint: dict[str, Any],
+    capsys: pytest.CaptureFixture[str],
+) -> None:
     other = copy.deepcopy(base_fingerprint)
     other["backend"] = "kind"
     path = tmp_path / "kind.json"
     path.write_text(json.dumps(build_run({"test_a": latency()}, fingerprint=other)), encoding="utf-8")
     assert _run(storage, "0001", str(path)) == EXIT_FINGERPRINT
     err = capsys.readouterr().err
-    assert 'backend: "local" -> "kind"' in err and "--allow-fingerprint-mismatch" in err
+    assert 'backend: "local" -> "kind"' in err
+    assert "--allow-fingerprint-mismatch" in err
     assert _run(storage, "0001", str(path), "--allow-fingerprint-mismatch", "--gate", "p50:5%") == EXIT_OK
     assert 'WARNING fingerprint differs: backend: "local" -> "kind"' in capsys.readouterr().out
 
@@ -88,14 +97,32 @@ def test_html_report_is_self_contained(storage: Path, tmp_path: Path) -> None:
     assert _run(storage, "0001", "0003", "--html", str(html)) == EXIT_OK
     page = html.read_text(encoding="utf-8")
     assert page.count("<svg") == 4  # CDF + trend for two benchmarks
-    assert "trend over saved runs" in page and ">0003<" in page
+    assert "trend over saved runs" in page
+    assert ">0003<" in page
     for remote in ("http://", "https://", "<script", "<link", "src="):
         assert remote not in page.replace('xmlns="http://www.w3.org/2000/svg"', "")
 
 
 def test_console_script_entry_point(storage: Path) -> None:
-    proc = subprocess.run([sys.executable, "-m", "pytest_openwhisk.cli", "compare", "0001", "0003", "--gate",
-                           "p50:5%", "--storage", str(storage), "--machine-id", MACHINE],
-                          capture_output=True, text=True, timeout=120, check=False)
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pytest_openwhisk.cli",
+            "compare",
+            "0001",
+            "0003",
+            "--gate",
+            "p50:5%",
+            "--storage",
+            str(storage),
+            "--machine-id",
+            MACHINE,
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
     assert proc.returncode == EXIT_REGRESSION, proc.stderr
     assert "regression gate FAILED" in proc.stdout

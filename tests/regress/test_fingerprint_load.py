@@ -32,12 +32,16 @@ def test_differences_name_field_old_and_new(base_fingerprint: dict[str, Any]) ->
 
 
 def test_added_removed_and_missing_fingerprints(base_fingerprint: dict[str, Any]) -> None:
-    FINGERPRINT = base_fingerprint  # noqa: N806
+    FINGERPRINT = base_fingerprint
     new = {**FINGERPRINT, "extra": True}
     del new["kinds"]
-    assert [str(d) for d in fingerprint.diff(FINGERPRINT, new)] == ["extra: (absent) -> true",
-                                                                    'kinds: ["nodejs:20", "python:3.11"] -> (absent)']
-    assert [str(d) for d in fingerprint.diff(None, FINGERPRINT)] == ['ow_fingerprint: (absent) -> "(present)"']
+    assert [str(d) for d in fingerprint.diff(FINGERPRINT, new)] == [
+        "extra: (absent) -> true",
+        'kinds: ["nodejs:20", "python:3.11"] -> (absent)',
+    ]
+    assert [str(d) for d in fingerprint.diff(None, FINGERPRINT)] == [
+        'ow_fingerprint: (absent) -> "(present)"'
+    ]
     assert fingerprint.diff(None, None) == []
     assert fingerprint.diff(FINGERPRINT, copy.deepcopy(FINGERPRINT)) == []
 
@@ -59,17 +63,23 @@ def test_storage_references(tmp_path: Path, build_run: BuildRun) -> None:
     assert storage.resolve(str(storage.directory / "0001_a.json")).name == "0001_a.json"
     run = storage.load("latest")
     assert run.label == "0010_c"
-    assert run.fingerprint is not None and run.fingerprint["backend"] == "local"
+    assert run.fingerprint is not None
+    assert run.fingerprint["backend"] == "local"
     assert list(run.benchmarks) == ["benchmarks/test_x.py::t"]
 
 
-@pytest.mark.parametrize(("ref", "fragment"), [
-    ("latest~5", "run 'latest~5' does not exist: saved runs in"),
-    ("0042", "run id '0042' not found: saved runs in"),
-    ("missing.json", "benchmark file 'missing.json' does not exist; give a JSON file path, 'latest'"),
-    ("yesterday", "invalid run reference 'yesterday'"),
-])
-def test_bad_references_list_what_exists(tmp_path: Path, build_run: BuildRun, ref: str, fragment: str) -> None:
+@pytest.mark.parametrize(
+    ("ref", "fragment"),
+    [
+        ("latest~5", "run 'latest~5' does not exist: saved runs in"),
+        ("0042", "run id '0042' not found: saved runs in"),
+        ("missing.json", "benchmark file 'missing.json' does not exist; give a JSON file path, 'latest'"),
+        ("yesterday", "invalid run reference 'yesterday'"),
+    ],
+)
+def test_bad_references_list_what_exists(
+    tmp_path: Path, build_run: BuildRun, ref: str, fragment: str
+) -> None:
     storage = _storage(tmp_path, build_run, ["0001_a.json", "0002_b.json"])
     with pytest.raises(RunNotFound) as info:
         storage.resolve(ref)
@@ -90,7 +100,7 @@ def test_ambiguous_id_and_empty_storage(tmp_path: Path, build_run: BuildRun) -> 
 def test_unreadable_files_are_named(tmp_path: Path) -> None:
     bad = tmp_path / "bad.json"
     bad.write_text("{not json", encoding="utf-8")
-    with pytest.raises(ConfigError, match="cannot read benchmark file .*bad.json"):
+    with pytest.raises(ConfigError, match=r"cannot read benchmark file .*bad\.json"):
         load_run(bad)
     bad.write_text(json.dumps({"hello": 1}), encoding="utf-8")
     with pytest.raises(ConfigError, match="is not pytest-benchmark JSON"):
@@ -98,8 +108,16 @@ def test_unreadable_files_are_named(tmp_path: Path) -> None:
 
 
 def test_plain_pytest_benchmark_data_is_used_as_latency(tmp_path: Path, save_json: SaveJson) -> None:
-    data = {"benchmarks": [{"name": "test_f", "fullname": "t.py::test_f", "extra_info": {},
-                            "stats": {"data": [0.001, 0.002], "median": 0.0015}}]}
+    data = {
+        "benchmarks": [
+            {
+                "name": "test_f",
+                "fullname": "t.py::test_f",
+                "extra_info": {},
+                "stats": {"data": [0.001, 0.002], "median": 0.0015},
+            }
+        ]
+    }
     run = load_run(save_json(tmp_path / "plain.json", data))
     assert list(run.benchmarks["t.py::test_f"].series("latency_ms")) == [1.0, 2.0]
     assert run.fingerprint is None

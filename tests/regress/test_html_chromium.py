@@ -21,8 +21,9 @@ CHROMIUM = shutil.which("chromium") or ("/usr/bin/chromium" if Path("/usr/bin/ch
 
 
 @pytest.mark.skipif(CHROMIUM is None, reason="chromium not installed: run `bash .ci/setup`")
-def test_report_renders_plots_in_headless_chromium(tmp_path: Path, build_run: Callable[..., dict[str, Any]],
-                                                   latency: Callable[..., list[float]]) -> None:
+def test_report_renders_plots_in_headless_chromium(
+    tmp_path: Path, build_run: Callable[..., dict[str, Any]], latency: Callable[..., list[float]]
+) -> None:
     base = run_from_json(build_run({"test_a": latency()}), "0001_base")
     cur = run_from_json(build_run({"test_a": latency(extra_ms=6.0)}), "0002_head")
     report = gate.evaluate(base, cur, parse_gate("p50:5%,p95:5%"))
@@ -30,11 +31,26 @@ def test_report_renders_plots_in_headless_chromium(tmp_path: Path, build_run: Ca
     png = tmp_path / "shot.png"
     assert CHROMIUM is not None
     proc = subprocess.run(
-        [CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-         "--disable-background-networking", "--disable-component-update", "--disable-sync",
-         f"--user-data-dir={tmp_path / 'profile'}", f"--screenshot={png}", "--window-size=1200,900",
-         page.resolve().as_uri()],
-        capture_output=True, text=True, timeout=120, check=False)
+        [
+            CHROMIUM,
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-quic",
+            "--no-first-run",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+            f"--user-data-dir={tmp_path / 'profile'}",
+            f"--screenshot={png}",
+            "--window-size=1200,900",
+            page.resolve().as_uri(),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
     assert png.exists(), f"chromium wrote no screenshot (exit {proc.returncode}): {proc.stderr[-2000:]}"
     image = Image.open(png).convert("RGB")
     assert image.size == (1200, 900)

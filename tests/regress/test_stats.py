@@ -51,15 +51,21 @@ def test_mean_and_difference_interval() -> None:
 
 
 def test_nan_values_are_dropped_and_empty_samples_rejected() -> None:
-    (res,) = stats.bootstrap_compare([1.0, np.nan, 1.0, 1.0], [1.0, 1.0, np.nan], [0.5], seed=0, resamples=100)
+    (res,) = stats.bootstrap_compare(
+        [1.0, np.nan, 1.0, 1.0], [1.0, 1.0, np.nan], [0.5], seed=0, resamples=100
+    )
     assert res.ratio == 1.0
     with pytest.raises(ValueError, match="both samples need values"):
         stats.bootstrap_compare([np.nan], [1.0], [0.5])
 
 
-@pytest.mark.parametrize(("kwargs", "message"), [
-    ({"alpha": 0.7}, "alpha must be in"), ({"resamples": 10}, "resamples must be at least 100"),
-])
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"alpha": 0.7}, "alpha must be in"),
+        ({"resamples": 10}, "resamples must be at least 100"),
+    ],
+)
 def test_bad_parameters(kwargs: dict[str, float], message: str) -> None:
     with pytest.raises(ValueError, match=message):
         stats.bootstrap_compare([1.0, 2.0], [1.0, 2.0], [0.5], **kwargs)  # type: ignore[arg-type]

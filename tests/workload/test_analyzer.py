@@ -30,7 +30,8 @@ def _sample(i: int, *, status: str = "success", cold: bool = False, http: int = 
     sent = intended + 0.001
     received = sent + (duration + 5.0) / 1000.0
     s = Sample(action=action, sent=sent, received=received, latency_ms=(received - sent) * 1000,
-               http_status=http, status=status, activation_id=f"{i:032x}", intended=intended, mode="open-loop")
+               http_status=http, status=status, activation_id=f"{i:032x}", intended=intended,
+               mode="open-loop")
     if status not in (DROPPED, CLIENT_ERROR):
         s.start_ms = int(sent * 1000) + 1
         s.end_ms = s.start_ms + int(duration)
@@ -48,7 +49,8 @@ def _result(samples: list[Sample], workload: Workload) -> SendResult:
 
 
 def _synthetic() -> SendResult:
-    workload = Workload("syn", 2.0, seed=1, instances=(Instance("i", "f", distribution="uniform", rate=10.0),))
+    workload = Workload("syn", 2.0, seed=1,
+                        instances=(Instance("i", "f", distribution="uniform", rate=10.0),))
     samples = [_sample(i, cold=i < 2, duration=50.0 if i < 2 else 10.0) for i in range(16)]
     samples.append(_sample(16, status="application error"))
     samples.append(_sample(17, status=CLIENT_ERROR, http=429))
@@ -63,7 +65,8 @@ def test_function_statistics_on_synthetic_records() -> None:
     assert stats["ok"] == 16
     assert stats["errors"] == 4
     assert stats["error_rate"] == pytest.approx(0.2)
-    assert stats["errors_by_class"] == {"HTTP 429": 1, "application error": 1, "client error": 1, "dropped": 1}
+    assert stats["errors_by_class"] == {"HTTP 429": 1, "application error": 1, "client error": 1,
+                                        "dropped": 1}
     assert stats["dropped"] == 1
     assert stats["cold_count"] == 2
     assert stats["cold_ratio"] == pytest.approx(2 / 17)  # of the 17 samples with an activation record
