@@ -80,3 +80,9 @@ def pytest_benchmark_update_machine_info(config: pytest.Config, machine_info: di
 def pytest_benchmark_update_json(config: pytest.Config, benchmarks: Any, output_json: dict[str, Any]) -> None:
     """Mask any auth key in the pytest-benchmark JSON before it is saved (``benchjson.scrub_json``)."""
     benchjson.scrub_json(config, output_json)
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_benchmark_generate_machine_info(config: pytest.Config) -> dict[str, Any]:
+    """Machine info without pytest-benchmark's slow host CPU probe (the cluster fingerprint replaces it)."""
+    return benchjson.generate_machine_info(config)

@@ -55,21 +55,40 @@ def _run(name: str, samples: dict[str, list[Any]], fingerprint: dict[str, Any]) 
     return run_from_json({"benchmarks": [entry], "machine_info": {"ow_fingerprint": fingerprint}}, name)
 
 
-def _measure(client: OpenWhiskClient, action: str, rounds: int) -> dict[str, list[Any]]:
-    m = run_warm(client, action, rounds=rounds, warmup=5)
+def _measure(client: OpenWhiskClient, action: str, rounds: int, warmup: int = 5) -> dict[str, list[Any]]:
+    m = run_warm(client, action, rounds=rounds, warmup=warmup)
     return {"latency_ms": [s.latency_ms for s in m.samples],
             "duration_ms": [s.duration_ms for s in m.samples],
             "cold": [int(s.cold) for s in m.samples], "error": [int(not s.ok) for s in m.samples]}
 
 
+def _measure_all(client: OpenWhiskClient, names: dict[str, str], rounds: int, chunk: int,
+                 rng: random.Random) -> dict[str, dict[str, list[Any]]]:
+    """``rounds`` invocations per action: one block each (chunk 0) or interleaved chunks, shuffled order."""
+    order = list(names)
+    if chunk <= 0:
+        rng.shuffle(order)
+        return {label: _measure(client, names[label], rounds) for label in order}
+    out: dict[str, dict[str, list[Any]]] = {label: {} for label in names}
+    for index in range(0, rounds, chunk):
+        rng.shuffle(order)
+        for label in order:
+            part = _measure(client, names[label], min(chunk, rounds - index), warmup=5 if index == 0 else 1)
+            for key, values in part.items():
+                out[label].setdefault(key, []).extend(values)
+    return out
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    """Run the experiment and write ``summary.md`` and ``summary.json`` under ``--out``."""
+    """Run the experiment; write ``sequential|interleaved.md`` and ``.json`` under ``--out``."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--pairs", type=int, default=20)
     parser.add_argument("--rounds", type=int, default=200)
     parser.add_argument("--sleep-ms", type=float, default=20.0)
     parser.add_argument("--mode", choices=("process", "thread"), default="process")
     parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--interleave", type=int, default=0, metavar="CHUNK",
+                        help="measure in alternating chunks of CHUNK invocations (0: one block per action)")
     parser.add_argument("--out", type=Path, default=Path(__file__).parent / "results")
     args = parser.parse_args(argv)
     order_rng = random.Random(args.seed)
@@ -89,9 +108,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         counts = {label: {rule.metric: 0 for rule in RULES} | {"suggested": 0} for label in variants}
         ratios: dict[str, list[float]] = {label: [] for label in variants}
         for rep in range(args.pairs):
-            order = list(names)
-            order_rng.shuffle(order)
-            measured = {label: _measure(client, names[label], args.rounds) for label in order}
+            measured = _measure_all(client, names, args.rounds, args.interleave, order_rng)
             base = _run("base", measured["base"], fingerprint)
             for label in variants:
                 report = gate.evaluate(base, _run(label, measured[label], fingerprint), RULES)
@@ -104,16 +121,20 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(f"pair {rep + 1}/{args.pairs}: " + ", ".join(
                 f"{label} p50 x{ratios[label][-1]:.3f}" for label in variants), flush=True)
     elapsed = time.time() - started
-    summary = {"pairs": args.pairs, "rounds": args.rounds, "sleep_ms": args.sleep_ms, "mode": args.mode,
+    summary = {"pairs": args.pairs, "rounds": args.rounds, "interleave": args.interleave,
+               "sleep_ms": args.sleep_ms, "mode": args.mode,
                "median_latency_ms": median, "alpha": gate.DEFAULT_ALPHA, "resamples": gate.DEFAULT_RESAMPLES,
                "flagged": counts, "p50_ratio_median": {k: float(np.median(v)) for k, v in ratios.items()},
                "elapsed_s": elapsed, "machine": platform.platform(), "cpus": __import__("os").cpu_count()}
     args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / "summary.json").write_text(json.dumps(summary, indent=2), encoding="utf-8")
+    stem = "interleaved" if args.interleave > 0 else "sequential"
+    (args.out / f"{stem}.json").write_text(json.dumps(summary, indent=2), encoding="utf-8")
     metrics = [rule.metric for rule in RULES] + ["suggested"]
     thresholds = {rule.metric: rule.describe() for rule in RULES}
+    design = (f"interleaved in chunks of {args.interleave}" if args.interleave > 0
+              else "one block per action, shuffled order")
     lines = [f"# Regression gate: A/A and injected regressions ({args.pairs} pairs x {args.rounds} warm "
-             f"invocations, embedded OpenWhisk, {args.mode} mode)", "",
+             f"invocations, embedded OpenWhisk, {args.mode} mode, {design})", "",
              f"Action: python:3 sleeping {args.sleep_ms:g} ms; median client latency {median:.2f} ms. "
              f"Injected sleeps are 5/10/25 % of that median. Gate defaults: alpha={gate.DEFAULT_ALPHA}, "
              f"{gate.DEFAULT_RESAMPLES} bootstrap resamples. Cells: pairs flagged as REGRESSION out of "
@@ -125,7 +146,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     for label in variants:
         lines.append(f"| {label} | {summary['p50_ratio_median'][label]:.3f} | "
                      + " | ".join(f"{counts[label][m]}/{args.pairs}" for m in metrics) + " |")
-    (args.out / "summary.md").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    (args.out / f"{stem}.md").write_text("\n".join(lines) + "\n", encoding="utf-8")
     print("\n".join(lines))
     return 0
 

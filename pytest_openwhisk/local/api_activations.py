@@ -9,6 +9,7 @@ from aiohttp import web
 
 from pytest_openwhisk.local.controller import Controller
 from pytest_openwhisk.local.httpapi import (
+    JSON_CT,
     NOT_FOUND,
     Reject,
     is_entity_name,
@@ -19,7 +20,7 @@ from pytest_openwhisk.local.httpapi import (
     namespace_of,
     query_bool,
 )
-from pytest_openwhisk.local.store import Activation
+from pytest_openwhisk.local.store import Stored
 
 PREFIX = "/api/v1/namespaces/{ns}/activations"
 _HEX = re.compile(r"\A[0-9a-f]{32}\Z")
@@ -55,6 +56,12 @@ def _name_filter(query: Mapping[str, str]) -> str | None:
     return "/".join(segments)
 
 
+def _raw_json(body: bytes) -> web.Response:
+    response = web.Response(body=body)
+    response.content_type = JSON_CT
+    return response
+
+
 class ActivationsApi:
     """Handlers of the activations collection (GET only)."""
 
@@ -70,7 +77,7 @@ class ActivationsApi:
             web.get(one + "/result", self.result), web.get(one + "/logs", self.logs),
         ]
 
-    def _activation(self, request: web.Request) -> Activation:
+    def _activation(self, request: web.Request) -> Stored:
         activation_id = request.match_info["id"]
         ns = namespace_of(request.match_info["ns"], self.own, activation_id)
         check_activation_id(activation_id)
@@ -80,13 +87,13 @@ class ActivationsApi:
         return found
 
     async def get(self, request: web.Request) -> web.Response:
-        return json_response(self._activation(request).record)
+        return _raw_json(self._activation(request).body)
 
     async def result(self, request: web.Request) -> web.Response:
-        return json_response(self._activation(request).record["response"])
+        return json_response(self._activation(request).record()["response"])
 
     async def logs(self, request: web.Request) -> web.Response:
-        return json_response({"logs": self._activation(request).record["logs"]})
+        return json_response({"logs": self._activation(request).record()["logs"]})
 
     async def list(self, request: web.Request) -> web.Response:
         ns = namespace_of(request.match_info["ns"], self.own)
@@ -103,4 +110,6 @@ class ActivationsApi:
         if count:
             return json_response({"activations": store.count(ns, name=name, skip=skip, since=since, upto=upto)})
         found = store.query(ns, name=name, skip=skip, limit=limit, since=since, upto=upto)
-        return json_response([a.record if docs else a.summary() for a in found])
+        if docs:
+            return _raw_json(b"[" + b",".join(a.body for a in found) + b"]")
+        return json_response([a.summary() for a in found])

@@ -23,7 +23,7 @@ from pytest_openwhisk.workload.spec import Workload, WorkloadError, load
 
 #: called once per function with (measurement name, samples, action) — e.g. ``ow_bench.record``
 Recorder = Callable[..., Any]
-#: a runtime_script gets this long after the workload before it is terminated
+#: a runtime_script gets this long after the workload to exit by itself before it is terminated
 HOOK_GRACE_S = 5.0
 
 
@@ -118,13 +118,17 @@ class WorkloadRunner:
 
 
 def _stop(proc: subprocess.Popen[bytes], grace_s: float, wait: bool = False) -> None:
-    """Wait up to ``grace_s`` (for post scripts) or terminate now, then kill if needed."""
+    """Let a hook script exit by itself within ``grace_s``, then terminate it (and kill if needed).
+
+    ``wait`` is accepted for post scripts, which are expected to finish; both paths are bounded.
+    """
     try:
-        if wait:
-            proc.wait(timeout=grace_s)
-            return
-        proc.terminate()
         proc.wait(timeout=grace_s)
+        return
+    except subprocess.TimeoutExpired:
+        proc.terminate()
+    try:
+        proc.wait(timeout=5)
     except subprocess.TimeoutExpired:
         proc.kill()
         proc.wait(timeout=5)

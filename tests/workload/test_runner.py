@@ -78,3 +78,18 @@ def test_interrupt_writes_partial_results_then_reraises(fake: FakeOpenWhisk, tmp
     assert summary["interrupted"] is True
     assert summary["scheduled"] == 600
     assert summary["functions"]["fast"]["dropped"] > 0
+
+
+def test_perf_monitoring_scripts_run_only_on_request(fake: FakeOpenWhisk, tmp_path: Path) -> None:
+    (tmp_path / "mon.sh").write_text('echo "$1" > runtime.out\n')
+    (tmp_path / "post.sh").write_text("echo done > post.out\n")
+    workload = Workload("hooks", 0.3, seed=1, base_dir=tmp_path,
+                        hooks={"runtime_script": "mon.sh", "post_script": "post.sh"},
+                        instances=(Instance("i", "fast", distribution="uniform", rate=10.0),))
+    with OpenWhiskClient(fake.apihost, AUTH, "guest") as client:
+        runner = WorkloadRunner(fake.apihost, AUTH, "guest", client, tmp_path / "res")
+        runner.run(workload, plots=False, settle_s=5)
+        assert not (tmp_path / "post.out").exists()
+        runner.run(workload, plots=False, settle_s=5, run_hooks=True)
+    assert (tmp_path / "post.out").read_text() == "done\n"
+    assert (tmp_path / "runtime.out").read_text() == "0.3\n"  # FaaSProfiler passes the duration
