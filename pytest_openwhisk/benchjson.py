@@ -147,6 +147,9 @@ def extra_info(measurement: Measurement) -> dict[str, Any]:
     monitoring = measurement.extra.get("monitoring")
     if monitoring:
         info["ow_monitoring"] = monitoring
+    rest = {key: value for key, value in measurement.extra.items() if key != "monitoring"}
+    if rest:
+        info["ow_extra"] = rest
     return info
 
 

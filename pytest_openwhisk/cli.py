@@ -16,7 +16,7 @@ from pathlib import Path
 from pytest_openwhisk.errors import ConfigError
 from pytest_openwhisk.regress import fingerprint, gate
 from pytest_openwhisk.regress.html import write_report
-from pytest_openwhisk.regress.load import Run, Storage, default_machine_id, load_run
+from pytest_openwhisk.regress.load import Run, Storage, default_machine_id, load_run, merge_runs
 from pytest_openwhisk.regress.settings import parse_alpha, parse_resamples, parse_seed, parse_spec
 from pytest_openwhisk.regress.spec import DEFAULT_REPORT_SPEC, parse_gate
 from pytest_openwhisk.regress.table import format_report
@@ -32,8 +32,10 @@ def build_parser() -> argparse.ArgumentParser:
         "compare", help="compare two saved benchmark runs with the statistical regression gate",
         description="Compare two pytest-benchmark runs: bootstrap CIs on percentile ratios, Mann-Whitney U, "
                     "two-proportion tests for cold starts and errors.")
-    compare.add_argument("base", metavar="BASE", help="baseline: JSON path, 'latest', 'latest~N' or run id")
-    compare.add_argument("current", metavar="CURRENT", help="current run (same forms as BASE)")
+    compare.add_argument("base", metavar="BASE",
+                         help="baseline: JSON path, 'latest', 'latest~N' or run id; several joined by commas "
+                              "are pooled (e.g. runs alternated with CURRENT's)")
+    compare.add_argument("current", metavar="CURRENT", help="current run(s) (same forms as BASE)")
     compare.add_argument("--gate", action="append", type=parse_spec, metavar="SPEC",
                          help="fail (exit 1) on a significant regression beyond these thresholds, e.g. "
                               "p95:5%%,error_rate:1%% (repeatable); without it the table uses "
@@ -71,11 +73,19 @@ def compare(args: argparse.Namespace) -> int:
     """Run ``compare``; return the exit status."""
     storage = Storage(args.storage, args.machine_id or default_machine_id())
     try:
-        base, current = storage.load(args.base), storage.load(args.current)
+        bases = [storage.load(ref) for ref in args.base.split(",") if ref.strip()]
+        currents = [storage.load(ref) for ref in args.current.split(",") if ref.strip()]
     except ConfigError as exc:
         print(f"pytest-openwhisk compare: error: {exc}", file=sys.stderr)
         return EXIT_USAGE
-    differences = fingerprint.diff(base.fingerprint, current.fingerprint)
+    if not bases or not currents:
+        print("pytest-openwhisk compare: error: BASE and CURRENT each need at least one run", file=sys.stderr)
+        return EXIT_USAGE
+    differences: list[fingerprint.Difference] = []
+    for run in (*bases[1:], *currents):
+        found = fingerprint.diff(bases[0].fingerprint, run.fingerprint)
+        differences += [d for d in found if d not in differences]
+    base, current = merge_runs(bases), merge_runs(currents)
     if differences and not args.allow_fingerprint_mismatch:
         print(f"pytest-openwhisk compare: error: "
               f"{fingerprint.FingerprintMismatch(differences, base.label, current.label)}", file=sys.stderr)

@@ -67,8 +67,9 @@ class Driver:
         self.session = self.loop.run_until_complete(self._session())
 
     async def _session(self) -> aiohttp.ClientSession:
-        return aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=64),
-                                     timeout=aiohttp.ClientTimeout(total=120))
+        return aiohttp.ClientSession(
+            connector=aiohttp.TCPConnector(limit=64), timeout=aiohttp.ClientTimeout(total=120)
+        )
 
     async def post(self, target: Target) -> tuple[int, bytes]:
         async with self.session.post(target.url, data=target.body, headers=target.headers) as response:
@@ -129,13 +130,17 @@ def embedded_target() -> Iterator[Target]:
         session = requests.Session()
         user, _, key = ow.auth.partition(":")
         session.auth = (user, key)
-        created = session.put(f"{ow.apihost}/api/v1/namespaces/_/actions/noop",
-                              json={"exec": {"kind": "python:3.11", "code": NOOP}, "limits": {"memory": 128}},
-                              timeout=60)
+        created = session.put(
+            f"{ow.apihost}/api/v1/namespaces/_/actions/noop",
+            json={"exec": {"kind": "python:3.11", "code": NOOP}, "limits": {"memory": 128}},
+            timeout=60,
+        )
         created.raise_for_status()
         session.close()
-        headers = {"Content-Type": "application/json",
-                   "Authorization": "Basic " + base64.b64encode(ow.auth.encode()).decode()}
+        headers = {
+            "Content-Type": "application/json",
+            "Authorization": "Basic " + base64.b64encode(ow.auth.encode()).decode(),
+        }
         yield Target(f"{ow.apihost}/api/v1/namespaces/_/actions/noop?blocking=true", headers)
 
 

@@ -4,7 +4,7 @@ Each candidate serves the same handler as the controller's hot path (parse a JSO
 an activation-record-sized dict, answer it with orjson) on 127.0.0.1; a client in a *separate process*
 (aiohttp, keep-alive) measures the round trip at 1 client (p50/p99) and the throughput at 16 clients.
 
-    python benchmarks/embedded/framework_choice.py            # candidates whose packages are installed
+    python benchmarks/embedded/framework_choice.py   # candidates whose packages are installed
 
 Candidates: aiohttp (asyncio loop), aiohttp + uvloop, starlette on uvicorn (uvloop + httptools).
 The result chose the controller's stack; see docs/local.md.
@@ -21,24 +21,35 @@ import statistics
 import sys
 import time
 import uuid
+from collections.abc import Callable
 
 import orjson
 
 BODY = orjson.dumps({"name": "world", "n": 1})
 PATH = "/api/v1/namespaces/guest/actions/noop?blocking=true"
+ROUNDS = 3
 
 
 def _record(params: object) -> dict[str, object]:
     now = int(time.time() * 1000)
     return {
-        "namespace": "guest", "name": "noop", "version": "0.0.1", "subject": "guest",
-        "activationId": uuid.uuid4().hex, "start": now, "end": now + 1, "duration": 1,
+        "namespace": "guest",
+        "name": "noop",
+        "version": "0.0.1",
+        "subject": "guest",
+        "activationId": uuid.uuid4().hex,
+        "start": now,
+        "end": now + 1,
+        "duration": 1,
         "response": {"status": "success", "statusCode": 0, "success": True, "result": params},
-        "logs": [], "publish": False,
+        "logs": [],
+        "publish": False,
         "annotations": [
             {"key": "limits", "value": {"concurrency": 1, "logs": 10, "memory": 256, "timeout": 60000}},
-            {"key": "path", "value": "guest/noop"}, {"key": "kind", "value": "python:3.11"},
-            {"key": "timeout", "value": False}, {"key": "waitTime", "value": 0},
+            {"key": "path", "value": "guest/noop"},
+            {"key": "kind", "value": "python:3.11"},
+            {"key": "timeout", "value": False},
+            {"key": "waitTime", "value": 0},
         ],
     }
 
@@ -77,8 +88,9 @@ def serve_starlette(port: int) -> None:
         return Response(orjson.dumps(_record(params)), media_type="application/json")
 
     app = Starlette(routes=[Route("/api/v1/namespaces/{ns}/actions/{name}", handler, methods=["POST"])])
-    uvicorn.run(app, host="127.0.0.1", port=port, loop="uvloop", http="httptools", log_level="error",
-                access_log=False)
+    uvicorn.run(
+        app, host="127.0.0.1", port=port, loop="uvloop", http="httptools", log_level="error", access_log=False
+    )
 
 
 async def _client(port: int, concurrency: int, count: int) -> tuple[list[float], float]:
@@ -127,24 +139,29 @@ def _measure(port: int) -> dict[str, float]:
 
 
 def main() -> int:
-    candidates: list[tuple[str, object, tuple[object, ...]]] = [
+    candidates: list[tuple[str, Callable[..., None], tuple[object, ...]]] = [
         ("aiohttp", serve_aiohttp, (False,)),
     ]
     if importlib.util.find_spec("uvloop"):
         candidates.append(("aiohttp+uvloop", serve_aiohttp, (True,)))
     if all(importlib.util.find_spec(m) for m in ("starlette", "uvicorn", "httptools", "uvloop")):
         candidates.append(("starlette+uvicorn(uvloop,httptools)", serve_starlette, ()))
-    print(f"{'stack':40s} {'p50 ms':>8s} {'p99 ms':>8s} {'req/s @16':>10s}   (cpus={os.cpu_count()})")
-    for name, target, args in candidates:
-        port = _free_port()
-        proc = mp.get_context("spawn").Process(target=target, args=(port, *args), daemon=True)
-        proc.start()
-        try:
-            r = _measure(port)
-        finally:
-            proc.terminate()
-            proc.join(5)
-        print(f"{name:40s} {r['p50_ms']:8.3f} {r['p99_ms']:8.3f} {r['rps_16']:10.0f}")
+    results: dict[str, list[dict[str, float]]] = {name: [] for name, _, _ in candidates}
+    for _round in range(ROUNDS):  # interleaved rounds: background load hits every candidate alike
+        for name, target, args in candidates:
+            port = _free_port()
+            proc = mp.get_context("spawn").Process(target=target, args=(port, *args), daemon=True)
+            proc.start()
+            try:
+                results[name].append(_measure(port))
+            finally:
+                proc.terminate()
+                proc.join(5)
+    print(f"median of {ROUNDS} interleaved rounds, cpus={os.cpu_count()}")
+    print(f"{'stack':40s} {'p50 ms':>8s} {'p99 ms':>8s} {'req/s @16':>10s}")
+    for name, runs in results.items():
+        med = {k: statistics.median(r[k] for r in runs) for k in ("p50_ms", "p99_ms", "rps_16")}
+        print(f"{name:40s} {med['p50_ms']:8.3f} {med['p99_ms']:8.3f} {med['rps_16']:10.0f}")
     return 0
 
 

@@ -23,7 +23,7 @@ import pytest
 def percentile(values: list[float], q: float) -> float:
     """Nearest-rank percentile (q in 0..100)."""
     ordered = sorted(values)
-    rank = max(0, min(len(ordered) - 1, int(round(q / 100 * len(ordered) + 0.5)) - 1))
+    rank = max(0, min(len(ordered) - 1, round(q / 100 * len(ordered) + 0.5) - 1))
     return ordered[rank]
 
 
@@ -32,8 +32,9 @@ BURST, CLIENTS = 3000, 16
 TARGETS = {"overhead_p50_ms": 2.0, "overhead_p99_ms": 10.0, "invocations_per_s": 800.0}
 
 
-def test_echo_roundtrip(benchmark: Any, driver: Any, echo_target: Any,
-                        figures: dict[str, dict[str, Any]]) -> None:
+def test_echo_roundtrip(
+    benchmark: Any, driver: Any, echo_target: Any, figures: dict[str, dict[str, Any]]
+) -> None:
     benchmark.group = "embedded-overhead"
     latencies: list[float] = []
 
@@ -47,8 +48,9 @@ def test_echo_roundtrip(benchmark: Any, driver: Any, echo_target: Any,
     benchmark.extra_info.update(figures["echo-baseline"])
 
 
-def test_warm_blocking_invoke(benchmark: Any, driver: Any, embedded_target: Any,
-                              figures: dict[str, dict[str, Any]]) -> None:
+def test_warm_blocking_invoke(
+    benchmark: Any, driver: Any, embedded_target: Any, figures: dict[str, dict[str, Any]]
+) -> None:
     benchmark.group = "embedded-overhead"
     durations: list[int] = []
 
@@ -59,27 +61,36 @@ def test_warm_blocking_invoke(benchmark: Any, driver: Any, embedded_target: Any,
 
     benchmark.pedantic(once, rounds=ROUNDS, warmup_rounds=WARMUP, iterations=1)
     latencies = [s * 1000 for s in benchmark.stats.stats.data]
-    measured = durations[-len(latencies):]
+    measured = durations[-len(latencies) :]
     overhead = [lat - dur for lat, dur in zip(latencies, measured, strict=True)]
     result = {
-        "latency_p50_ms": percentile(latencies, 50), "latency_p99_ms": percentile(latencies, 99),
+        "latency_p50_ms": percentile(latencies, 50),
+        "latency_p99_ms": percentile(latencies, 99),
         "duration_p50_ms": percentile([float(d) for d in measured], 50),
-        "overhead_p50_ms": percentile(overhead, 50), "overhead_p99_ms": percentile(overhead, 99),
+        "overhead_p50_ms": percentile(overhead, 50),
+        "overhead_p99_ms": percentile(overhead, 99),
     }
     baseline = figures.get("echo-baseline")
     if baseline:
         result["latency_minus_echo_p50_ms"] = result["latency_p50_ms"] - baseline["p50_ms"]
-    result["ok"] = (result["overhead_p50_ms"] <= TARGETS["overhead_p50_ms"]
-                    and result["overhead_p99_ms"] <= TARGETS["overhead_p99_ms"])
+    result["ok"] = (
+        result["overhead_p50_ms"] <= TARGETS["overhead_p50_ms"]
+        and result["overhead_p99_ms"] <= TARGETS["overhead_p99_ms"]
+    )
     figures["warm-invoke"] = result
     benchmark.extra_info.update(result)
     benchmark.extra_info["targets"] = {k: v for k, v in TARGETS.items() if k.startswith("overhead")}
 
 
 @pytest.mark.parametrize("endpoint", ["echo", "invoke"])
-def test_sustained_throughput_16_clients(benchmark: Any, driver: Any, echo_target: Any,
-                                         embedded_target: Any, figures: dict[str, dict[str, Any]],
-                                         endpoint: str) -> None:
+def test_sustained_throughput_16_clients(
+    benchmark: Any,
+    driver: Any,
+    echo_target: Any,
+    embedded_target: Any,
+    figures: dict[str, dict[str, Any]],
+    endpoint: str,
+) -> None:
     benchmark.group = "embedded-throughput"
     target = echo_target if endpoint == "echo" else embedded_target
     driver.burst(target, 500, CLIENTS)  # warm every container the clients will use
@@ -91,8 +102,12 @@ def test_sustained_throughput_16_clients(benchmark: Any, driver: Any, echo_targe
         rates.append(BURST / seconds)
 
     benchmark.pedantic(burst, rounds=3, iterations=1)
-    result: dict[str, Any] = {"per_s_median": sorted(rates)[1], "per_s_best": max(rates), "clients": CLIENTS,
-                              "burst": BURST}
+    result: dict[str, Any] = {
+        "per_s_median": sorted(rates)[1],
+        "per_s_best": max(rates),
+        "clients": CLIENTS,
+        "burst": BURST,
+    }
     if endpoint == "invoke":
         result["ok"] = result["per_s_median"] >= TARGETS["invocations_per_s"]
         benchmark.extra_info["targets"] = {"invocations_per_s": TARGETS["invocations_per_s"]}

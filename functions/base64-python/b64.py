@@ -12,7 +12,7 @@ def _bad(name: str, value: Any, allowed: str) -> dict[str, Any]:
 
 
 def main(args: dict[str, Any]) -> dict[str, Any]:
-    """Params: ``text`` (default "Hello, OpenWhisk!"), ``repeat`` (text copies, default 1), ``rounds`` (default 1)."""
+    """Params: ``text`` (default "Hello, OpenWhisk!"), ``repeat`` (copies, default 1), ``rounds`` (1)."""
     text = args.get("text", "Hello, OpenWhisk!")
     repeat = args.get("repeat", 1)
     rounds = args.get("rounds", 1)
@@ -24,11 +24,17 @@ def main(args: dict[str, Any]) -> dict[str, Any]:
         return _bad("rounds", rounds, f"use an integer from 1 to {MAX_ROUNDS}")
     payload = (text * repeat).encode("utf-8")
     if len(payload) > MAX_BYTES:
-        return _bad("text", f"<{len(payload)} bytes after repeat>", f"keep text * repeat under {MAX_BYTES} bytes")
+        return _bad(
+            "text", f"<{len(payload)} bytes after repeat>", f"keep text * repeat under {MAX_BYTES} bytes"
+        )
     encoded = b""
     decoded = payload
     for _ in range(rounds):
         encoded = base64.b64encode(payload)
         decoded = base64.b64decode(encoded)
-    return {"decoded": decoded.decode("utf-8"), "length": len(payload), "encoded_length": len(encoded),
-            "rounds": rounds}
+    return {
+        "decoded": decoded.decode("utf-8"),
+        "length": len(payload),
+        "encoded_length": len(encoded),
+        "rounds": rounds,
+    }

@@ -22,11 +22,17 @@ MAX_DEPTH = 200
 def _invoke_self(apihost: str, params: dict[str, Any], timeout_s: float, verify: bool) -> dict[str, Any]:
     """Blocking invoke of this very action (``__OW_ACTION_NAME`` = /namespace/[package/]name)."""
     namespace, _, name = os.environ["__OW_ACTION_NAME"].lstrip("/").partition("/")
-    url = (f"{apihost.rstrip('/')}/api/v1/namespaces/{urllib.parse.quote(namespace)}/actions/"
-           f"{urllib.parse.quote(name, safe='/')}?blocking=true&result=true")
+    url = (
+        f"{apihost.rstrip('/')}/api/v1/namespaces/{urllib.parse.quote(namespace)}/actions/"
+        f"{urllib.parse.quote(name, safe='/')}?blocking=true&result=true"
+    )
     key = base64.b64encode(os.environ["__OW_API_KEY"].encode()).decode()
-    request = urllib.request.Request(url, data=json.dumps(params).encode(), method="POST", headers={
-        "Authorization": f"Basic {key}", "Content-Type": "application/json"})
+    request = urllib.request.Request(
+        url,
+        data=json.dumps(params).encode(),
+        method="POST",
+        headers={"Authorization": f"Basic {key}", "Content-Type": "application/json"},
+    )
     context = None
     if url.startswith("https:") and not verify:
         context = ssl.create_default_context()
@@ -45,21 +51,29 @@ def _invoke_self(apihost: str, params: dict[str, Any], timeout_s: float, verify:
 
 
 def main(args: dict[str, Any]) -> dict[str, Any]:
-    """Params: ``n`` (depth, default 1), ``apihost`` (fallback), ``verify_tls`` (default false, like the seed)."""
+    """Params: ``n`` (depth, default 1), ``apihost`` (fallback), ``verify_tls`` (default false)."""
     start = time.time() * 1000.0
     n = args.get("n", 1)
     if isinstance(n, bool) or not isinstance(n, int) or not 1 <= n <= MAX_DEPTH:
         return {"error": f"parameter 'n' is {n!r}; use an integer depth from 1 to {MAX_DEPTH}, e.g. 10"}
     if n == 1:
-        return {"result": 1, "startTimes": [round(start, 3)], "retTimes": [round(time.time() * 1000.0, 3)],
-                "invokeTimes": []}
+        return {
+            "result": 1,
+            "startTimes": [round(start, 3)],
+            "retTimes": [round(time.time() * 1000.0, 3)],
+            "invokeTimes": [],
+        }
     if not os.environ.get("__OW_API_KEY"):
-        return {"error": "no __OW_API_KEY in the action's environment; deploy the action with annotation "
-                         "provide-api-key=true"}
+        return {
+            "error": "no __OW_API_KEY in the action's environment; deploy the action with annotation "
+            "provide-api-key=true"
+        }
     apihost = os.environ.get("__OW_API_HOST") or args.get("apihost")
     if not apihost:
-        return {"error": "no API host: neither __OW_API_HOST is set nor parameter 'apihost' given; pass "
-                         "apihost='http://HOST:PORT' (the OpenWhisk API as seen from the action)"}
+        return {
+            "error": "no API host: neither __OW_API_HOST is set nor parameter 'apihost' given; pass "
+            "apihost='http://HOST:PORT' (the OpenWhisk API as seen from the action)"
+        }
     if "://" not in str(apihost):
         apihost = f"https://{apihost}"  # OpenWhisk clients assume https without a scheme
     deadline_ms = float(os.environ.get("__OW_DEADLINE") or 0)

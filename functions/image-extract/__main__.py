@@ -35,14 +35,23 @@ def main(args: dict[str, Any]) -> dict[str, Any]:
         raw = base64.b64decode(str(args["image"]), validate=True)
         img = Image.open(io.BytesIO(raw))
     except (binascii.Error, UnidentifiedImageError, OSError) as exc:
-        return {"error": f"parameter 'image' is not a base64-encoded image ({type(exc).__name__}: {exc}); "
-                         "pass a JPEG or PNG encoded with base64"}
+        return {
+            "error": f"parameter 'image' is not a base64-encoded image ({type(exc).__name__}: {exc}); "
+            "pass a JPEG or PNG encoded with base64"
+        }
     exif = img.getexif()
-    meta: dict[str, Any] = {"format": img.format, "width": img.size[0], "height": img.size[1],
-                            "mode": img.mode, "fileSize": len(raw)}
+    meta: dict[str, Any] = {
+        "format": img.format,
+        "width": img.size[0],
+        "height": img.size[1],
+        "mode": img.mode,
+        "fileSize": len(raw),
+    }
     meta.update({name: _plain(exif[tag]) for tag, name in EXIF_TAGS.items() if tag in exif})
     gps = exif.get_ifd(GPS_IFD)
     meta.update({name: _plain(gps[tag]) for tag, name in GPS_TAGS.items() if tag in gps})
-    timeline = [*args.get("timeline", []), {"step": "extract", "start": round(start, 3),
-                                             "end": round(time.time() * 1000.0, 3)}]
+    timeline = [
+        *args.get("timeline", []),
+        {"step": "extract", "start": round(start, 3), "end": round(time.time() * 1000.0, 3)},
+    ]
     return {**args, "extractedMetadata": meta, "timeline": timeline}

@@ -28,8 +28,10 @@ def main(args: dict[str, Any]) -> dict[str, Any]:
     album = str(args.get("album", "default"))
     metadata = args.get("metadata")
     if not isinstance(metadata, dict):
-        return {"error": f"parameter 'metadata' is {type(metadata).__name__}; this step expects the output of "
-                         "image-transform and image-thumbnail (deploy the image-pipeline sequence in order)"}
+        return {
+            "error": f"parameter 'metadata' is {type(metadata).__name__}; this step expects the output of "
+            "image-transform and image-thumbnail (deploy the image-pipeline sequence in order)"
+        }
     try:
         thumbnail = base64.b64decode(str(args.get("thumbnail", "")), validate=True)
     except binascii.Error as exc:
@@ -41,22 +43,35 @@ def main(args: dict[str, Any]) -> dict[str, Any]:
         conn.execute(SCHEMA)
         cursor = conn.execute(
             "INSERT INTO images (album, name, upload_time, metadata, thumbnail) VALUES (?, ?, ?, ?, ?)",
-            (album, name, start / 1000.0, json.dumps(metadata, sort_keys=True), thumbnail))
+            (album, name, start / 1000.0, json.dumps(metadata, sort_keys=True), thumbnail),
+        )
         image_id = cursor.lastrowid
         stored_bytes, album_count = conn.execute(
-            "SELECT length(thumbnail), (SELECT count(*) FROM images WHERE album = ?) FROM images WHERE id = ?",
-            (album, image_id)).fetchone()
+            "SELECT length(thumbnail), (SELECT count(*) FROM images WHERE album = ?) "
+            "FROM images WHERE id = ?",
+            (album, image_id),
+        ).fetchone()
     conn.close()
     geo = metadata.get("geo") or {}
     return {
-        "albumID": album, "imageID": image_id, "imageName": name, "db": db, "albumCount": album_count,
-        "uploadTime": round(start, 3), "imageFormat": metadata.get("format"),
-        "dimensions": metadata.get("dimensions"), "fileSize": metadata.get("fileSize"),
+        "albumID": album,
+        "imageID": image_id,
+        "imageName": name,
+        "db": db,
+        "albumCount": album_count,
+        "uploadTime": round(start, 3),
+        "imageFormat": metadata.get("format"),
+        "dimensions": metadata.get("dimensions"),
+        "fileSize": metadata.get("fileSize"),
         "latitude": (geo.get("latitude") or {}).get("decimal"),
         "longitude": (geo.get("longitude") or {}).get("decimal"),
-        "exifMake": metadata.get("exifMake"), "exifModel": metadata.get("exifModel"),
+        "exifMake": metadata.get("exifMake"),
+        "exifModel": metadata.get("exifModel"),
         "creationTime": metadata.get("creationTime"),
-        "thumbnailBytes": stored_bytes, "thumbnailDimensions": args.get("thumbnailDimensions"),
-        "timeline": [*args.get("timeline", []), {"step": "store", "start": round(start, 3),
-                                                  "end": round(time.time() * 1000.0, 3)}],
+        "thumbnailBytes": stored_bytes,
+        "thumbnailDimensions": args.get("thumbnailDimensions"),
+        "timeline": [
+            *args.get("timeline", []),
+            {"step": "store", "start": round(start, 3), "end": round(time.time() * 1000.0, 3)},
+        ],
     }

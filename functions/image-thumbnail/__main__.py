@@ -23,13 +23,17 @@ def main(args: dict[str, Any]) -> dict[str, Any]:
         img = Image.open(io.BytesIO(base64.b64decode(str(args.get("image", "")), validate=True)))
         img.thumbnail((size, size))
     except (binascii.Error, UnidentifiedImageError, OSError) as exc:
-        return {"error": f"parameter 'image' is not a base64-encoded image ({type(exc).__name__}: {exc}); "
-                         "pass a JPEG or PNG encoded with base64"}
+        return {
+            "error": f"parameter 'image' is not a base64-encoded image ({type(exc).__name__}: {exc}); "
+            "pass a JPEG or PNG encoded with base64"
+        }
     out = io.BytesIO()
     img.convert("RGB").save(out, "JPEG", quality=80)
     result = {k: v for k, v in args.items() if k != "image"}
     result["thumbnail"] = base64.b64encode(out.getvalue()).decode("ascii")
     result["thumbnailDimensions"] = {"width": img.size[0], "height": img.size[1]}
-    result["timeline"] = [*args.get("timeline", []), {"step": "thumbnail", "start": round(start, 3),
-                                                       "end": round(time.time() * 1000.0, 3)}]
+    result["timeline"] = [
+        *args.get("timeline", []),
+        {"step": "thumbnail", "start": round(start, 3), "end": round(time.time() * 1000.0, 3)},
+    ]
     return result

@@ -30,8 +30,10 @@ def main(args: dict[str, Any]) -> dict[str, Any]:
     start = time.time() * 1000.0
     raw = args.get("extractedMetadata")
     if not isinstance(raw, dict):
-        return {"error": f"parameter 'extractedMetadata' is {type(raw).__name__}; this step expects the "
-                         "output of image-extract (deploy the image-pipeline sequence in order)"}
+        return {
+            "error": f"parameter 'extractedMetadata' is {type(raw).__name__}; this step expects the "
+            "output of image-extract (deploy the image-pipeline sequence in order)"
+        }
     latitude = _dms(raw.get("GPSLatitude"), raw.get("GPSLatitudeRef"))
     longitude = _dms(raw.get("GPSLongitude"), raw.get("GPSLongitudeRef"))
     metadata = {
@@ -45,6 +47,8 @@ def main(args: dict[str, Any]) -> dict[str, Any]:
     }
     result = {k: v for k, v in args.items() if k != "extractedMetadata"}
     result["metadata"] = metadata
-    result["timeline"] = [*args.get("timeline", []), {"step": "transform", "start": round(start, 3),
-                                                       "end": round(time.time() * 1000.0, 3)}]
+    result["timeline"] = [
+        *args.get("timeline", []),
+        {"step": "transform", "start": round(start, 3), "end": round(time.time() * 1000.0, 3)},
+    ]
     return result

@@ -17,11 +17,19 @@ def _bad(name: str, value: Any, allowed: str) -> dict[str, Any]:
 
 def make_document(items: int) -> dict[str, Any]:
     """The generated document: ``{"coordinates": [{id, name, x, y, z, tags}, ...]}``."""
-    return {"coordinates": [
-        {"id": i, "name": f"item-{i}", "x": i * 37 % 1000, "y": i * 91 % 1000, "z": i * 13 % 1000,
-         "tags": [f"t{i % 7}", f"t{i % 11}"]}
-        for i in range(items)
-    ]}
+    return {
+        "coordinates": [
+            {
+                "id": i,
+                "name": f"item-{i}",
+                "x": i * 37 % 1000,
+                "y": i * 91 % 1000,
+                "z": i * 13 % 1000,
+                "tags": [f"t{i % 7}", f"t{i % 11}"],
+            }
+            for i in range(items)
+        ]
+    }
 
 
 def main(args: dict[str, Any]) -> dict[str, Any]:

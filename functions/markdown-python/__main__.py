@@ -33,8 +33,10 @@ def main(args: dict[str, Any]) -> dict[str, Any]:
         try:
             text = base64.b64decode(str(args["text_b64"]), validate=True).decode("utf-8")
         except (binascii.Error, UnicodeDecodeError) as exc:
-            return {"error": f"parameter 'text_b64' is not base64 of UTF-8 text ({exc}); "
-                             "encode the Markdown with base64 or pass it as 'text'"}
+            return {
+                "error": f"parameter 'text_b64' is not base64 of UTF-8 text ({exc}); "
+                "encode the Markdown with base64 or pass it as 'text'"
+            }
     else:
         text = args.get("text", DEFAULT_TEXT)
     if not isinstance(text, str):
@@ -42,6 +44,10 @@ def main(args: dict[str, Any]) -> dict[str, Any]:
     if len(text.encode("utf-8")) > MAX_BYTES:
         return {"error": f"parameter 'text' has {len(text)} characters; keep it under {MAX_BYTES} bytes"}
     html = markdown.markdown(text, extensions=["tables", "fenced_code"])
-    return {"html": html, "bytes_in": len(text.encode("utf-8")), "bytes_out": len(html.encode("utf-8")),
-            "markdown_version": markdown.__version__,
-            "loaded_from": "bundle" if "/virtualenv/" in markdown.__file__.replace("\\", "/") else "system"}
+    return {
+        "html": html,
+        "bytes_in": len(text.encode("utf-8")),
+        "bytes_out": len(html.encode("utf-8")),
+        "markdown_version": markdown.__version__,
+        "loaded_from": "bundle" if "/virtualenv/" in markdown.__file__.replace("\\", "/") else "system",
+    }

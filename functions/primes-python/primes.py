@@ -14,13 +14,13 @@ def count_primes(n: int) -> int:
     p = 2
     while p * p < n:
         if sieve[p]:
-            sieve[p * p::p] = bytes(len(range(p * p, n, p)))
+            sieve[p * p :: p] = bytes(len(range(p * p, n, p)))
         p += 1
     return sum(sieve)
 
 
 def main(args: dict[str, Any]) -> dict[str, Any]:
-    """Params: ``n`` (upper bound, exclusive, default 100000). Returns ``{"n": n, "count": primes below n}``."""
+    """Params: ``n`` (exclusive upper bound, default 100000). Returns ``{"n": n, "count": ...}``."""
     n = args.get("n", 100_000)
     if isinstance(n, bool) or not isinstance(n, int) or not 0 <= n <= MAX_N:
         return {"error": f"parameter 'n' is {n!r}; use an integer from 0 to {MAX_N}, e.g. 100000"}

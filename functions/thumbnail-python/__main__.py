@@ -41,8 +41,12 @@ def main(args: dict[str, Any]) -> dict[str, Any]:
     (img.convert("RGB") if fmt == "JPEG" else img).save(out, fmt)
     data = out.getvalue()
     return {
-        "width": img.size[0], "height": img.size[1], "original": list(original), "format": fmt,
-        "bytes": len(data), "thumbnail": base64.b64encode(data).decode("ascii"),
+        "width": img.size[0],
+        "height": img.size[1],
+        "original": list(original),
+        "format": fmt,
+        "bytes": len(data),
+        "thumbnail": base64.b64encode(data).decode("ascii"),
         "pillow_version": Image.__version__,
         "loaded_from": "bundle" if "/virtualenv/" in Image.__file__.replace("\\", "/") else "system",
     }

@@ -9,6 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import urllib3
 from kubernetes import client as k8s
 from kubernetes import config as k8s_config
 from kubernetes.client.exceptions import ApiException
@@ -156,7 +157,10 @@ class Kube:
         except ApiException as exc:
             raise BackendError(f"Kubernetes API at {self.server}: {what} failed: HTTP {exc.status} "
                                f"{exc.reason}") from None
-        except OSError as exc:  # urllib3 connection errors
+        except urllib3.exceptions.MaxRetryError as exc:
+            raise BackendError(f"Kubernetes API at {self.server} unreachable ({what}): "
+                               f"{exc.reason}") from None
+        except (OSError, urllib3.exceptions.HTTPError) as exc:  # connection refused, DNS, TLS
             raise BackendError(f"Kubernetes API at {self.server} unreachable ({what}): {exc}") from None
 
 

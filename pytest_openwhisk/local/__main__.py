@@ -9,13 +9,14 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import ipaddress
 import json
 import logging
 import os
 import signal
 import sys
-from collections.abc import MutableMapping
+from collections.abc import Callable, MutableMapping
 from dataclasses import replace
 from pathlib import Path
 
@@ -27,15 +28,18 @@ from pytest_openwhisk.local.server import Server, new_loop
 ISOLATIONS = ("auto", "bwrap", "none")
 
 
-def _positive_int(what: str, minimum: int = 1) -> object:
+def _positive_int(what: str, minimum: int = 1) -> Callable[[str], int]:
     def parse(text: str) -> int:
         try:
             value = int(text)
         except ValueError:
-            raise argparse.ArgumentTypeError(f"invalid {what} '{text}'; use a whole number >= {minimum}") from None
+            raise argparse.ArgumentTypeError(
+                f"invalid {what} '{text}'; use a whole number >= {minimum}"
+            ) from None
         if value < minimum:
             raise argparse.ArgumentTypeError(f"invalid {what} '{text}'; use a whole number >= {minimum}")
         return value
+
     return parse
 
 
@@ -65,8 +69,9 @@ def parse_auth(text: str) -> str:
     user, sep, key = text.partition(":")
     if not sep or not user or not key or ":" in key:
         raise argparse.ArgumentTypeError(
-            "invalid --auth value (not shown: it is a secret); use UUID:KEY, e.g. from `wsk property get --auth`, "
-            "or 'guest' for the well-known guest key")
+            "invalid --auth value (not shown: it is a secret); use UUID:KEY, e.g. from "
+            "`wsk property get --auth`, or 'guest' for the well-known guest key"
+        )
     return text
 
 
@@ -102,32 +107,65 @@ def is_loopback(host: str) -> bool:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m pytest_openwhisk.local",
-                                     description="The embedded OpenWhisk (no Docker, no Kubernetes).")
+    parser = argparse.ArgumentParser(
+        prog="python -m pytest_openwhisk.local",
+        description="The embedded OpenWhisk (no Docker, no Kubernetes).",
+    )
     sub = parser.add_subparsers(dest="command", required=True)
     serve = sub.add_parser("serve", help="run the embedded OpenWhisk until interrupted")
-    serve.add_argument("--host", default=None, help="address to bind (default 127.0.0.1; loopback only unless "
-                                                    "--allow-remote)")
+    serve.add_argument(
+        "--host",
+        default=None,
+        help="address to bind (default 127.0.0.1; loopback only unless --allow-remote)",
+    )
     serve.add_argument("--port", type=parse_port, default=None, help="port (default 3233; 0 = a free port)")
     serve.add_argument("--allow-remote", action="store_true", help="allow a non-loopback --host")
-    serve.add_argument("--auth", type=parse_auth, default=None,
-                       help="API key UUID:KEY, or 'guest' for the well-known guest key (default: a random key)")
-    serve.add_argument("--wskprops", type=Path, default=None, help="write APIHOST/AUTH/NAMESPACE here (mode 0600)")
-    serve.add_argument("--ready-file", type=Path, default=None,
-                       help="write JSON {apihost, port, pid, namespace} here once serving")
+    serve.add_argument(
+        "--auth",
+        type=parse_auth,
+        default=None,
+        help="API key UUID:KEY, or 'guest' for the well-known guest key (default: a random key)",
+    )
+    serve.add_argument(
+        "--wskprops", type=Path, default=None, help="write APIHOST/AUTH/NAMESPACE here (mode 0600)"
+    )
+    serve.add_argument(
+        "--ready-file",
+        type=Path,
+        default=None,
+        help="write JSON {apihost, port, pid, namespace} here once serving",
+    )
     serve.add_argument("--invocations-per-minute", type=_positive_int("invocations per minute"), default=None)
     serve.add_argument("--concurrent-invocations", type=_positive_int("concurrent invocations"), default=None)
     serve.add_argument("--sequence-max-length", type=_positive_int("sequence max length"), default=None)
-    serve.add_argument("--prewarm", type=parse_prewarm, action="append", default=None, metavar="KIND:COUNT[:MB]",
-                       help="stem cells per kind (repeatable), or 'none'")
-    serve.add_argument("--idle-timeout", type=parse_seconds, default=None,
-                       help="destroy idle warm containers after S seconds (default 600)")
-    serve.add_argument("--user-memory", type=_positive_int("user memory (MB)", 128), default=None,
-                       help="pool memory budget in MB (default 2048)")
-    serve.add_argument("--isolation", choices=ISOLATIONS, default=None,
-                       help="auto (bwrap when it works), bwrap or none")
-    serve.add_argument("--benchmark", action="store_true",
-                       help="benchmark preset: throttles raised (LocalConfig.benchmark())")
+    serve.add_argument(
+        "--prewarm",
+        type=parse_prewarm,
+        action="append",
+        default=None,
+        metavar="KIND:COUNT[:MB]",
+        help="stem cells per kind (repeatable), or 'none'",
+    )
+    serve.add_argument(
+        "--idle-timeout",
+        type=parse_seconds,
+        default=None,
+        help="destroy idle warm containers after S seconds (default 600)",
+    )
+    serve.add_argument(
+        "--user-memory",
+        type=_positive_int("user memory (MB)", 128),
+        default=None,
+        help="pool memory budget in MB (default 2048)",
+    )
+    serve.add_argument(
+        "--isolation", choices=ISOLATIONS, default=None, help="auto (bwrap when it works), bwrap or none"
+    )
+    serve.add_argument(
+        "--benchmark",
+        action="store_true",
+        help="benchmark preset: throttles raised (LocalConfig.benchmark())",
+    )
     return parser
 
 
@@ -182,10 +220,13 @@ async def serve(config: LocalConfig, args: argparse.Namespace, announce: bool) -
         loop.add_signal_handler(sig, stop.set)
     try:
         await server.start()
+        gc.freeze()  # start-up objects (modules, app, pool) leave the collector's generations: cheaper pauses
         if args.wskprops is not None:
             from pytest_openwhisk.wskprops import write_wskprops
 
-            write_wskprops(args.wskprops, apihost=server.apihost, auth=config.auth, namespace=config.namespace)
+            write_wskprops(
+                args.wskprops, apihost=server.apihost, auth=config.auth, namespace=config.namespace
+            )
         if announce:
             print(f"OpenWhisk (embedded) serving on {server.apihost}", flush=True)
             print(f"APIHOST={server.apihost}", flush=True)
@@ -195,8 +236,15 @@ async def serve(config: LocalConfig, args: argparse.Namespace, announce: bool) -
                 print(f"wrote {args.wskprops} (mode 0600)", flush=True)
             print("Ctrl-C stops it and kills every runtime process.", flush=True)
         if args.ready_file is not None:
-            _write_ready(args.ready_file, {"apihost": server.apihost, "port": server.port, "pid": os.getpid(),
-                                           "namespace": config.namespace})
+            _write_ready(
+                args.ready_file,
+                {
+                    "apihost": server.apihost,
+                    "port": server.port,
+                    "pid": os.getpid(),
+                    "namespace": config.namespace,
+                },
+            )
         await stop.wait()
     finally:
         await server.stop()
@@ -208,16 +256,22 @@ def main(argv: list[str] | None = None) -> int:
     handed = CONFIG_ENV in os.environ
     config = config_from_args(args, os.environ)  # pops the handed-over config
     if not is_loopback(config.host) and not args.allow_remote:
-        parser.error(f"--host {config.host} is not a loopback address; the server would accept invocations "
-                     "from the network. Use 127.0.0.1, or add --allow-remote if you really mean it")
-    logging.basicConfig(level=logging.WARNING, stream=sys.stderr,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+        parser.error(
+            f"--host {config.host} is not a loopback address; the server would accept invocations "
+            "from the network. Use 127.0.0.1, or add --allow-remote if you really mean it"
+        )
+    logging.basicConfig(
+        level=logging.WARNING, stream=sys.stderr, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
     loop = new_loop()
     try:
         loop.run_until_complete(serve(config, args, announce=not handed))
     except OSError as exc:
-        print(f"error: cannot serve on {config.host}:{config.port}: {exc}; pick another --port (0 = any free "
-              "port)", file=sys.stderr)
+        print(
+            f"error: cannot serve on {config.host}:{config.port}: {exc}; pick another --port (0 = any free "
+            "port)",
+            file=sys.stderr,
+        )
         return 1
     finally:
         loop.close()

@@ -44,11 +44,17 @@ class ActionsApi:
         one = PREFIX + "/{name}"
         packaged = PREFIX + "/{pkg}/{name}"
         return [
-            web.post(one, self.invoke), web.get(one, self.get), web.put(one, self.put),
+            web.post(one, self.invoke),
+            web.get(one, self.get),
+            web.put(one, self.put),
             web.delete(one, self.delete),
-            web.post(packaged, self.invoke), web.get(packaged, self.get), web.put(packaged, self.put),
+            web.post(packaged, self.invoke),
+            web.get(packaged, self.get),
+            web.put(packaged, self.put),
             web.delete(packaged, self.delete),
-            web.get(PREFIX, self.list), web.get(PREFIX + "/", self.list), web.get(PREFIX + "/{pkg}/", self.list),
+            web.get(PREFIX, self.list),
+            web.get(PREFIX + "/", self.list),
+            web.get(PREFIX + "/{pkg}/", self.list),
         ]
 
     def _target(self, request: web.Request) -> tuple[str, str]:
@@ -92,7 +98,7 @@ class ActionsApi:
         limit = list_limit(query, "actions")
         if query_bool(query, "count", False):
             return json_response({"actions": self.ctl.entities.count(ns, skip)})
-        return json_response([d.summary() for d in self.ctl.entities.list(ns, skip, limit)])
+        return json_response([d.summary() for d in self.ctl.entities.page(ns, skip, limit)])
 
     async def put(self, request: web.Request) -> web.Response:
         ns, name = self._target(request)

@@ -9,7 +9,6 @@ from aiohttp import web
 
 from pytest_openwhisk.local.controller import Controller
 from pytest_openwhisk.local.httpapi import (
-    JSON_CT,
     NOT_FOUND,
     Reject,
     is_entity_name,
@@ -19,6 +18,7 @@ from pytest_openwhisk.local.httpapi import (
     malformed_query,
     namespace_of,
     query_bool,
+    raw_json_response,
 )
 from pytest_openwhisk.local.store import Stored
 
@@ -52,14 +52,10 @@ def _name_filter(query: Mapping[str, str]) -> str | None:
         return None
     segments = raw.strip("/").split("/")
     if len(segments) > 2 or not all(is_entity_name(s) for s in segments):
-        raise malformed_query("name", f"Parameter may be a 'simple' name or 'package-name/simple' name: {raw}")
+        raise malformed_query(
+            "name", f"Parameter may be a 'simple' name or 'package-name/simple' name: {raw}"
+        )
     return "/".join(segments)
-
-
-def _raw_json(body: bytes) -> web.Response:
-    response = web.Response(body=body)
-    response.content_type = JSON_CT
-    return response
 
 
 class ActivationsApi:
@@ -72,9 +68,12 @@ class ActivationsApi:
     def routes(self) -> list[web.RouteDef]:
         one = PREFIX + "/{id}"
         return [
-            web.get(PREFIX, self.list), web.get(PREFIX + "/", self.list),
-            web.get(one, self.get), web.get(one + "/", self.get),
-            web.get(one + "/result", self.result), web.get(one + "/logs", self.logs),
+            web.get(PREFIX, self.list),
+            web.get(PREFIX + "/", self.list),
+            web.get(one, self.get),
+            web.get(one + "/", self.get),
+            web.get(one + "/result", self.result),
+            web.get(one + "/logs", self.logs),
         ]
 
     def _activation(self, request: web.Request) -> Stored:
@@ -87,7 +86,7 @@ class ActivationsApi:
         return found
 
     async def get(self, request: web.Request) -> web.Response:
-        return _raw_json(self._activation(request).body)
+        return raw_json_response(self._activation(request).body)
 
     async def result(self, request: web.Request) -> web.Response:
         return json_response(self._activation(request).record()["response"])
@@ -108,8 +107,10 @@ class ActivationsApi:
         if count and docs:
             raise Reject(400, DOCS_WITH_COUNT)
         if count:
-            return json_response({"activations": store.count(ns, name=name, skip=skip, since=since, upto=upto)})
+            return json_response(
+                {"activations": store.count(ns, name=name, skip=skip, since=since, upto=upto)}
+            )
         found = store.query(ns, name=name, skip=skip, limit=limit, since=since, upto=upto)
         if docs:
-            return _raw_json(b"[" + b",".join(a.body for a in found) + b"]")
+            return raw_json_response(b"[" + b",".join(a.body for a in found) + b"]")
         return json_response([a.summary() for a in found])

@@ -25,7 +25,10 @@ def root_info(limits: Limits) -> dict[str, Any]:
     """``GET /`` (``Controller.info``)."""
     return {
         "description": "OpenWhisk",
-        "support": {"github": "https://github.com/apache/openwhisk/issues", "slack": "http://slack.openwhisk.org"},
+        "support": {
+            "github": "https://github.com/apache/openwhisk/issues",
+            "slack": "http://slack.openwhisk.org",
+        },
         "api_paths": ["/api/v1"],
         "limits": {
             "actions_per_minute": limits.invocations_per_minute,
@@ -74,7 +77,9 @@ def evict_path(value: Any, own: str) -> str | None:
     if value is None:
         return None
     if not isinstance(value, str) or not value.strip("/"):
-        raise malformed_content("'path' must be a string like \"guest/name\" (or omit it to evict everything)")
+        raise malformed_content(
+            "'path' must be a string like \"guest/name\" (or omit it to evict everything)"
+        )
     parts = value.strip("/").split("/")
     if len(parts) == 1:
         parts = [own, *parts]
@@ -92,20 +97,27 @@ class MiscApi:
         self._root = root_info(ctl.limits)
         self._limits = namespace_limits(ctl.limits)
         self._api = {
-            "description": "OpenWhisk API", "api_version": "1.0.0", "api_version_path": "v1",
-            "build": "pytest-openwhisk", "buildno": __version__,
+            "description": "OpenWhisk API",
+            "api_version": "1.0.0",
+            "api_version_path": "v1",
+            "build": "pytest-openwhisk",
+            "buildno": __version__,
             "swagger_paths": {"ui": "/docs", "api-docs": "/api-docs"},
         }
 
     def routes(self) -> list[web.RouteDef]:
         return [
-            web.get("/", self.root), web.get("/ping", self.ping),
-            web.get("/api/v1", self.api), web.get("/api/v1/", self.api),
-            web.get("/api/v1/namespaces", self.namespaces), web.get("/api/v1/namespaces/", self.namespaces),
+            web.get("/", self.root),
+            web.get("/ping", self.ping),
+            web.get("/api/v1", self.api),
+            web.get("/api/v1/", self.api),
+            web.get("/api/v1/namespaces", self.namespaces),
+            web.get("/api/v1/namespaces/", self.namespaces),
             web.get("/api/v1/namespaces/{ns}/limits", self.limits),
             web.get("/api/v1/namespaces/{ns}/limits/", self.limits),
             web.get("/metrics", self.metrics),
-            web.post("/admin/v1/evict", self.evict), web.get("/admin/v1/pool", self.pool),
+            web.post("/admin/v1/evict", self.evict),
+            web.get("/admin/v1/pool", self.pool),
         ]
 
     async def root(self, request: web.Request) -> web.Response:

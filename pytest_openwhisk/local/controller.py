@@ -23,6 +23,7 @@ from pytest_openwhisk.local.throttle import Throttle
 from pytest_openwhisk.local.types import InvokerProtocol, RunOutcome, RunRequest
 
 log = logging.getLogger("pytest_openwhisk.local")
+SHUTTING_DOWN = "The embedded OpenWhisk is shutting down; no new activations are accepted."
 PARAMETERS_NOT_ALLOWED = "Request defines parameters that are not allowed (e.g., reserved properties)."
 
 
@@ -39,6 +40,7 @@ class Controller:
         self.throttle = Throttle(self.limits.invocations_per_minute, self.limits.concurrent_invocations)
         self.metrics = Metrics(self._pool_stats, self.throttle.total_inflight)
         self._tasks: set[asyncio.Task[Activation]] = set()
+        self.closing = False  # set at shutdown: new invocations are refused with 503
 
     def _pool_stats(self) -> dict[str, Any]:
         try:
@@ -50,6 +52,8 @@ class Controller:
     # -- admission ---------------------------------------------------------------------------------
     def admit(self, namespace: str) -> None:
         """Charge the throttles for one invocation request (429 with OpenWhisk's messages)."""
+        if self.closing:
+            raise Reject(503, SHUTTING_DOWN)
         rejected = self.throttle.check(namespace)
         if rejected is not None:
             self.metrics.throttled(namespace, rejected[0])
@@ -68,7 +72,9 @@ class Controller:
         return {**stored, **payload}
 
     # -- running -------------------------------------------------------------------------------------
-    def start(self, doc: ActionDoc, payload: dict[str, Any] | None, tid: str) -> tuple[str, asyncio.Task[Activation]]:
+    def start(
+        self, doc: ActionDoc, payload: dict[str, Any] | None, tid: str
+    ) -> tuple[str, asyncio.Task[Activation]]:
         """Accept one invocation of ``doc``: returns its activation id and the task producing its record.
 
         The invocation counts as in flight (concurrency throttle) from here until its record is stored."""
@@ -89,40 +95,62 @@ class Controller:
         self._tasks.discard(task)
         self.throttle.end(self.caller.namespace)
 
-    async def run_primitive(self, doc: ActionDoc, params: dict[str, Any] | list[Any], tid: str, activation_id: str,
-                            received_at: float, cause: str | None = None) -> Activation:
+    async def run_primitive(
+        self,
+        doc: ActionDoc,
+        params: dict[str, Any] | list[Any],
+        tid: str,
+        activation_id: str,
+        received_at: float,
+        cause: str | None = None,
+    ) -> Activation:
         """Run one primitive activation through the invoker and store its record (never raises).
 
         Sequence components (``cause`` set) count as in flight while they run."""
         spec = doc.spec(self.limits)
         ns = self.caller.namespace
-        request = RunRequest(action=spec, params=params, activation_id=activation_id, transaction_id=tid,
-                             invoker_namespace=ns, api_key=self.config.auth, received_at=received_at)
+        request = RunRequest(
+            action=spec,
+            params=params,
+            activation_id=activation_id,
+            transaction_id=tid,
+            invoker_namespace=ns,
+            api_key=self.config.auth,
+            received_at=received_at,
+        )
         component = cause is not None
         if component:
             self.throttle.begin(ns)
         try:
             outcome = await self.invoker.run(request)
-        except BaseException as exc:  # noqa: BLE001 - recorded, never lost (cancellation included)
+        except BaseException as exc:
             log.exception("[%s] invoker failed on activation %s of %s", tid, activation_id, spec.path)
             outcome = records.internal_error(received_at, f"{type(exc).__name__}: {exc}")
             if not isinstance(exc, Exception):
-                self._finish(spec.path, doc, outcome, activation_id, cause)
+                self._finish(doc, outcome, activation_id, cause)
                 raise
         finally:
             if component:
                 self.throttle.end(ns)
-        return self._finish(spec.path, doc, outcome, activation_id, cause)
+        return self._finish(doc, outcome, activation_id, cause)
 
-    def _finish(self, path: str, doc: ActionDoc, outcome: RunOutcome, activation_id: str,
-                cause: str | None) -> Activation:
+    def _finish(
+        self, doc: ActionDoc, outcome: RunOutcome, activation_id: str, cause: str | None
+    ) -> Activation:
         spec = doc.spec(self.limits)
         activation = records.primitive(self.caller, spec, activation_id, outcome, cause)
         self.activations.add(activation)
-        self.metrics.observe(namespace=spec.namespace, initiator=self.caller.namespace,
-                             action=path.split("/", 1)[1], kind=spec.kind, memory_mb=spec.memory_mb,
-                             status_code=outcome.status_code, wait_ms=outcome.wait_ms, init_ms=outcome.init_ms,
-                             duration_ms=activation.record["duration"])
+        self.metrics.observe(
+            namespace=spec.namespace,
+            initiator=self.caller.namespace,
+            action=spec.path.split("/", 1)[1],
+            kind=spec.kind,
+            memory_mb=spec.memory_mb,
+            status_code=outcome.status_code,
+            wait_ms=outcome.wait_ms,
+            init_ms=outcome.init_ms,
+            duration_ms=activation.record["duration"],
+        )
         return activation
 
     def store_sequence(self, activation: Activation) -> Activation:
@@ -130,6 +158,13 @@ class Controller:
         return activation
 
     async def drain(self, timeout: float) -> None:
-        """Wait for accepted activations to finish (used at shutdown before the invoker stops)."""
-        if self._tasks:
-            await asyncio.wait(set(self._tasks), timeout=timeout)
+        """Wait for accepted activations to end (at shutdown, after the invoker stopped); cancel stragglers.
+
+        A cancelled activation still stores its record (``run_primitive`` records, then re-raises)."""
+        if not self._tasks:
+            return
+        _, pending = await asyncio.wait(set(self._tasks), timeout=timeout)
+        for task in pending:
+            task.cancel()
+        if pending:
+            await asyncio.wait(pending, timeout=timeout)

@@ -1,8 +1,9 @@
 """Action documents: validation of ``PUT …/actions/{name}`` bodies, create/update merge and JSON shapes.
 
-Mirrors ``WhiskActionPut``/``Exec``/``ActionLimits`` deserialisation and ``Actions.scala``'s make/update:
-version ``0.0.1`` on create and patch+1 on every update, ``exec`` annotation always, ``provide-api-key: false``
-added on create, binary detection by ``Exec.isBinaryCode``, annotations merged then ``delAnnotations`` removed.
+Mirrors ``WhiskActionPut``/``Exec``/``ActionLimits`` deserialisation and ``Actions.scala``'s
+make/update: version ``0.0.1`` on create and patch+1 on every update, ``exec`` annotation always,
+``provide-api-key: false`` added on create, binary detection by ``Exec.isBinaryCode``, annotations
+merged then ``delAnnotations`` removed.
 """
 
 from __future__ import annotations
@@ -24,8 +25,10 @@ from pytest_openwhisk.local.types import ActionSpec
 SEQUENCE = "sequence"
 _BASE64 = re.compile(r"^([A-Za-z0-9+/]{4})*([A-Za-z0-9+/]{4}|[A-Za-z0-9+/]{3}=|[A-Za-z0-9+/]{2}==)$")
 _SEMVER = re.compile(r"^(0|[1-9]\d*)\.(0|[1-9]\d*)\.(0|[1-9]\d*)$")
-FQN_MALFORMED = ("requirement failed: The fully qualified name of the entity must contain at least "
-                 "the namespace and the name of the entity.")
+FQN_MALFORMED = (
+    "requirement failed: The fully qualified name of the entity must contain at least "
+    "the namespace and the name of the entity."
+)
 _MISSING = object()
 
 
@@ -152,11 +155,25 @@ def _check_limits(value: Any, limits: Limits) -> dict[str, int]:
         if value.get(key) is not None:
             out[key] = _whole(value[key], "time" if key == "timeout" else key)
     checks = (
-        ("memory", limits.memory_mb_min, limits.memory_mb_max, "memory size {v} MB {rel} allowed threshold of {t} MB"),
-        ("timeout", limits.timeout_ms_min, limits.timeout_ms_max,
-         "duration {v} milliseconds {rel} allowed threshold of {t} milliseconds"),
+        (
+            "memory",
+            limits.memory_mb_min,
+            limits.memory_mb_max,
+            "memory size {v} MB {rel} allowed threshold of {t} MB",
+        ),
+        (
+            "timeout",
+            limits.timeout_ms_min,
+            limits.timeout_ms_max,
+            "duration {v} milliseconds {rel} allowed threshold of {t} milliseconds",
+        ),
         ("logs", limits.logs_mb_min, limits.logs_mb_max, "log size {v} MB {rel} allowed threshold of {t} MB"),
-        ("concurrency", limits.concurrency_min, limits.concurrency_max, "concurrency {v} {rel} allowed threshold of {t}"),
+        (
+            "concurrency",
+            limits.concurrency_min,
+            limits.concurrency_max,
+            "concurrency {v} {rel} allowed threshold of {t}",
+        ),
     )
     for key, low, high, text in checks:
         v = out.get(key)
@@ -190,7 +207,9 @@ def parse_put(body: Any, limits: Limits, caller_ns: str) -> ActionPut:
         put.annotations = _key_values(body["annotations"], "annotations")
         size = json_size(put.annotations)
         if size > limits.parameter_max_bytes:
-            raise Reject(413, f"annotations larger than allowed: {size} > {limits.parameter_max_bytes} bytes.")
+            raise Reject(
+                413, f"annotations larger than allowed: {size} > {limits.parameter_max_bytes} bytes."
+            )
     if body.get("limits") is not None:
         put.limits = _check_limits(body["limits"], limits)
     if body.get("version") is not None:
@@ -258,7 +277,7 @@ class ActionDoc:
 
     @property
     def is_sequence(self) -> bool:
-        return self.exec["kind"] == SEQUENCE
+        return bool(self.exec["kind"] == SEQUENCE)
 
     @property
     def components(self) -> list[str]:

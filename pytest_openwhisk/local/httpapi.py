@@ -18,6 +18,7 @@ from typing import Any
 
 import orjson
 from aiohttp import web
+from aiohttp.typedefs import Middleware
 
 log = logging.getLogger("pytest_openwhisk.local")
 
@@ -26,10 +27,13 @@ TID: Any = web.RequestKey("ow_tid", str) if hasattr(web, "RequestKey") else "ow_
 
 CORS_HEADERS: Mapping[str, str] = {
     "Access-Control-Allow-Origin": "*",
-    "Access-Control-Allow-Headers": "Authorization, Origin, X-Requested-With, Content-Type, Accept, User-Agent",
+    "Access-Control-Allow-Headers": (
+        "Authorization, Origin, X-Requested-With, Content-Type, Accept, User-Agent"
+    ),
     "Access-Control-Allow-Methods": "GET, DELETE, POST, PUT, HEAD",
 }
 JSON_CT = "application/json"
+_JSON_HEADERS: Mapping[str, str] = {"Content-Type": JSON_CT, **CORS_HEADERS}
 WWW_AUTHENTICATE = 'Basic realm="OpenWhisk secure realm"'
 
 MISSING_CREDENTIALS = "The resource requires authentication, which was not supplied with the request"
@@ -61,14 +65,21 @@ def new_tid() -> str:
 
 
 def json_response(obj: Any, status: int = 200, headers: Mapping[str, str] | None = None) -> web.Response:
-    """A JSON response serialised with orjson."""
-    response = web.Response(body=orjson.dumps(obj), status=status, headers=headers)
-    response.content_type = JSON_CT
-    return response
+    """A JSON response serialised with orjson, CORS headers included."""
+    return raw_json_response(orjson.dumps(obj), status, headers)
 
 
-def error_response(status: int, message: str, tid: str,
-                   headers: Mapping[str, str] | None = None) -> web.Response:
+def raw_json_response(
+    body: bytes, status: int = 200, headers: Mapping[str, str] | None = None
+) -> web.Response:
+    """A response whose body is already JSON."""
+    all_headers = {**_JSON_HEADERS, **headers} if headers else _JSON_HEADERS
+    return web.Response(body=body, status=status, headers=all_headers)
+
+
+def error_response(
+    status: int, message: str, tid: str, headers: Mapping[str, str] | None = None
+) -> web.Response:
     """OpenWhisk's error envelope."""
     return json_response({"error": message, "code": tid}, status, headers)
 
@@ -194,7 +205,7 @@ class Authenticator:
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
-def make_middleware(authenticator: Authenticator) -> Callable[[web.Request, Handler], Awaitable[web.StreamResponse]]:
+def make_middleware(authenticator: Authenticator) -> Middleware:
     """One middleware for everything cross-cutting: transaction id, auth, error envelope, CORS."""
 
     @web.middleware
@@ -203,6 +214,8 @@ def make_middleware(authenticator: Authenticator) -> Callable[[web.Request, Hand
         request[TID] = tid
         path = request.path
         try:
+            if request.method == "OPTIONS":  # CORS preflight: 200, no auth (OpenWhisk's ``options`` route)
+                return web.Response(status=200, headers=CORS_HEADERS)
             if path.startswith("/api/v1/namespaces") or path.startswith("/admin/"):
                 authenticator.check(request.headers.get("Authorization"))
             response = await handler(request)
@@ -220,7 +233,8 @@ def make_middleware(authenticator: Authenticator) -> Callable[[web.Request, Hand
         except Exception:  # a bug: answer like Pekko's default handler, keep the traceback in the log
             log.exception("[%s] %s %s failed", tid, request.method, path)
             response = error_response(500, INTERNAL_ERROR, tid)
-        response.headers.update(CORS_HEADERS)
+        if "Access-Control-Allow-Origin" not in response.headers:
+            response.headers.update(CORS_HEADERS)
         return response
 
     return middleware

@@ -2,9 +2,10 @@
 
 Activation metrics use the names and labels of OpenWhisk's user-events service
 (``core/monitoring/user-events`` ``PrometheusRecorder``): ``openwhisk_action_activations_total``,
-``openwhisk_action_coldStarts_total``, ``openwhisk_action_status_total`` (OpenWhisk's Java client names it
-``openwhisk_action_status``; Python's client adds ``_total`` to every counter), ``openwhisk_action_waitTime_seconds``,
-``openwhisk_action_initTime_seconds``, ``openwhisk_action_duration_seconds``,
+``openwhisk_action_coldStarts_total``, ``openwhisk_action_status_total`` (OpenWhisk's Java client
+names it ``openwhisk_action_status``; Python's client adds ``_total`` to every counter),
+``openwhisk_action_waitTime_seconds``, ``openwhisk_action_initTime_seconds``,
+``openwhisk_action_duration_seconds``,
 ``openwhisk_action_limit_{concurrent,timed}_total``. Labels: ``namespace`` (the action's), ``initiator`` (the
 caller's), ``action`` (``[pkg/]name``), ``kind``, ``memory``, ``status``. The embedded server adds
 ``openwhisk_local_activations_inflight`` and the pool gauges ``openwhisk_local_containers{state}``,
@@ -25,8 +26,27 @@ from pytest_openwhisk.local.types import STATUS_STRINGS
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 #: sub-millisecond to minutes: the embedded server's wait times are often well below 5 ms
-BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0,
-           120.0, 300.0, float("inf"))
+BUCKETS = (
+    0.0005,
+    0.001,
+    0.0025,
+    0.005,
+    0.01,
+    0.025,
+    0.05,
+    0.1,
+    0.25,
+    0.5,
+    1.0,
+    2.5,
+    5.0,
+    10.0,
+    30.0,
+    60.0,
+    120.0,
+    300.0,
+    float("inf"),
+)
 _LABELS = ("namespace", "initiator", "action")
 
 
@@ -35,21 +55,29 @@ class _PoolCollector(Collector):
         self._stats, self._inflight = stats, inflight
 
     def collect(self) -> Iterator[GaugeMetricFamily]:
-        yield GaugeMetricFamily("openwhisk_local_activations_inflight",
-                                "Activations accepted by the controller and not finished yet",
-                                value=self._inflight())
+        yield GaugeMetricFamily(
+            "openwhisk_local_activations_inflight",
+            "Activations accepted by the controller and not finished yet",
+            value=self._inflight(),
+        )
         stats = self._stats()
-        containers = GaugeMetricFamily("openwhisk_local_containers", "Runtime processes by pool state",
-                                       labels=["state"])
+        containers = GaugeMetricFamily(
+            "openwhisk_local_containers", "Runtime processes by pool state", labels=["state"]
+        )
         for state, count in sorted((stats.get("containers") or {}).items()):
             containers.add_metric([str(state)], float(count))
         yield containers
-        memory = GaugeMetricFamily("openwhisk_local_pool_memory_mb", "Container pool memory (MB)", labels=["kind"])
+        memory = GaugeMetricFamily(
+            "openwhisk_local_pool_memory_mb", "Container pool memory (MB)", labels=["kind"]
+        )
         for kind, value in sorted((stats.get("memory_mb") or {}).items()):
             memory.add_metric([str(kind)], float(value))
         yield memory
-        yield GaugeMetricFamily("openwhisk_local_pool_queued", "Activations waiting for pool capacity",
-                                value=float(stats.get("queued", 0)))
+        yield GaugeMetricFamily(
+            "openwhisk_local_pool_queued",
+            "Activations waiting for pool capacity",
+            value=float(stats.get("queued", 0)),
+        )
 
 
 class _ActionMetrics:
@@ -64,7 +92,9 @@ class _ActionMetrics:
         self.wait = m.wait_time.labels(ns, initiator, action)
         self.init = m.init_time.labels(ns, initiator, action)
         self.duration = m.duration.labels(ns, initiator, action)
-        self.status = {code: m.status.labels(ns, initiator, action, text) for code, text in STATUS_STRINGS.items()}
+        self.status = {
+            code: m.status.labels(ns, initiator, action, text) for code, text in STATUS_STRINGS.items()
+        }
 
 
 class Metrics:
@@ -73,29 +103,62 @@ class Metrics:
     def __init__(self, stats: Callable[[], dict[str, Any]], inflight: Callable[[], int]) -> None:
         self.registry = CollectorRegistry(auto_describe=True)
         r = self.registry
-        self.activations = Counter("openwhisk_action_activations", "Activation Count",
-                                   [*_LABELS, "kind", "memory"], registry=r)
+        self.activations = Counter(
+            "openwhisk_action_activations", "Activation Count", [*_LABELS, "kind", "memory"], registry=r
+        )
         self.cold_starts = Counter("openwhisk_action_coldStarts", "Cold start counts", _LABELS, registry=r)
-        self.status = Counter("openwhisk_action_status", "Activation failure status type", [*_LABELS, "status"],
-                              registry=r)
-        self.wait_time = Histogram("openwhisk_action_waitTime_seconds", "Internal system hold time", _LABELS,
-                                   buckets=BUCKETS, registry=r)
-        self.init_time = Histogram("openwhisk_action_initTime_seconds",
-                                   "Time it took to initialize an action, e.g. docker init", _LABELS,
-                                   buckets=BUCKETS, registry=r)
-        self.duration = Histogram("openwhisk_action_duration_seconds", "Actual time the action code was running",
-                                  _LABELS, buckets=BUCKETS, registry=r)
-        self.limit_concurrent = Counter("openwhisk_action_limit_concurrent",
-                                        "a user has exceeded its limit for concurrent invocations", ["namespace"],
-                                        registry=r)
-        self.limit_timed = Counter("openwhisk_action_limit_timed",
-                                   "the user has reached its per minute limit for the number of invocations",
-                                   ["namespace"], registry=r)
+        self.status = Counter(
+            "openwhisk_action_status", "Activation failure status type", [*_LABELS, "status"], registry=r
+        )
+        self.wait_time = Histogram(
+            "openwhisk_action_waitTime_seconds",
+            "Internal system hold time",
+            _LABELS,
+            buckets=BUCKETS,
+            registry=r,
+        )
+        self.init_time = Histogram(
+            "openwhisk_action_initTime_seconds",
+            "Time it took to initialize an action, e.g. docker init",
+            _LABELS,
+            buckets=BUCKETS,
+            registry=r,
+        )
+        self.duration = Histogram(
+            "openwhisk_action_duration_seconds",
+            "Actual time the action code was running",
+            _LABELS,
+            buckets=BUCKETS,
+            registry=r,
+        )
+        self.limit_concurrent = Counter(
+            "openwhisk_action_limit_concurrent",
+            "a user has exceeded its limit for concurrent invocations",
+            ["namespace"],
+            registry=r,
+        )
+        self.limit_timed = Counter(
+            "openwhisk_action_limit_timed",
+            "the user has reached its per minute limit for the number of invocations",
+            ["namespace"],
+            registry=r,
+        )
         r.register(_PoolCollector(stats, inflight))
         self._children: dict[tuple[str, str, str, str, str], _ActionMetrics] = {}
 
-    def observe(self, *, namespace: str, initiator: str, action: str, kind: str, memory_mb: int,
-                status_code: int, wait_ms: int, init_ms: int | None, duration_ms: int) -> None:
+    def observe(
+        self,
+        *,
+        namespace: str,
+        initiator: str,
+        action: str,
+        kind: str,
+        memory_mb: int,
+        status_code: int,
+        wait_ms: int,
+        init_ms: int | None,
+        duration_ms: int,
+    ) -> None:
         key = (namespace, initiator, action, kind, str(memory_mb))
         m = self._children.get(key)
         if m is None:
@@ -109,7 +172,9 @@ class Metrics:
         m.duration.observe(duration_ms / 1000)
 
     def throttled(self, namespace: str, limit_name: str) -> None:
-        (self.limit_concurrent if limit_name == "ConcurrentRateLimit" else self.limit_timed).labels(namespace).inc()
+        (self.limit_concurrent if limit_name == "ConcurrentRateLimit" else self.limit_timed).labels(
+            namespace
+        ).inc()
 
     def render(self) -> bytes:
         return generate_latest(self.registry)

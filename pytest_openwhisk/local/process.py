@@ -1,8 +1,9 @@
 """:class:`LocalOpenWhiskProcess`: the embedded OpenWhisk in a child process (no GIL shared with the caller).
 
-Runs ``python -m pytest_openwhisk.local serve --ready-file F`` in its own process group. The whole
-:class:`LocalConfig` (auth key included) travels in the environment variable ``PYTEST_OPENWHISK_LOCAL_CONFIG``,
-never on the command line; the child removes it from its environment before starting any runtime. The
+Runs ``python -m pytest_openwhisk.local serve --ready-file F`` in its own process group. The
+whole :class:`LocalConfig` (auth key included) travels in the environment variable
+``PYTEST_OPENWHISK_LOCAL_CONFIG``, never on the command line; the child removes it from its
+environment before starting any runtime. The
 ready file (JSON: apihost, port, pid, namespace; no key) appears once the server is bound and the pool is up.
 """
 
@@ -39,8 +40,13 @@ def config_from_json(text: str) -> LocalConfig:
     pool = dict(data["pool"])
     pool["prewarm"] = tuple(StemCell(**cell) for cell in pool["prewarm"])
     return LocalConfig(
-        host=data["host"], port=data["port"], namespace=data["namespace"], subject=data["subject"],
-        auth=data["auth"], limits=Limits(**data["limits"]), pool=PoolConfig(**pool),
+        host=data["host"],
+        port=data["port"],
+        namespace=data["namespace"],
+        subject=data["subject"],
+        auth=data["auth"],
+        limits=Limits(**data["limits"]),
+        pool=PoolConfig(**pool),
     )
 
 
@@ -55,8 +61,13 @@ def _tail(path: Path, limit: int = 4000) -> str:
 class LocalOpenWhiskProcess:
     """Same interface as :class:`~pytest_openwhisk.local.server.LocalOpenWhisk`, in a child process."""
 
-    def __init__(self, config: LocalConfig | None = None, *, startup_timeout: float = 120.0,
-                 python: str = sys.executable) -> None:
+    def __init__(
+        self,
+        config: LocalConfig | None = None,
+        *,
+        startup_timeout: float = 120.0,
+        python: str = sys.executable,
+    ) -> None:
         self.config = config or LocalConfig(port=0)
         self.auth = self.config.auth
         self.namespace = self.config.namespace
@@ -91,8 +102,14 @@ class LocalOpenWhiskProcess:
         cmd = [self._python, "-m", "pytest_openwhisk.local", "serve", "--ready-file", str(ready)]
         try:
             with stderr_path.open("wb") as stderr:
-                self.process = subprocess.Popen(cmd, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                                                stderr=stderr, start_new_session=True)
+                self.process = subprocess.Popen(
+                    cmd,
+                    env=env,
+                    stdin=subprocess.DEVNULL,
+                    stdout=subprocess.DEVNULL,
+                    stderr=stderr,
+                    start_new_session=True,
+                )
             process = self.process
 
             def probe() -> dict[str, Any] | None:
@@ -102,11 +119,14 @@ class LocalOpenWhiskProcess:
                     return {"exited": process.returncode}
                 return None
 
-            info = wait_until(probe, what=f"embedded OpenWhisk process (pid {process.pid})",
-                              timeout=self._startup_timeout)
+            info = wait_until(
+                probe, what=f"embedded OpenWhisk process (pid {process.pid})", timeout=self._startup_timeout
+            )
             if "exited" in info:
-                raise BackendError(f"`{' '.join(cmd[1:4])} serve` exited with code {info['exited']} before it "
-                                   f"was ready; its stderr:\n{_tail(stderr_path)}")
+                raise BackendError(
+                    f"`{' '.join(cmd[1:4])} serve` exited with code {info['exited']} before it "
+                    f"was ready; its stderr:\n{_tail(stderr_path)}"
+                )
         except BaseException:
             self._terminate()
             raise

@@ -8,8 +8,8 @@ the order OpenWhisk emits them plus our ``isolation`` (how the "container" was i
 
 from __future__ import annotations
 
+import os
 import time
-import uuid
 from dataclasses import dataclass
 from typing import Any
 
@@ -26,15 +26,18 @@ def now_ms() -> int:
 
 def new_activation_id() -> str:
     """32 lowercase hex characters (a UUID without dashes), like ``ActivationId.generate``."""
-    return uuid.uuid4().hex
+    return os.urandom(16).hex()
 
 
 def response_json(status_code: int, result: Any, size: int | None = None) -> dict[str, Any]:
     """The API view of ``ActivationResponse`` (``statusCode`` stripped, ``success``/``status`` added)."""
     if status_code != SUCCESS and isinstance(result, dict) and set(result) != {"error"} and "error" in result:
         result = {"error": result["error"]}  # only the error field survives an error response
-    response: dict[str, Any] = {"status": STATUS_STRINGS[status_code], "success": status_code == SUCCESS,
-                                "result": result}
+    response: dict[str, Any] = {
+        "status": STATUS_STRINGS[status_code],
+        "success": status_code == SUCCESS,
+        "result": result,
+    }
     if size is not None:
         response["size"] = size
     return response
@@ -49,12 +52,17 @@ class Caller:
 
 
 def _limits(spec: ActionSpec) -> dict[str, int]:
-    return {"concurrency": spec.concurrency, "logs": spec.logs_mb, "memory": spec.memory_mb,
-            "timeout": spec.timeout_ms}
+    return {
+        "concurrency": spec.concurrency,
+        "logs": spec.logs_mb,
+        "memory": spec.memory_mb,
+        "timeout": spec.timeout_ms,
+    }
 
 
-def primitive(caller: Caller, spec: ActionSpec, activation_id: str, outcome: RunOutcome,
-              cause: str | None) -> Activation:
+def primitive(
+    caller: Caller, spec: ActionSpec, activation_id: str, outcome: RunOutcome, cause: str | None
+) -> Activation:
     """The stored record of one primitive activation."""
     annotations: list[dict[str, Any]] = [
         {"key": "limits", "value": _limits(spec)},
@@ -100,9 +108,24 @@ def internal_error(received_at: float, detail: str) -> RunOutcome:
     )
 
 
-def sequence(caller: Caller, *, name: str, version: str, path: str, activation_id: str, start: int, end: int,
-             status_code: int, result: Any, size: int | None, component_ids: list[str], duration: int,
-             limits: dict[str, int], wait_ms: int, cause: str | None) -> Activation:
+def sequence(
+    caller: Caller,
+    *,
+    name: str,
+    version: str,
+    path: str,
+    activation_id: str,
+    start: int,
+    end: int,
+    status_code: int,
+    result: Any,
+    size: int | None,
+    component_ids: list[str],
+    duration: int,
+    limits: dict[str, int],
+    wait_ms: int,
+    cause: str | None,
+) -> Activation:
     """The stored record of a sequence activation (logs = component ids, duration = their sum)."""
     annotations: list[dict[str, Any]] = [
         {"key": "topmost", "value": cause is None},

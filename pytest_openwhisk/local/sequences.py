@@ -55,8 +55,17 @@ def check_create(entities: EntityStore, path: str, components: list[str], limit:
     _atomic_count(entities, path, components, limit)
 
 
-async def run(ctl: Controller, doc: ActionDoc, payload: dict[str, Any] | list[Any], tid: str, activation_id: str,
-              received_at: float, *, cause: str | None, depth: list[int]) -> Activation:
+async def run(
+    ctl: Controller,
+    doc: ActionDoc,
+    payload: dict[str, Any] | list[Any],
+    tid: str,
+    activation_id: str,
+    received_at: float,
+    *,
+    cause: str | None,
+    depth: list[int],
+) -> Activation:
     """Run sequence ``doc`` (blocking, component by component) and store its record; never raises."""
     start = records.now_ms()
     wait_ms = max(0, start - int(received_at * 1000))
@@ -78,12 +87,14 @@ async def run(ctl: Controller, doc: ActionDoc, payload: dict[str, Any] | list[An
                 break
         component_id = records.new_activation_id()
         if component.is_sequence:
-            activation = await run(ctl, component, value, tid, component_id, time.time(),
-                                   cause=activation_id, depth=depth)
+            activation = await run(
+                ctl, component, value, tid, component_id, time.time(), cause=activation_id, depth=depth
+            )
         else:
             params = {**component.run_params, **value} if isinstance(value, dict) else value
-            activation = await ctl.run_primitive(component, params, tid, component_id, time.time(),
-                                                 cause=activation_id)
+            activation = await ctl.run_primitive(
+                component, params, tid, component_id, time.time(), cause=activation_id
+            )
             memory = max(memory, component.limits.get("memory", memory))
         component_ids.append(component_id)
         duration += int(activation.record["duration"])
@@ -94,22 +105,52 @@ async def run(ctl: Controller, doc: ActionDoc, payload: dict[str, Any] | list[An
         value = result
     limits = {**doc.limits, "memory": memory}
     activation = records.sequence(
-        ctl.caller, name=doc.name, version=doc.version, path=doc.path, activation_id=activation_id, start=start,
-        end=records.now_ms(), status_code=status_code, result=result, size=size, component_ids=component_ids,
-        duration=duration, limits=limits, wait_ms=wait_ms, cause=cause)
+        ctl.caller,
+        name=doc.name,
+        version=doc.version,
+        path=doc.path,
+        activation_id=activation_id,
+        start=start,
+        end=records.now_ms(),
+        status_code=status_code,
+        result=result,
+        size=size,
+        component_ids=component_ids,
+        duration=duration,
+        limits=limits,
+        wait_ms=wait_ms,
+        cause=cause,
+    )
     return ctl.store_sequence(activation)
 
 
-async def run_guarded(ctl: Controller, doc: ActionDoc, payload: dict[str, Any], tid: str, activation_id: str,
-                      received_at: float) -> Activation:
+async def run_guarded(
+    ctl: Controller, doc: ActionDoc, payload: dict[str, Any], tid: str, activation_id: str, received_at: float
+) -> Activation:
     """:func:`run` for a top-level sequence; an unexpected failure still ends with a stored record."""
     try:
         return await run(ctl, doc, payload, tid, activation_id, received_at, cause=None, depth=[0])
-    except Exception:
+    except BaseException as exc:
         log.exception("[%s] sequence %s failed unexpectedly", tid, doc.path)
         now = records.now_ms()
         activation = records.sequence(
-            ctl.caller, name=doc.name, version=doc.version, path=doc.path, activation_id=activation_id, start=now,
-            end=now, status_code=WHISK_ERROR, result={"error": FAILED}, size=None, component_ids=[], duration=0,
-            limits=dict(doc.limits), wait_ms=max(0, now - int(received_at * 1000)), cause=None)
-        return ctl.store_sequence(activation)
+            ctl.caller,
+            name=doc.name,
+            version=doc.version,
+            path=doc.path,
+            activation_id=activation_id,
+            start=now,
+            end=now,
+            status_code=WHISK_ERROR,
+            result={"error": FAILED},
+            size=None,
+            component_ids=[],
+            duration=0,
+            limits=dict(doc.limits),
+            wait_ms=max(0, now - int(received_at * 1000)),
+            cause=None,
+        )
+        ctl.store_sequence(activation)
+        if not isinstance(exc, Exception):
+            raise
+        return activation

@@ -30,7 +30,9 @@ def create_app(ctl: Controller) -> web.Application:
     """The controller's aiohttp application."""
     limits = ctl.limits
     max_body = limits.code_max_bytes + 2 * limits.parameter_max_bytes + limits.payload_max_bytes + 65536
-    app = web.Application(middlewares=[make_middleware(Authenticator(ctl.config.auth))], client_max_size=max_body)
+    app = web.Application(
+        middlewares=[make_middleware(Authenticator(ctl.config.auth))], client_max_size=max_body
+    )
     app.add_routes([*ActionsApi(ctl).routes(), *ActivationsApi(ctl).routes(), *MiscApi(ctl).routes()])
     return app
 
@@ -69,8 +71,9 @@ class Server:
 
     async def start(self) -> None:
         """Bind the listener, then start the invoker (it learns the apihost for ``__OW_API_HOST``)."""
-        self._runner = web.AppRunner(create_app(self.controller), access_log=None, handle_signals=False,
-                                     shutdown_timeout=2.0)
+        self._runner = web.AppRunner(
+            create_app(self.controller), access_log=None, handle_signals=False, shutdown_timeout=2.0
+        )
         await self._runner.setup()
         site = web.TCPSite(self._runner, self.config.host, self.config.port, backlog=1024)
         await site.start()
@@ -82,6 +85,7 @@ class Server:
 
     async def stop(self) -> None:
         """Kill the runtimes (in-flight activations end as recorded errors), then close the listener."""
+        self.controller.closing = True
         try:
             await self.invoker.stop()
             await self.controller.drain(timeout=5.0)
@@ -99,8 +103,13 @@ class LocalOpenWhisk:
     stops the server. ``invoker`` replaces the real container pool (tests of pure REST behaviour).
     """
 
-    def __init__(self, config: LocalConfig | None = None, *, invoker: InvokerProtocol | None = None,
-                 startup_timeout: float = 120.0) -> None:
+    def __init__(
+        self,
+        config: LocalConfig | None = None,
+        *,
+        invoker: InvokerProtocol | None = None,
+        startup_timeout: float = 120.0,
+    ) -> None:
         self.config = config or LocalConfig(port=0)
         self.auth = self.config.auth
         self.namespace = self.config.namespace
@@ -124,7 +133,7 @@ class LocalOpenWhisk:
         asyncio.set_event_loop(loop)
         try:
             loop.run_until_complete(self._main())
-        except BaseException as exc:  # noqa: BLE001 - handed to the thread that called __enter__
+        except BaseException as exc:
             if not self._ready.is_set():
                 self._error = exc
             else:
@@ -158,8 +167,10 @@ class LocalOpenWhisk:
         if self._error is not None:
             self._thread.join(10)
             error = self._error
-            raise BackendError(f"embedded OpenWhisk failed to start on {self.config.host}:{self.config.port}: "
-                               f"{type(error).__name__}: {error}") from error
+            raise BackendError(
+                f"embedded OpenWhisk failed to start on {self.config.host}:{self.config.port}: "
+                f"{type(error).__name__}: {error}"
+            ) from error
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -180,7 +191,9 @@ class LocalOpenWhisk:
         return asyncio.run_coroutine_threadsafe(coro, self._loop).result(timeout)
 
     def evict(self, path: str | None = None) -> int:
-        """Destroy the warm containers of ``path`` (``guest/name``, ``name``; all when None): next run is cold."""
+        """Destroy the warm containers of ``path`` (``guest/name`` or ``name``; all when None).
+
+        The next invocation of that action is a cold start."""
         try:
             normalized = evict_path(path, self.namespace)
         except Reject as exc:

@@ -35,21 +35,20 @@ class EntityStore:
 
     def _in(self, namespace: str) -> list[ActionDoc]:
         """Actions listed under ``namespace``: a root namespace lists its packages' actions too."""
-        docs = [d for d in self._docs.values()
-                if d.namespace == namespace or ("/" not in namespace and d.namespace.split("/", 1)[0] == namespace)]
+        docs = [
+            d
+            for d in self._docs.values()
+            if d.namespace == namespace
+            or ("/" not in namespace and d.namespace.split("/", 1)[0] == namespace)
+        ]
         docs.sort(key=lambda d: d.updated, reverse=True)
         return docs
 
-    def list(self, namespace: str, skip: int, limit: int) -> list[ActionDoc]:
-        return self._in(namespace)[skip:skip + limit]
+    def page(self, namespace: str, skip: int, limit: int) -> list[ActionDoc]:
+        return self._in(namespace)[skip : skip + limit]
 
     def count(self, namespace: str, skip: int) -> int:
         return max(0, len(self._in(namespace)) - skip)
-
-    def packages(self, namespace: str) -> list[str]:
-        """Names of the implicit packages of ``namespace`` (those holding at least one action)."""
-        prefix = namespace + "/"
-        return sorted({d.namespace[len(prefix):] for d in self._docs.values() if d.namespace.startswith(prefix)})
 
 
 @dataclass(slots=True)
@@ -75,7 +74,7 @@ class Stored:
         self.namespace: str = record["namespace"]
         self.start: int = record["start"]
         self.status_code = activation.status_code
-        self.body: bytes = orjson.dumps(record)
+        self.body = bytes(memoryview(orjson.dumps(record)))  # exact-size copy: orjson keeps a spare buffer
 
     def record(self) -> dict[str, Any]:
         return dict(orjson.loads(self.body))
@@ -84,9 +83,15 @@ class Stored:
         """The ``activations`` view summary (duration = end - start, statusCode exposed)."""
         r = self.record()
         s: dict[str, Any] = {
-            "namespace": r["namespace"], "name": r["name"], "version": r["version"], "publish": r["publish"],
-            "annotations": r["annotations"], "activationId": r["activationId"], "start": r["start"],
-            "end": r["end"], "duration": r["end"] - r["start"],
+            "namespace": r["namespace"],
+            "name": r["name"],
+            "version": r["version"],
+            "publish": r["publish"],
+            "annotations": r["annotations"],
+            "activationId": r["activationId"],
+            "start": r["start"],
+            "end": r["end"],
+            "duration": r["end"] - r["start"],
         }
         if "cause" in r:
             s["cause"] = r["cause"]
@@ -136,8 +141,16 @@ class ActivationStore:
         hi = len(rows) if upto is None else bisect.bisect_left(rows, (upto + 1,))
         return lo, max(lo, hi)
 
-    def query(self, namespace: str, *, name: str | None = None, skip: int = 0, limit: int = 30,
-              since: int | None = None, upto: int | None = None) -> Iterator[Stored]:
+    def query(
+        self,
+        namespace: str,
+        *,
+        name: str | None = None,
+        skip: int = 0,
+        limit: int = 30,
+        since: int | None = None,
+        upto: int | None = None,
+    ) -> Iterator[Stored]:
         """Newest first, ``since <= start <= upto`` (epoch ms), after ``skip``, at most ``limit``."""
         rows = self._rows(namespace, name)
         lo, hi = self._window(rows, since, upto)
@@ -146,7 +159,14 @@ class ActivationStore:
         for i in range(first, last - 1, -1):
             yield rows[i][2]
 
-    def count(self, namespace: str, *, name: str | None = None, skip: int = 0,
-              since: int | None = None, upto: int | None = None) -> int:
+    def count(
+        self,
+        namespace: str,
+        *,
+        name: str | None = None,
+        skip: int = 0,
+        since: int | None = None,
+        upto: int | None = None,
+    ) -> int:
         lo, hi = self._window(self._rows(namespace, name), since, upto)
         return max(0, hi - lo - skip)

@@ -95,7 +95,8 @@ def window_metrics(prom: PromClient, start: float, end: float, *, backend: str =
     sel = scope.ow_selector()
     _try(out, ow, "activations", lambda: prom.value(_delta(ACTIVATIONS, sel, opened, closed)))
     _try(out, ow, "cold_starts", lambda: prom.value(_delta(COLD_STARTS, sel, opened, closed)))
-    _try(out, ow, "status", lambda: prom.by_label(_delta(STATUS, sel, opened, closed, "status"), "status"))
+    _try(out, ow, "status", lambda: _nonzero(prom.by_label(_delta(STATUS, sel, opened, closed, "status"),
+                                                           "status")))
     for key, metric in HISTOGRAMS.items():
         _try(out, ow, key, lambda metric=metric: _histogram(prom, metric, sel, opened, closed))
     out["openwhisk"] = ow
@@ -160,6 +161,11 @@ def _process(prom: PromClient, scope: Scope, start: float, end: float) -> dict[s
     rss = prom.value(f"max(max_over_time(process_resident_memory_bytes{{{sel}}}[{window}] @ {end:.3f}))")
     return {"cpu_millicores": None if cpu is None else round(cpu, 1),
             "memory_bytes_max": None if rss is None else int(rss)}
+
+
+def _nonzero(counts: dict[str, float]) -> dict[str, float]:
+    """Statuses that occurred in the window (the embedded server pre-creates every status series)."""
+    return {status: count for status, count in counts.items() if count}
 
 
 def _mean(values: Any) -> float | None:

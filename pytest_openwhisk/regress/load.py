@@ -185,3 +185,32 @@ class Storage:
         """Resolve and read a reference."""
         path = self.resolve(ref)
         return load_run(path, label=path.stem if path.parent == self.directory else str(path))
+
+
+def merge_runs(runs: list[Run]) -> Run:
+    """Pool several runs of the same code into one (samples concatenated per benchmark).
+
+    Alternating base and head runs (A B A B) and pooling each side spreads slow drift of the machine
+    over both sides. The fingerprint and metadata of the first run are kept.
+    """
+    if not runs:
+        raise ValueError("merge_runs needs at least one run")
+    if len(runs) == 1:
+        return runs[0]
+    first = runs[0]
+    benchmarks: dict[str, Benchmark] = {}
+    for run in runs:
+        for name, bench in run.benchmarks.items():
+            known = benchmarks.get(name)
+            if known is None:
+                benchmarks[name] = Benchmark(bench.fullname, bench.name, bench.group, dict(bench.samples),
+                                             bench.mode, bench.action, dict(bench.summary))
+                continue
+            for key in set(known.samples) | set(bench.samples):
+                if key in known.samples and key in bench.samples:
+                    known.samples[key] = np.concatenate([known.samples[key], bench.samples[key]])
+                else:  # a series missing on one side would misalign the others: drop it
+                    known.samples.pop(key, None)
+    label = "+".join(run.label for run in runs)
+    return Run(label=label, path=first.path, datetime=first.datetime, commit=first.commit,
+               machine_info=first.machine_info, benchmarks=benchmarks)

@@ -63,7 +63,7 @@ def add_options(parser: pytest.Parser) -> None:
     group = parser.getgroup("openwhisk-regress", "pytest-openwhisk statistical regression gate")
     group.addoption("--ow-regression", action="append", type=parse_spec, metavar="SPEC", default=None,
                     help="fail the session when a benchmark regressed significantly beyond a threshold, e.g. "
-                         "p95:5%,p99:10%,cold_ratio:2%,error_rate:1% (repeatable; env OW_REGRESSION)")
+                         "p95:5%%,p99:10%%,cold_ratio:2%%,error_rate:1%% (repeatable; env OW_REGRESSION)")
     group.addoption("--ow-regression-baseline", metavar="PATH|latest|RUNID", default=None,
                     help="run to compare with: a JSON file, 'latest' (default: newest saved run of this "
                          "machine in --benchmark-storage), 'latest~N' or a run id such as 0003")

@@ -381,3 +381,42 @@ def test_deploy_rejects_unknown_overrides() -> None:
 
     with pytest.raises(ConfigError, match=r"unknown override\(s\) memroy; allowed: annotations"):
         deploy(RecordingFactory(), load_catalog()["echo-python"], memroy=128)
+
+
+def test_docs_catalogue_table_is_in_sync_with_the_manifests() -> None:
+    from pytest_openwhisk.catalog import markdown_table
+
+    doc = (Path(__file__).resolve().parents[2] / "docs" / "catalogue.md").read_text(encoding="utf-8")
+    start = doc.index("-->\n", doc.index("<!-- catalogue-table")) + 4
+    embedded = doc[start : doc.index("<!-- end catalogue-table -->")]
+    assert embedded == markdown_table(load_catalog()), (
+        "docs/catalogue.md is stale: paste markdown_table(load_catalog()) between its catalogue-table markers"
+    )
+
+
+# ------------------------------------------------------------------------------------ chain results
+
+
+def test_nested_own_time_sums_each_levels_code() -> None:
+    from pytest_openwhisk.catalog import nested_own_ms
+
+    # depth 3: level 0 runs 0-1 then waits, level 1 runs 3-4, leaf runs 6-8, returns come back 9 and 12
+    result = {"startTimes": [0, 3, 6], "invokeTimes": [1, 4], "retTimes": [8, 9, 12]}
+    # leaf 2 + level1 (1 + 1) + level0 (1 + 3) = 8
+    assert nested_own_ms(result) == 8.0
+    assert nested_own_ms({"startTimes": [5], "invokeTimes": [], "retTimes": [7]}) == 2.0
+
+
+def test_nested_own_time_rejects_other_results() -> None:
+    from pytest_openwhisk.catalog import nested_own_ms
+
+    with pytest.raises(ValueError, match="expected N, N-1 and N"):
+        nested_own_ms({"startTimes": [0, 1], "invokeTimes": [], "retTimes": [2, 3]})
+
+
+def test_chain_overhead_per_step() -> None:
+    from pytest_openwhisk.catalog import chain_overhead_per_step_ms
+
+    assert chain_overhead_per_step_ms(120.0, 100.0, 10) == 2.0
+    with pytest.raises(ValueError, match="chain length is 0"):
+        chain_overhead_per_step_ms(1.0, 1.0, 0)

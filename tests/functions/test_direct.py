@@ -39,6 +39,7 @@ def test_sample_input_passes_the_manifest_check(
         ("json-nodejs", {"rounds": 5000}, "parameter 'rounds' is 5000; use an integer from 1 to 1000"),
         ("sleep-python", {"ms": "5"}, "parameter 'ms' is '5'; use a number of milliseconds"),
         ("chain-step-python", {"n": "x"}, "parameter 'n' is 'x'; use an integer"),
+        ("chain-step-nodejs", {"fib": -1}, "parameter 'fib' is -1; use an integer from 0 to 100000"),
         ("chain-nested-python", {"n": 0}, "parameter 'n' is 0; use an integer depth from 1 to 200"),
         ("thumbnail-python", {"image": "not base64!"}, "parameter 'image' is 'not base64!'; use a base64"),
         ("thumbnail-python", {"size": 0}, "parameter 'size' is 0; use an integer number of pixels"),
@@ -56,8 +57,12 @@ def test_bad_parameters_get_an_error_naming_the_value_and_the_fix(
 
 
 def test_python_and_node_twins_agree(catalog: dict[str, FunctionSpec], direct_dir: Path) -> None:
-    for family, params in (("json", {"items": 777, "rounds": 2}), ("primes", {"n": 54321}),
-                           ("base64", {"text": "héllo ✓", "repeat": 3, "rounds": 2})):
+    for family, params in (
+        ("json", {"items": 777, "rounds": 2}),
+        ("primes", {"n": 54321}),
+        ("echo", {"a": [1, {"b": None}]}),
+        ("base64", {"text": "héllo ✓", "repeat": 3, "rounds": 2}),
+    ):
         python = run_direct(catalog[f"{family}-python"], params, direct_dir)
         node = run_direct(catalog[f"{family}-nodejs"], params, direct_dir)
         assert python == node, family
@@ -66,6 +71,19 @@ def test_python_and_node_twins_agree(catalog: dict[str, FunctionSpec], direct_di
 def test_base64_returns_the_decoded_text(catalog: dict[str, FunctionSpec], direct_dir: Path) -> None:
     result = run_direct(catalog["base64-python"], {"text": "abc", "repeat": 2}, direct_dir)
     assert result == {"decoded": "abcabc", "length": 6, "encoded_length": 8, "rounds": 1}
+
+
+def test_chain_step_twins_agree_on_the_chain_state(
+    catalog: dict[str, FunctionSpec], direct_dir: Path
+) -> None:
+    previous = {"n": 7, "fib": 1000, "startTimes": [1], "retTimes": [2]}
+    python = run_direct(catalog["chain-step-python"], previous, direct_dir)
+    node = run_direct(catalog["chain-step-nodejs"], previous, direct_dir)
+    assert {k: python[k] for k in ("n", "fib", "fibDigits")} == {
+        k: node[k] for k in ("n", "fib", "fibDigits")
+    }
+    assert python["fibDigits"] == 209  # F(1000) has 209 digits
+    assert len(python["startTimes"]) == len(node["startTimes"]) == 2
 
 
 def test_chain_step_appends_its_timestamps(catalog: dict[str, FunctionSpec], direct_dir: Path) -> None:

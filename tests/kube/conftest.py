@@ -18,34 +18,55 @@ HERE = Path(__file__).parent
 
 
 def pod(name: str, labels: dict[str, str], ready: bool = True, waiting: str | None = None) -> dict[str, Any]:
-    status: dict[str, Any] = {"phase": "Running" if ready else "Pending",
-                              "conditions": [{"type": "Ready", "status": "True" if ready else "False"}]}
+    status: dict[str, Any] = {
+        "phase": "Running" if ready else "Pending",
+        "conditions": [{"type": "Ready", "status": "True" if ready else "False"}],
+    }
     if waiting:
-        status["containerStatuses"] = [{"name": "main", "ready": False, "restartCount": 0, "image": "x",
-                                        "imageID": "", "state": {"waiting": {"reason": waiting}}}]
-    return {"metadata": {"name": name, "namespace": "openwhisk", "labels": labels},
-            "spec": {"containers": [{"name": "main", "image": f"openwhisk/{name.split('-')[1]}:ef725a6"}]},
-            "status": status}
+        status["containerStatuses"] = [
+            {
+                "name": "main",
+                "ready": False,
+                "restartCount": 0,
+                "image": "x",
+                "imageID": "",
+                "state": {"waiting": {"reason": waiting}},
+            }
+        ]
+    return {
+        "metadata": {"name": name, "namespace": "openwhisk", "labels": labels},
+        "spec": {"containers": [{"name": "main", "image": f"openwhisk/{name.split('-')[1]}:ef725a6"}]},
+        "status": status,
+    }
 
 
 @dataclass
 class KubeState:
     """What the fake API server holds and every request it got."""
 
-    nodes: dict[str, dict[str, str]] = field(default_factory=lambda: {
-        "pytest-openwhisk-control-plane": {"node-role.kubernetes.io/control-plane": ""},
-        "pytest-openwhisk-worker": {}, "pytest-openwhisk-worker2": {}})
+    nodes: dict[str, dict[str, str]] = field(
+        default_factory=lambda: {
+            "pytest-openwhisk-control-plane": {"node-role.kubernetes.io/control-plane": ""},
+            "pytest-openwhisk-worker": {},
+            "pytest-openwhisk-worker2": {},
+        }
+    )
     pods: list[dict[str, Any]] = field(default_factory=list)
     job_succeeded: bool = True
     requests: list[tuple[str, str, Any]] = field(default_factory=list)
 
-    def default_release(self) -> None:
-        self.pods = [pod("owdev-controller-0", {"name": "owdev-controller"}),
-                     pod("owdev-invoker-0", {"name": "owdev-invoker"}),
-                     pod("wskowdev-invoker-00-1-guest-hello", {"user-action-pod": "true", "openwhisk/action": "hello",
-                                                               "release": "owdev"}),
-                     pod("wskowdev-invoker-00-2-guest-other", {"user-action-pod": "true",
-                                                               "openwhisk/action": "other"})]
+    def default_release(self, name: str = "owdev") -> None:
+        self.pods = [
+            pod(f"{name}-controller-0", {"name": f"{name}-controller"}),
+            pod(f"{name}-invoker-0", {"name": f"{name}-invoker"}),
+            pod(
+                "wskowdev-invoker-00-1-guest-hello",
+                {"user-action-pod": "true", "openwhisk/action": "hello", "release": "owdev"},
+            ),
+            pod(
+                "wskowdev-invoker-00-2-guest-other", {"user-action-pod": "true", "openwhisk/action": "other"}
+            ),
+        ]
 
 
 def _matches(labels: dict[str, str], selector: str) -> bool:
@@ -78,21 +99,29 @@ class KubeHandler(BaseHTTPRequestHandler):
         self.state.requests.append((method, self.path, body))
         parts = url.path.strip("/").split("/")
         if url.path == "/api/v1/nodes":
-            items = [{"metadata": {"name": n, "labels": labels},
-                      "status": {"addresses": [{"type": "InternalIP", "address": f"172.18.0.{i + 2}"}]}}
-                     for i, (n, labels) in enumerate(sorted(self.state.nodes.items()))]
+            items = [
+                {
+                    "metadata": {"name": n, "labels": labels},
+                    "status": {"addresses": [{"type": "InternalIP", "address": f"172.18.0.{i + 2}"}]},
+                }
+                for i, (n, labels) in enumerate(sorted(self.state.nodes.items()))
+            ]
             return self._send(200, {"kind": "NodeList", "apiVersion": "v1", "items": items})
         if parts[:3] == ["api", "v1", "nodes"] and method == "PATCH":
             self.state.nodes[parts[3]].update(body["metadata"]["labels"])
             return self._send(200, {"metadata": {"name": parts[3], "labels": self.state.nodes[parts[3]]}})
         if parts[:3] == ["api", "v1", "namespaces"] and parts[4:5] == ["pods"]:
             if len(parts) == 5:
-                items = [p for p in self.state.pods if _matches(p["metadata"]["labels"],
-                                                                 query.get("labelSelector", ""))]
+                items = [
+                    p
+                    for p in self.state.pods
+                    if _matches(p["metadata"]["labels"], query.get("labelSelector", ""))
+                ]
                 return self._send(200, {"kind": "PodList", "apiVersion": "v1", "items": items})
             if method == "DELETE":
+                gone = [p for p in self.state.pods if p["metadata"]["name"] == parts[5]]
                 self.state.pods = [p for p in self.state.pods if p["metadata"]["name"] != parts[5]]
-                return self._send(200, {"kind": "Status", "status": "Success"})
+                return self._send(200 if gone else 404, gone[0] if gone else {"kind": "Status", "code": 404})
             if parts[6:7] == ["log"]:
                 data = b"waiting for kafka\n"
                 self.send_response(200)
@@ -105,8 +134,19 @@ class KubeHandler(BaseHTTPRequestHandler):
                 return self._send(200, {"metadata": {"name": parts[6]}, "status": {"active": 1}})
             return self._send(200, {"metadata": {"name": parts[6]}, "status": {"succeeded": 1}})
         if parts[:3] == ["api", "v1", "namespaces"] and parts[4:5] == ["services"]:
-            return self._send(200, {"metadata": {"name": parts[5]}, "spec": {"type": "NodePort", "ports": [
-                {"name": "http", "port": 80}, {"name": "https", "port": 443, "nodePort": 31001}]}})
+            return self._send(
+                200,
+                {
+                    "metadata": {"name": parts[5]},
+                    "spec": {
+                        "type": "NodePort",
+                        "ports": [
+                            {"name": "http", "port": 80},
+                            {"name": "https", "port": 443, "nodePort": 31001},
+                        ],
+                    },
+                },
+            )
         return self._send(404, {"kind": "Status", "status": "Failure", "reason": "NotFound", "code": 404})
 
     def do_GET(self) -> None:
@@ -121,10 +161,19 @@ class KubeHandler(BaseHTTPRequestHandler):
 
 @dataclass
 class OpenWhiskState:
-    actions: dict[str, dict[str, Any]] = field(default_factory=lambda: {"hello": {
-        "namespace": "guest", "name": "hello", "version": "0.0.1",
-        "exec": {"kind": "python:3", "code": "def main(a): return a", "binary": False},
-        "limits": {"timeout": 60000, "memory": 256}, "parameters": [], "annotations": []}})
+    actions: dict[str, dict[str, Any]] = field(
+        default_factory=lambda: {
+            "hello": {
+                "namespace": "guest",
+                "name": "hello",
+                "version": "0.0.1",
+                "exec": {"kind": "python:3", "code": "def main(a): return a", "binary": False},
+                "limits": {"timeout": 60000, "memory": 256},
+                "parameters": [],
+                "annotations": [],
+            }
+        }
+    )
     requests: list[tuple[str, str, str]] = field(default_factory=list)
 
 
@@ -160,7 +209,7 @@ class OpenWhiskHandler(KubeHandler):
 
 def _serve(handler: type[BaseHTTPRequestHandler]) -> Iterator[str]:
     server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
     thread.start()
     yield f"http://127.0.0.1:{server.server_address[1]}"
     server.shutdown()
@@ -204,8 +253,7 @@ class FakeTools:
 
 
 @pytest.fixture
-def fake_tools(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
-               kube_api: tuple[str, KubeState]) -> FakeTools:
+def fake_tools(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, kube_api: tuple[str, KubeState]) -> FakeTools:
     """docker, kind and helm replaced by tests/kube/fake_tool.py; PATH holds nothing else of theirs."""
     bin_dir, state = tmp_path / "bin", tmp_path / "state"
     bin_dir.mkdir()

@@ -62,7 +62,8 @@ def main() -> int:
         name = option(argv, "name") or "kind"
         shutil.copy(option(argv, "config") or "/dev/null", state / "kind-config.yaml")
         Path(option(argv, "kubeconfig") or "/dev/null").write_text(
-            KUBECONFIG.format(url=os.environ["FAKE_KUBE_URL"], name=name))
+            KUBECONFIG.format(url=os.environ["FAKE_KUBE_URL"], name=name)
+        )
         clusters.write_text("\n".join([*names, name]))
     elif tool == "kind" and argv[:2] == ["get", "kubeconfig"]:
         print(KUBECONFIG.format(url=os.environ["FAKE_KUBE_URL"], name=option(argv, "name")))
@@ -89,8 +90,13 @@ def main() -> int:
 
 
 def status(name: str, namespace: str) -> dict[str, object]:
-    return {"name": name, "namespace": namespace, "version": 1, "manifest": "",
-            "info": {"status": "deployed", "last_deployed": "2024-07-31T00:00:00Z"}}
+    return {
+        "name": name,
+        "namespace": namespace,
+        "version": 1,
+        "manifest": "",
+        "info": {"status": "deployed", "last_deployed": "2024-07-31T00:00:00Z"},
+    }
 
 
 if __name__ == "__main__":

@@ -11,7 +11,7 @@ import yaml
 
 from pytest_openwhisk.backends.kind import KindBackend
 from pytest_openwhisk.client import OpenWhiskClient
-from pytest_openwhisk.errors import BackendError, StartupTimeout, ToolMissing
+from pytest_openwhisk.errors import BackendError, ConfigError, StartupTimeout, ToolMissing
 from pytest_openwhisk.kube.deploy import open_release
 from pytest_openwhisk.kube.k8s import Kube
 from pytest_openwhisk.kube.values import CHART_GUEST_AUTH, RUNTIMES_FILE
@@ -46,14 +46,24 @@ def test_start_creates_cluster_installs_openwhisk_and_deletes_it(
         assert fake_tools.argvs("kind") == [
             ["get", "clusters"],  # ours: reuse or create?
             ["get", "clusters"],  # pytest-kind's KindCluster.create checks again
-            ["create", "cluster", "--name=pytest-openwhisk", f"--kubeconfig={kubeconfig}",
-             "--config", str(tmp_path / "work" / "kind" / "kind-config.yaml")],
+            [
+                "create",
+                "cluster",
+                "--name=pytest-openwhisk",
+                f"--kubeconfig={kubeconfig}",
+                "--config",
+                str(tmp_path / "work" / "kind" / "kind-config.yaml"),
+            ],
             ["get", "kubeconfig", "--name=pytest-openwhisk"],
         ]
         config = yaml.safe_load((fake_tools.state / "kind-config.yaml").read_text())
         assert [n["role"] for n in config["nodes"]] == ["control-plane", "worker", "worker"]
-        assert {"containerPort": 31001, "hostPort": 31001, "listenAddress": "127.0.0.1", "protocol": "TCP"} in \
-            config["nodes"][0]["extraPortMappings"]
+        assert {
+            "containerPort": 31001,
+            "hostPort": 31001,
+            "listenAddress": "127.0.0.1",
+            "protocol": "TCP",
+        } in config["nodes"][0]["extraPortMappings"]
         assert release.nodes["pytest-openwhisk-worker"]["openwhisk-role"] == "core"
         assert release.nodes["pytest-openwhisk-worker2"]["openwhisk-role"] == "invoker"
         assert "openwhisk-role" not in release.nodes["pytest-openwhisk-control-plane"]
@@ -79,7 +89,10 @@ def test_start_creates_cluster_installs_openwhisk_and_deletes_it(
 
         info = backend.fingerprint()
         assert info["chart_version"] == "1.0.1"
-        assert info["images"] == {"controller": "openwhisk/controller:ef725a6", "invoker": "openwhisk/invoker:ef725a6"}
+        assert info["images"] == {
+            "controller": "openwhisk/controller:ef725a6",
+            "invoker": "openwhisk/invoker:ef725a6",
+        }
         assert info["nodes"] == 2
         assert info["container_factory"] == "kubernetes"
         assert CHART_GUEST_AUTH.split(":")[1] not in json.dumps(info)
@@ -88,12 +101,19 @@ def test_start_creates_cluster_installs_openwhisk_and_deletes_it(
         client = OpenWhiskClient(backend.apihost, backend.auth, "guest", verify=False)
         backend.force_cold(client, "hello")
         assert ow_api[1].actions["hello"]["version"] == "0.0.2"  # revision bumped: no warm container matches
-        assert [p["metadata"]["name"] for p in release.pods if "user-action-pod" in p["metadata"]["labels"]] == [
-            "wskowdev-invoker-00-2-guest-other"]
+        assert [
+            p["metadata"]["name"] for p in release.pods if "user-action-pod" in p["metadata"]["labels"]
+        ] == ["wskowdev-invoker-00-2-guest-other"]
         deletes = [path for method, path, _ in release.requests if method == "DELETE"]
-        assert deletes == ["/api/v1/namespaces/openwhisk/pods/wskowdev-invoker-00-1-guest-hello"]
-    assert fake_tools.argvs("kind")[-1] == ["delete", "cluster", "--name=pytest-openwhisk",
-                                           f"--kubeconfig={kubeconfig}"]
+        assert deletes == [
+            "/api/v1/namespaces/openwhisk/pods/wskowdev-invoker-00-1-guest-hello?gracePeriodSeconds=0"
+        ]
+    assert fake_tools.argvs("kind")[-1] == [
+        "delete",
+        "cluster",
+        "--name=pytest-openwhisk",
+        f"--kubeconfig={kubeconfig}",
+    ]
     assert backend.kept_message is None
 
 
@@ -137,62 +157,94 @@ def test_missing_tool_fails_before_creating_anything(
 ) -> None:
     (fake_tools.bin / tool).unlink()
     hints = {
-        "docker": "install Docker Engine (https://docs.docker.com/engine/install/) and check that `docker info` "
-                  "works",
+        "docker": "install Docker Engine (https://docs.docker.com/engine/install/) and check that "
+        "`docker info` works",
         "kind": "install kind (`go install sigs.k8s.io/kind@v0.23.0`, or a release binary from "
-                "https://kind.sigs.k8s.io/docs/user/quick-start/#installation)",
+        "https://kind.sigs.k8s.io/docs/user/quick-start/#installation)",
         "helm": "install Helm 3 (https://helm.sh/docs/intro/install/, e.g. `curl -fsSL "
-                "https://raw.githubusercontent.com/helm/helm/main/scripts/get-helm-3 | bash`)",
+        "https://raw.githubusercontent.com/helm/helm/main/scripts/get-helm-3 | bash`)",
     }
     with pytest.raises(ToolMissing) as info:
         KindBackend(KIND, tmp_path).__enter__()
-    assert str(info.value) == (f"'{tool}' was not found on PATH (needed by --ow-cluster=kind); {hints[tool]}; "
-                               "or run without a cluster: --ow-cluster=local")
+    assert str(info.value) == (
+        f"'{tool}' was not found on PATH (needed by --ow-cluster=kind); {hints[tool]}; "
+        "or run without a cluster: --ow-cluster=local"
+    )
     assert fake_tools.argvs("kind") == []
 
 
-def test_docker_daemon_down_is_named(fake_tools: FakeTools, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_docker_daemon_down_is_named(
+    fake_tools: FakeTools, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("FAKE_FAIL", "docker:info")
     with pytest.raises(BackendError) as info:
         KindBackend(KIND, tmp_path).__enter__()
     message = str(info.value)
-    assert message.startswith("docker is installed but its daemon does not answer (docker info failed (exit 1): `")
+    assert message.startswith(
+        "docker is installed but its daemon does not answer (docker info failed (exit 1): `"
+    )
     assert "Error: fake docker info failure" in message
-    assert message.endswith("start Docker (e.g. `sudo systemctl start docker`) and make sure your user may use "
-                            "it (`docker info`), or use --ow-cluster=local")
+    assert message.endswith(
+        "start Docker (e.g. `sudo systemctl start docker`) and make sure your user may use "
+        "it (`docker info`), or use --ow-cluster=local"
+    )
     assert fake_tools.argvs("kind") == []
 
 
 def kubeconfig_for(url: str, tmp_path: Path) -> Path:
     path = tmp_path / "kubeconfig"
-    path.write_text(yaml.safe_dump({
-        "apiVersion": "v1", "kind": "Config", "current-context": "c",
-        "clusters": [{"name": "c", "cluster": {"server": url}}],
-        "contexts": [{"name": "c", "context": {"cluster": "c", "user": "u"}}],
-        "users": [{"name": "u", "user": {"token": "t"}}]}))
+    path.write_text(
+        yaml.safe_dump(
+            {
+                "apiVersion": "v1",
+                "kind": "Config",
+                "current-context": "c",
+                "clusters": [{"name": "c", "cluster": {"server": url}}],
+                "contexts": [{"name": "c", "context": {"cluster": "c", "user": "u"}}],
+                "users": [{"name": "u", "user": {"token": "t"}}],
+            }
+        )
+    )
     return path
 
 
-def test_readiness_timeout_names_the_pod_that_is_not_ready(kube_api: tuple[str, KubeState], tmp_path: Path) -> None:
+def test_readiness_timeout_names_the_pod_that_is_not_ready(
+    kube_api: tuple[str, KubeState], tmp_path: Path
+) -> None:
     url, state = kube_api
-    state.pods = [pod("owdev-controller-0", {"name": "owdev-controller"}, ready=False, waiting="ImagePullBackOff")]
+    state.pods = [
+        pod("owdev-controller-0", {"name": "owdev-controller"}, ready=False, waiting="ImagePullBackOff")
+    ]
     kube = Kube(kubeconfig_for(url, tmp_path))
     with pytest.raises(StartupTimeout) as info:
         kube.wait_openwhisk_ready("openwhisk", "owdev", timeout=0.3)
-    assert str(info.value) == ("OpenWhisk release 'owdev' in namespace 'openwhisk' not ready after 0.3s; last error: "
-                               "BackendError: controller pod owdev-controller-0 (Pending: ImagePullBackOff) is not "
-                               "ready")
+    assert str(info.value) == (
+        "OpenWhisk release 'owdev' in namespace 'openwhisk' not ready after 0.3s; last error: "
+        "BackendError: controller pod owdev-controller-0 (Pending: ImagePullBackOff) is not "
+        "ready"
+    )
 
 
-def test_readiness_waits_for_the_install_packages_job(kube_api: tuple[str, KubeState], tmp_path: Path) -> None:
+def test_readiness_waits_for_the_install_packages_job(
+    kube_api: tuple[str, KubeState], tmp_path: Path
+) -> None:
     url, state = kube_api
-    state.pods = [pod("owdev-controller-0", {"name": "owdev-controller"}),
-                  pod("owdev-install-packages-x", {"name": "owdev-install-packages"}, ready=False,
-                      waiting="PodInitializing")]
+    state.pods = [
+        pod("owdev-controller-0", {"name": "owdev-controller"}),
+        pod(
+            "owdev-install-packages-x",
+            {"name": "owdev-install-packages"},
+            ready=False,
+            waiting="PodInitializing",
+        ),
+    ]
     state.job_succeeded = False
-    with pytest.raises(StartupTimeout, match=r"last error: BackendError: job owdev-install-packages has not "
-                                             r"completed; waiting for owdev-install-packages-x \(Pending: "
-                                             r"PodInitializing\)$"):
+    with pytest.raises(
+        StartupTimeout,
+        match=r"last error: BackendError: job owdev-install-packages has not "
+        r"completed; waiting for owdev-install-packages-x \(Pending: "
+        r"PodInitializing\)$",
+    ):
         Kube(kubeconfig_for(url, tmp_path)).wait_openwhisk_ready("openwhisk", "owdev", timeout=0.3)
 
 
@@ -200,14 +252,20 @@ def test_unreachable_api_and_bad_kubeconfig_are_named(tmp_path: Path) -> None:
     with pytest.raises(BackendError, match=r"cannot load kubeconfig '.*nope'"):
         Kube(tmp_path / "nope")
     kube = Kube(kubeconfig_for("http://127.0.0.1:9", tmp_path))
-    with pytest.raises(BackendError, match=r"Kubernetes API at http://127.0.0.1:9 unreachable \(list nodes\)"):
+    with pytest.raises(
+        BackendError, match=r"Kubernetes API at http://127.0.0.1:9 unreachable \(list nodes\)"
+    ):
         kube.schedulable_nodes()
 
 
-def test_pod_dump_lists_states_and_logs_of_unready_pods(kube_api: tuple[str, KubeState], tmp_path: Path) -> None:
+def test_pod_dump_lists_states_and_logs_of_unready_pods(
+    kube_api: tuple[str, KubeState], tmp_path: Path
+) -> None:
     url, state = kube_api
-    state.pods = [pod("owdev-controller-0", {"name": "owdev-controller"}),
-                  pod("owdev-kafka-0", {"name": "owdev-kafka"}, ready=False, waiting="CrashLoopBackOff")]
+    state.pods = [
+        pod("owdev-controller-0", {"name": "owdev-controller"}),
+        pod("owdev-kafka-0", {"name": "owdev-kafka"}, ready=False, waiting="CrashLoopBackOff"),
+    ]
     dump = Kube(kubeconfig_for(url, tmp_path)).dump("openwhisk")
     assert "owdev-controller-0 (Running)" in dump
     assert "owdev-kafka-0 (Pending: CrashLoopBackOff)" in dump
@@ -219,8 +277,11 @@ def existing(tmp_path: Path, url: str, **extra: Any) -> Settings:
 
 
 def test_existing_cluster_with_release_only_connects(
-    fake_tools: FakeTools, release: KubeState, kube_api: tuple[str, KubeState],
-    ow_api: tuple[str, OpenWhiskState], tmp_path: Path
+    fake_tools: FakeTools,
+    release: KubeState,
+    kube_api: tuple[str, KubeState],
+    ow_api: tuple[str, OpenWhiskState],
+    tmp_path: Path,
 ) -> None:
     (fake_tools.state / "release-owdev").write_text("installed")
     deployment = open_release(existing(tmp_path, kube_api[0], apihost=ow_api[0]), tmp_path)
@@ -231,14 +292,19 @@ def test_existing_cluster_with_release_only_connects(
 
 
 def test_existing_cluster_without_release_installs_with_cluster_values(
-    fake_tools: FakeTools, release: KubeState, kube_api: tuple[str, KubeState],
-    ow_api: tuple[str, OpenWhiskState], tmp_path: Path
+    fake_tools: FakeTools,
+    release: KubeState,
+    kube_api: tuple[str, KubeState],
+    ow_api: tuple[str, OpenWhiskState],
+    tmp_path: Path,
 ) -> None:
+    release.default_release("bench")
     chart = tmp_path / "src" / "openwhisk"
     chart.parent.mkdir()
     chart.symlink_to(Path(__file__).parent / "chart", target_is_directory=True)
-    settings = existing(tmp_path, kube_api[0], apihost=ow_api[0], chart=str(chart), helm_release="bench",
-                        helm_namespace="ow")
+    settings = existing(
+        tmp_path, kube_api[0], apihost=ow_api[0], chart=str(chart), helm_release="bench", helm_namespace="ow"
+    )
     deployment = open_release(settings, tmp_path)
     upgrade = fake_tools.calls("helm")[-1]
     assert upgrade["argv"][:2] == ["upgrade", "bench"]
@@ -249,10 +315,13 @@ def test_existing_cluster_without_release_installs_with_cluster_values(
     assert deployment.installed
 
 
-def test_chart_that_is_neither_url_nor_folder(fake_tools: FakeTools, release: KubeState,
-                                              kube_api: tuple[str, KubeState], tmp_path: Path) -> None:
-    with pytest.raises(BackendError) as info:
+def test_chart_that_is_neither_url_nor_folder(
+    fake_tools: FakeTools, release: KubeState, kube_api: tuple[str, KubeState], tmp_path: Path
+) -> None:
+    with pytest.raises(ConfigError) as info:
         open_release(existing(tmp_path, kube_api[0], chart="openwhisk/openwhisk"), tmp_path)
     assert str(info.value) == (
         "chart 'openwhisk/openwhisk' (--ow-chart) is neither a chart repository URL nor a chart folder with "
-        "Chart.yaml; use https://openwhisk.apache.org/charts or the path of openwhisk-deploy-kube/helm/openwhisk")
+        "Chart.yaml; use https://openwhisk.apache.org/charts or the path of "
+        "openwhisk-deploy-kube/helm/openwhisk"
+    )

@@ -33,23 +33,28 @@ class FakeOpenWhiskMetrics:
     def __init__(self) -> None:
         self.registry = CollectorRegistry()
         ProcessCollector(registry=self.registry)
-        self.activations = Counter("openwhisk_action_activations", "n", (*LABELS, "kind", "memory"),
-                                   registry=self.registry)
+        self.activations = Counter(
+            "openwhisk_action_activations", "n", (*LABELS, "kind", "memory"), registry=self.registry
+        )
         self.cold = Counter("openwhisk_action_coldStarts", "n", LABELS, registry=self.registry)
         self.status = Counter("openwhisk_action_status", "n", (*LABELS, "status"), registry=self.registry)
         buckets = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5)
-        self.wait = Histogram("openwhisk_action_waitTime_seconds", "s", LABELS, buckets=buckets,
-                              registry=self.registry)
-        self.init = Histogram("openwhisk_action_initTime_seconds", "s", LABELS, buckets=buckets,
-                              registry=self.registry)
-        self.duration = Histogram("openwhisk_action_duration_seconds", "s", LABELS, buckets=buckets,
-                                  registry=self.registry)
+        self.wait = Histogram(
+            "openwhisk_action_waitTime_seconds", "s", LABELS, buckets=buckets, registry=self.registry
+        )
+        self.init = Histogram(
+            "openwhisk_action_initTime_seconds", "s", LABELS, buckets=buckets, registry=self.registry
+        )
+        self.duration = Histogram(
+            "openwhisk_action_duration_seconds", "s", LABELS, buckets=buckets, registry=self.registry
+        )
         self.port = free_port()
         self.server, self.thread = start_http_server(self.port, "127.0.0.1", registry=self.registry)
         self.url = f"http://127.0.0.1:{self.port}/metrics"
 
-    def activation(self, action: str, *, cold: bool, wait_s: float, duration_s: float,
-                   ok: bool = True) -> None:
+    def activation(
+        self, action: str, *, cold: bool, wait_s: float, duration_s: float, ok: bool = True
+    ) -> None:
         labels = ("guest", "guest", f"guest/{action}")
         self.activations.labels(*labels, "python:3", "256").inc()
         self.status.labels(*labels, "success" if ok else "application_error").inc()
@@ -72,8 +77,9 @@ def target() -> Iterator[FakeOpenWhiskMetrics]:
 
 
 @pytest.fixture(scope="module")
-def prometheus(target: FakeOpenWhiskMetrics,
-               tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalPrometheus]:
+def prometheus(
+    target: FakeOpenWhiskMetrics, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[LocalPrometheus]:
     """One server for the module: Prometheus applies scrape targets ~5 s after start."""
     with LocalPrometheus(target.url, tmp_path_factory.mktemp("prom"), scrape_interval=1.0) as prom:
         prom.wait_first_scrape()
@@ -112,8 +118,9 @@ def test_window_metrics_counts_activations_cold_starts_and_histograms(
 
 
 @needs_prometheus
-def test_window_metrics_restricted_to_one_action(target: FakeOpenWhiskMetrics,
-                                                 prometheus: LocalPrometheus) -> None:
+def test_window_metrics_restricted_to_one_action(
+    target: FakeOpenWhiskMetrics, prometheus: LocalPrometheus
+) -> None:
     start = time.time()
     target.activation("a.b", cold=True, wait_s=0.01, duration_s=0.01)
     target.activation("axb", cold=False, wait_s=0.01, duration_s=0.01)
@@ -142,7 +149,9 @@ def test_bad_query_names_expression_and_error(prometheus: LocalPrometheus) -> No
 
 @needs_prometheus
 def test_prometheus_exits_on_bad_target_config(tmp_path: Path) -> None:
-    with pytest.raises(BackendError, match=r"invalid scrape target 'ftp://x'; use http\(s\)://host:port/path"):
+    with pytest.raises(
+        BackendError, match=r"invalid scrape target 'ftp://x'; use http\(s\)://host:port/path"
+    ):
         LocalPrometheus("ftp://x", tmp_path).__enter__()
 
 
@@ -188,6 +197,7 @@ def test_prometheus_that_exits_at_startup_fails_fast(tmp_path: Path) -> None:
     fake.chmod(0o755)
     started = time.monotonic()
     with pytest.raises(BackendError, match=r"prometheus exited with code 3 at startup: bad flag"):
-        LocalPrometheus("http://127.0.0.1:1/metrics", tmp_path / "w", binary=str(fake),
-                        startup_timeout=20).__enter__()
+        LocalPrometheus(
+            "http://127.0.0.1:1/metrics", tmp_path / "w", binary=str(fake), startup_timeout=20
+        ).__enter__()
     assert time.monotonic() - started < 5  # an exited server fails fast, not at the deadline

@@ -30,7 +30,8 @@ from pytest_openwhisk.options import Settings
 HERE = Path(__file__).parent
 CHART = HERE / "chart"
 UPSTREAM_KEYS = {
-    line.strip() for line in (HERE / "data" / "openwhisk-deploy-kube-values-keys.txt").read_text().splitlines()
+    line.strip()
+    for line in (HERE / "data" / "openwhisk-deploy-kube-values-keys.txt").read_text().splitlines()
     if line.strip() and not line.startswith("#")
 }
 OPENWHISK_FILES = ("openwhisk-kind.yaml", "openwhisk-cluster.yaml")
@@ -80,11 +81,15 @@ def settings(tmp_path: Path, **given: Any) -> Settings:
 
 def test_compose_layers_file_then_options_then_user_overlays(tmp_path: Path) -> None:
     first = tmp_path / "a.yaml"
-    first.write_text("whisk:\n  containerPool:\n    userMemory: 1024m\n  limits:\n    actionsInvokesConcurrent: 7\n")
+    first.write_text(
+        "whisk:\n  containerPool:\n    userMemory: 1024m\n  limits:\n    actionsInvokesConcurrent: 7\n"
+    )
     second = tmp_path / "b.yaml"
     second.write_text("whisk:\n  limits:\n    actionsInvokesConcurrent: 9\n")
-    values = compose(settings(tmp_path, idle_timeout=15.0, user_memory=4096, auth=AUTH, values=(first, second)),
-                     "openwhisk-kind.yaml")
+    values = compose(
+        settings(tmp_path, idle_timeout=15.0, user_memory=4096, auth=AUTH, values=(first, second)),
+        "openwhisk-kind.yaml",
+    )
     assert values["invoker"]["jvmOptions"] == "-Dwhisk.container-proxy.timeouts.idle-container=15s"
     assert values["whisk"]["containerPool"]["userMemory"] == "1024m"  # the user's file beats --ow-user-memory
     assert values["whisk"]["limits"]["actionsInvokesConcurrent"] == 9  # later file wins
@@ -101,7 +106,8 @@ def test_defaults_do_not_override_the_values_file(tmp_path: Path) -> None:
 def test_set_jvm_property_replaces_earlier_setting() -> None:
     opts = "-Xss1m -Dwhisk.container-proxy.timeouts.idle-container=10m"
     assert set_jvm_property(opts, "whisk.container-proxy.timeouts.idle-container", "500ms") == (
-        "-Xss1m -Dwhisk.container-proxy.timeouts.idle-container=500ms")
+        "-Xss1m -Dwhisk.container-proxy.timeouts.idle-container=500ms"
+    )
 
 
 def test_merge_replaces_lists_and_keeps_inputs() -> None:
@@ -125,8 +131,10 @@ def test_prewarm_of_unknown_kind_lists_the_kinds() -> None:
     manifest = json.loads((CHART / "runtimes.json").read_text())
     with pytest.raises(ConfigError) as info:
         runtimes_manifest(manifest, (StemCell("nodejs:20", 2),))
-    assert str(info.value) == ("prewarm kind 'nodejs:20' (--ow-prewarm) is not in the chart's runtimes; "
-                               "use one of nodejs:14, python:3")
+    assert str(info.value) == (
+        "prewarm kind 'nodejs:20' (--ow-prewarm) is not in the chart's runtimes; "
+        "use one of nodejs:14, python:3"
+    )
 
 
 def test_bad_values_files_name_the_file(tmp_path: Path) -> None:
@@ -134,8 +142,9 @@ def test_bad_values_files_name_the_file(tmp_path: Path) -> None:
     listing.write_text("- a\n- b\n")
     with pytest.raises(ConfigError) as info:
         load_values(listing)
-    assert str(info.value) == (f"Helm values file {str(listing)!r} must hold a mapping of keys "
-                               "(like whisk: ...), not a list")
+    assert str(info.value) == (
+        f"Helm values file {str(listing)!r} must hold a mapping of keys (like whisk: ...), not a list"
+    )
     broken = tmp_path / "broken.yaml"
     broken.write_text("whisk: [\n")
     with pytest.raises(ConfigError, match=rf"Helm values file {str(broken)!r} is not valid YAML: "):
@@ -147,8 +156,10 @@ def test_bad_values_files_name_the_file(tmp_path: Path) -> None:
 def test_chart_without_runtime_manifest_is_named(tmp_path: Path) -> None:
     with pytest.raises(ConfigError) as info:
         prepare_chart(tmp_path, {}, None)
-    assert str(info.value) == (f"the chart at {tmp_path} has no runtime manifest 'runtimes.json' "
-                               "(whisk.runtimes); point --ow-chart at the openwhisk chart folder (helm/openwhisk)")
+    assert str(info.value) == (
+        f"the chart at {tmp_path} has no runtime manifest 'runtimes.json' "
+        "(whisk.runtimes); point --ow-chart at the openwhisk chart folder (helm/openwhisk)"
+    )
 
 
 def test_summary_has_no_secrets() -> None:
@@ -160,18 +171,23 @@ def test_summary_has_no_secrets() -> None:
 
 def test_rendered_by_helm_engine(tmp_path: Path) -> None:
     """Our composed values rendered with a real Helm engine (helm-python-sdk) into the test chart."""
-    helm = pytest.importorskip("helm_python", reason="helm-python-sdk is a dev dependency: pip install -e '.[dev]'")
+    helm = pytest.importorskip(
+        "helm_python", reason="helm-python-sdk is a dev dependency: pip install -e '.[dev]'"
+    )
     chart_dir = tmp_path / "openwhisk"
     shutil.copytree(CHART, chart_dir)
-    composed = compose(settings(tmp_path, idle_timeout=15.0, prewarm=(StemCell("python:3", 1),)),
-                       "openwhisk-kind.yaml")
+    composed = compose(
+        settings(tmp_path, idle_timeout=15.0, prewarm=(StemCell("python:3", 1),)), "openwhisk-kind.yaml"
+    )
     values = prepare_chart(chart_dir, composed, (StemCell("python:3", 1),))
     assert values["whisk"]["runtimes"] == RUNTIMES_FILE
     chart = helm.Chart.load(chart_dir)
     rendered = chart.render(values, name="owdev", namespace="openwhisk", is_install=True)
     invoker = yaml.safe_load(rendered["openwhisk/templates/invoker.yaml"])
     assert invoker["kind"] == "StatefulSet"
-    env = {item["name"]: item["value"] for item in invoker["spec"]["template"]["spec"]["containers"][0]["env"]}
+    env = {
+        item["name"]: item["value"] for item in invoker["spec"]["template"]["spec"]["containers"][0]["env"]
+    }
     assert env["JAVA_OPTS"] == "-Xmx512M -Dwhisk.container-proxy.timeouts.idle-container=15s"
     assert env["LIMITS_ACTIONS_SEQUENCE_MAXLENGTH"] == "200"
     assert env["LIMITS_ACTIONS_INVOKES_PERMINUTE"] == "100000"

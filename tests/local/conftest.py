@@ -17,8 +17,9 @@ from pytest_openwhisk.local.server import LocalOpenWhisk
 from pytest_openwhisk.local.types import RunOutcome, RunRequest
 
 #: codes understood by FakeInvoker (not base64-looking, so the actions are not "binary")
-ECHO, SLEEP, FAIL, DEVFAIL, WHISK, RAISE, ARRAY, INC = (f"fake: {b}" for b in (
-    "echo", "sleep", "fail", "devfail", "whisk", "raise", "array", "inc"))
+ECHO, SLEEP, FAIL, DEVFAIL, WHISK, RAISE, ARRAY, INC = (
+    f"fake: {b}" for b in ("echo", "sleep", "fail", "devfail", "whisk", "raise", "array", "inc")
+)
 
 
 class FakeInvoker:
@@ -34,20 +35,29 @@ class FakeInvoker:
         self.started = self.stopped = False
         self.evictions: list[tuple[str | None, str | None]] = []
         self._seen: set[str] = set()
+        self._stopping = asyncio.Event()
 
     async def start(self) -> None:
         self.started = True
 
     async def stop(self) -> None:
+        """Like the real pool: running activations end (here as whisk errors) when the pool stops."""
         self.stopped = True
+        self._stopping.set()
 
     async def evict(self, namespace: str | None = None, path: str | None = None) -> int:
         self.evictions.append((namespace, path))
         return 2
 
     def stats(self) -> dict[str, Any]:
-        return {"running": True, "isolation": "none", "containers": {"prewarm": 0, "idle": 1, "busy": 0},
-                "memory_mb": {"used": 256, "budget": 2048}, "queued": 0, "settings": {"user_memory_mb": 2048}}
+        return {
+            "running": True,
+            "isolation": "none",
+            "containers": {"prewarm": 0, "idle": 1, "busy": 0},
+            "memory_mb": {"used": 256, "budget": 2048},
+            "queued": 0,
+            "settings": {"user_memory_mb": 2048},
+        }
 
     async def run(self, request: RunRequest) -> RunOutcome:
         self.requests.append(request)
@@ -58,11 +68,16 @@ class FakeInvoker:
         self._seen.add(spec.revision)
         behaviour = spec.code.removeprefix("fake: ")
         if behaviour == "sleep":
-            await asyncio.sleep(p.get("ms", 0) / 1000)
+            try:
+                await asyncio.wait_for(self._stopping.wait(), p.get("ms", 0) / 1000)
+                behaviour = "whisk"  # the pool stopped under it
+            except TimeoutError:
+                pass
         if behaviour == "raise":
             raise RuntimeError("invoker exploded")
         outcomes: dict[str, tuple[int, Any]] = {
-            "echo": (0, params), "sleep": (0, params),
+            "echo": (0, params),
+            "sleep": (0, params),
             "fail": (1, {"error": p.get("msg", "application failed")}),
             "devfail": (2, {"error": "The action did not produce a valid response and exited unexpectedly."}),
             "whisk": (3, {"error": "Failed to provision resources to run the action."}),
@@ -72,9 +87,15 @@ class FakeInvoker:
         status, result = outcomes.get(behaviour, (2, {"error": f"unknown fake behaviour {behaviour!r}"}))
         end = int(time.time() * 1000) + 1
         return RunOutcome(
-            status_code=status, result=result, start_ms=start - (5 if cold else 0), end_ms=end, wait_ms=1,
-            init_ms=5 if cold else None, size=len(orjson.dumps(result)),
-            logs=[f"2024-01-01T00:00:00.000000000Z  stdout: {behaviour} {spec.name}"], isolation="none",
+            status_code=status,
+            result=result,
+            start_ms=start - (5 if cold else 0),
+            end_ms=end,
+            wait_ms=1,
+            init_ms=5 if cold else None,
+            size=len(orjson.dumps(result)),
+            logs=[f"2024-01-01T00:00:00.000000000Z  stdout: {behaviour} {spec.name}"],
+            isolation="none",
         )
 
 
@@ -95,17 +116,23 @@ class Api:
     def get(self, path: str, **kwargs: Any) -> requests.Response:
         return self.request("GET", path, **kwargs)
 
-    def put_action(self, name: str, code: str = ECHO, kind: str = "python:3.11", overwrite: bool = False,
-                   **body: Any) -> requests.Response:
+    def put_action(
+        self, name: str, code: str = ECHO, kind: str = "python:3.11", overwrite: bool = False, **body: Any
+    ) -> requests.Response:
         payload = {"exec": {"kind": kind, "code": code}, **body}
-        return self.request("PUT", f"/actions/{name}", params={"overwrite": str(overwrite).lower()}, json=payload)
+        return self.request(
+            "PUT", f"/actions/{name}", params={"overwrite": str(overwrite).lower()}, json=payload
+        )
 
     def put_sequence(self, name: str, components: list[str], overwrite: bool = False) -> requests.Response:
         body = {"exec": {"kind": "sequence", "components": components}}
-        return self.request("PUT", f"/actions/{name}", params={"overwrite": str(overwrite).lower()}, json=body)
+        return self.request(
+            "PUT", f"/actions/{name}", params={"overwrite": str(overwrite).lower()}, json=body
+        )
 
-    def invoke(self, name: str, params: Any = None, *, blocking: bool = True, result: bool = False,
-               **query: Any) -> requests.Response:
+    def invoke(
+        self, name: str, params: Any = None, *, blocking: bool = True, result: bool = False, **query: Any
+    ) -> requests.Response:
         q = {"blocking": str(blocking).lower(), "result": str(result).lower(), **query}
         return self.request("POST", f"/actions/{name}", params=q, json=params if params is not None else {})
 
@@ -116,7 +143,7 @@ class Api:
         self.session.close()
 
 
-def annotations(record: dict[str, Any]) -> dict[str, Any]:
+def notes_of(record: dict[str, Any]) -> dict[str, Any]:
     """Annotations of a record or action as a dict."""
     return {a["key"]: a["value"] for a in record["annotations"]}
 

@@ -7,11 +7,13 @@ import requests
 from pytest_openwhisk.local.config import GUEST_AUTH
 from pytest_openwhisk.local.server import LocalOpenWhisk
 
-from .conftest import Api
+from .conftest import Api, FakeInvoker
 
 CORS = {
     "Access-Control-Allow-Origin": "*",
-    "Access-Control-Allow-Headers": "Authorization, Origin, X-Requested-With, Content-Type, Accept, User-Agent",
+    "Access-Control-Allow-Headers": (
+        "Authorization, Origin, X-Requested-With, Content-Type, Accept, User-Agent"
+    ),
     "Access-Control-Allow-Methods": "GET, DELETE, POST, PUT, HEAD",
 }
 
@@ -33,12 +35,14 @@ def test_root_ping_and_api_info(api: Api) -> None:
     assert root["limits"]["actions_per_minute"] == 60
     assert root["limits"]["concurrent_actions"] == 30
     assert root["limits"]["max_action_memory"] == 512 * 1024 * 1024
-    assert "python" in root["runtimes"] and "nodejs" in root["runtimes"]
+    assert "python" in root["runtimes"]
+    assert "nodejs" in root["runtimes"]
     ping = requests.get(api.apihost + "/ping", timeout=10)
     assert (ping.status_code, ping.text) == (200, "pong")
     info = requests.get(api.apihost + "/api/v1", timeout=10).json()
     assert info["description"] == "OpenWhisk API"
-    assert info["api_version"] == "1.0.0" and info["api_version_path"] == "v1"
+    assert info["api_version"] == "1.0.0"
+    assert info["api_version_path"] == "v1"
 
 
 def test_namespaces_and_limits(api: Api) -> None:
@@ -55,7 +59,9 @@ def test_namespaces_and_limits(api: Api) -> None:
 def test_missing_and_invalid_credentials_are_401_with_www_authenticate(api: Api) -> None:
     url = api.base + "/actions"
     missing = requests.get(url, timeout=10)
-    assert_envelope(missing, 401, "The resource requires authentication, which was not supplied with the request")
+    assert_envelope(
+        missing, 401, "The resource requires authentication, which was not supplied with the request"
+    )
     assert missing.headers["WWW-Authenticate"] == 'Basic realm="OpenWhisk secure realm"'
     user = GUEST_AUTH.split(":")[0]
     wrong = requests.get(url, auth=(user, "nope"), timeout=10)
@@ -77,11 +83,19 @@ def test_guest_key_is_not_accepted_unless_configured(api: Api) -> None:
 
 def test_other_namespace_is_403_with_fqname(api: Api) -> None:
     other = Api(api.apihost, ":".join(api.session.auth), ns="someone")  # type: ignore[arg-type]
-    assert_envelope(other.get("/actions/hello"), 403,
-                    "The supplied authentication is not authorized to access 'someone/hello'.")
-    assert_envelope(other.get("/actions"), 403, "The supplied authentication is not authorized to access 'someone'.")
-    assert_envelope(other.invoke("pkg/act"), 403,
-                    "The supplied authentication is not authorized to access 'someone/pkg/act'.")
+    assert_envelope(
+        other.get("/actions/hello"),
+        403,
+        "The supplied authentication is not authorized to access 'someone/hello'.",
+    )
+    assert_envelope(
+        other.get("/actions"), 403, "The supplied authentication is not authorized to access 'someone'."
+    )
+    assert_envelope(
+        other.invoke("pkg/act"),
+        403,
+        "The supplied authentication is not authorized to access 'someone/pkg/act'.",
+    )
     own = Api(api.apihost, ":".join(api.session.auth), ns="guest")  # type: ignore[arg-type]
     assert own.get("/actions").status_code == 200
 
@@ -101,21 +115,34 @@ def test_x_request_id_becomes_the_transaction_id(api: Api) -> None:
 
 
 def test_every_api_response_has_cors_headers(api: Api) -> None:
-    for response in (api.get("/actions"), api.get("/actions/missing"), requests.get(api.base, timeout=10),
-                     requests.get(api.apihost + "/api/v1", timeout=10)):
+    for response in (
+        api.get("/actions"),
+        api.get("/actions/missing"),
+        requests.get(api.base, timeout=10),
+        requests.get(api.apihost + "/api/v1", timeout=10),
+    ):
         for header, value in CORS.items():
             assert response.headers[header] == value
+
+
+def test_cors_preflight_needs_no_auth(api: Api) -> None:
+    response = requests.options(api.base + "/actions/hello", timeout=10)
+    assert response.status_code == 200
+    for header, value in CORS.items():
+        assert response.headers[header] == value
 
 
 def test_malformed_json_is_400_and_wrong_content_type_415(api: Api) -> None:
     bad = api.request("PUT", "/actions/a", data=b"{not json", headers={"Content-Type": "application/json"})
     assert bad.status_code == 400
     assert bad.json()["error"].startswith("The request content was malformed:\n")
-    form = api.request("PUT", "/actions/a", data=b"a=1", headers={"Content-Type": "application/x-www-form-urlencoded"})
+    form = api.request(
+        "PUT", "/actions/a", data=b"a=1", headers={"Content-Type": "application/x-www-form-urlencoded"}
+    )
     assert_envelope(form, 415, "The request's Content-Type is not supported. Expected:\napplication/json")
 
 
-def test_admin_pool_and_evict(server_api: tuple[LocalOpenWhisk, Api]) -> None:
+def test_admin_pool_and_evict(server_api: tuple[LocalOpenWhisk, Api], fake_invoker: FakeInvoker) -> None:
     server, api = server_api
     pool = api.get(api.apihost + "/admin/v1/pool").json()
     assert pool["containers"] == {"prewarm": 0, "idle": 1, "busy": 0}
@@ -128,9 +155,13 @@ def test_admin_pool_and_evict(server_api: tuple[LocalOpenWhisk, Api]) -> None:
     assert server.evict("hello") == 2
     assert server.evict("/_/pkg/a") == 2
     assert server.evict() == 2
-    invoker = server.server.controller.invoker  # type: ignore[union-attr]
-    assert invoker.evictions == [(None, "guest/hello"), (None, None), (None, "guest/hello"),  # type: ignore[attr-defined]
-                                 (None, "guest/pkg/a"), (None, None)]
+    assert fake_invoker.evictions == [
+        (None, "guest/hello"),
+        (None, None),
+        (None, "guest/hello"),
+        (None, "guest/pkg/a"),
+        (None, None),
+    ]
     assert server.pool_stats()["memory_mb"] == {"used": 256, "budget": 2048}
     bad = api.request("POST", api.apihost + "/admin/v1/evict", json={"path": 3})
     assert bad.status_code == 400

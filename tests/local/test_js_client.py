@@ -20,8 +20,10 @@ SCRIPT = Path(__file__).with_name("js_client.js")
 
 pytestmark = [
     pytest.mark.skipif(shutil.which("node") is None, reason="node is not installed; run 'bash .ci/setup'"),
-    pytest.mark.skipif(not (NODE_MODULES / "openwhisk").is_dir(),
-                       reason="tests/js/node_modules/openwhisk is missing; run 'bash .ci/setup' (npm install)"),
+    pytest.mark.skipif(
+        not (NODE_MODULES / "openwhisk").is_dir(),
+        reason="tests/js/node_modules/openwhisk is missing; run 'bash .ci/setup' (npm install)",
+    ),
 ]
 
 
@@ -32,9 +34,15 @@ def server() -> Iterator[LocalOpenWhiskProcess]:
 
 
 def test_js_client_create_invoke_activations_delete(server: LocalOpenWhiskProcess) -> None:
-    env = {**os.environ, "NODE_PATH": str(NODE_MODULES), "__OW_API_HOST": server.apihost,
-           "__OW_API_KEY": server.auth}
-    done = subprocess.run(["node", str(SCRIPT)], env=env, capture_output=True, text=True, timeout=120, check=False)
+    env = {
+        **os.environ,
+        "NODE_PATH": str(NODE_MODULES),
+        "__OW_API_HOST": server.apihost,
+        "__OW_API_KEY": server.auth,
+    }
+    done = subprocess.run(
+        ["node", str(SCRIPT)], env=env, capture_output=True, text=True, timeout=120, check=False
+    )
     assert done.returncode == 0, done.stdout + done.stderr
     out = json.loads(done.stdout.strip().splitlines()[-1])
     assert out["created"]["exec"]["kind"] == "python:3.11"
@@ -43,7 +51,8 @@ def test_js_client_create_invoke_activations_delete(server: LocalOpenWhiskProces
     assert invoked["response"]["result"] == {"greeting": "hi again"}
     assert out["activation"]["activationId"] == invoked["activationId"]
     assert out["activation"]["response"]["success"] is True
-    assert len(out["logs"]["logs"]) == 1 and out["logs"]["logs"][0].endswith("stdout: hello from again")
+    assert len(out["logs"]["logs"]) == 1
+    assert out["logs"]["logs"][0].endswith("stdout: hello from again")
     assert out["activationResult"]["result"] == {"greeting": "hi again"}
     assert {a["activationId"] for a in out["listed"]} >= {invoked["activationId"]}
     assert out["count"]["activations"] >= 2

@@ -11,7 +11,7 @@ from pytest_openwhisk.local.server import LocalOpenWhisk
 from pytest_openwhisk.local.throttle import Throttle
 from pytest_openwhisk.wait import wait_until
 
-from .conftest import FAIL, SLEEP, Api, ServerFactory
+from .conftest import FAIL, SLEEP, ServerFactory
 
 
 def _freeze_clock(server: LocalOpenWhisk, at: float = 6000.0) -> None:
@@ -36,14 +36,13 @@ def test_per_minute_throttle_is_429_with_the_charged_count(make_server: ServerFa
 
 
 def test_concurrent_throttle_is_429(make_server: ServerFactory) -> None:
-    server, api = make_server(concurrent_invocations=2)
+    _server, api = make_server(concurrent_invocations=2)
     api.put_action("slow", code=SLEEP)
     ids = [api.invoke("slow", {"ms": 800}, blocking=False).json()["activationId"] for _ in range(2)]
     throttled = api.invoke("slow", {"ms": 1})
     assert throttled.status_code == 429
     assert throttled.json()["error"] == "Too many concurrent requests in flight (count: 2, allowed: 2)."
-    for activation_id in ids:
-        wait_until(lambda i=activation_id: api.activation(i).ok, what="slow activation", timeout=30)
+    wait_until(lambda: all(api.activation(i).ok for i in ids), what="slow activations", timeout=30)
     assert api.invoke("slow", {"ms": 1}).status_code == 200
 
 
@@ -52,10 +51,15 @@ def test_throttle_unit_rate_then_concurrency() -> None:
     throttle = Throttle(per_minute=2, concurrent=1, clock=lambda: now[0])
     assert throttle.check("ns") is None
     throttle.begin("ns")
-    assert throttle.check("ns") == ("ConcurrentRateLimit",
-                                    "Too many concurrent requests in flight (count: 1, allowed: 1).")
+    assert throttle.check("ns") == (
+        "ConcurrentRateLimit",
+        "Too many concurrent requests in flight (count: 1, allowed: 1).",
+    )
     throttle.end("ns")
-    assert throttle.check("ns") == ("TimedRateLimit", "Too many requests in the last minute (count: 3, allowed: 2).")
+    assert throttle.check("ns") == (
+        "TimedRateLimit",
+        "Too many requests in the last minute (count: 3, allowed: 2).",
+    )
     assert throttle.check("other") is None
     now[0] = 180.0
     assert throttle.check("ns") is None
@@ -87,11 +91,22 @@ def test_metrics_use_openwhisk_names(make_server: ServerFactory) -> None:
     labels = 'action="a",initiator="guest",kind="python:3.11",memory="256",namespace="guest"'
     assert value(f"openwhisk_action_activations_total{{{labels}}}") == 2
     assert value('openwhisk_action_coldStarts_total{action="a",initiator="guest",namespace="guest"}') == 1
-    assert value('openwhisk_action_status_total{action="f",initiator="guest",namespace="guest",'
-                 'status="application error"}') == 1
-    assert value('openwhisk_action_waitTime_seconds_count{action="a",initiator="guest",namespace="guest"}') == 2
-    assert value('openwhisk_action_initTime_seconds_count{action="a",initiator="guest",namespace="guest"}') == 1
-    assert value('openwhisk_action_duration_seconds_count{action="f",initiator="guest",namespace="guest"}') == 1
+    assert (
+        value(
+            'openwhisk_action_status_total{action="f",initiator="guest",namespace="guest",'
+            'status="application error"}'
+        )
+        == 1
+    )
+    assert (
+        value('openwhisk_action_waitTime_seconds_count{action="a",initiator="guest",namespace="guest"}') == 2
+    )
+    assert (
+        value('openwhisk_action_initTime_seconds_count{action="a",initiator="guest",namespace="guest"}') == 1
+    )
+    assert (
+        value('openwhisk_action_duration_seconds_count{action="f",initiator="guest",namespace="guest"}') == 1
+    )
     assert value('openwhisk_action_limit_timed_total{namespace="guest"}') == 1
     assert value("openwhisk_local_activations_inflight") == 0
     assert value('openwhisk_local_containers{state="idle"}') == 1

@@ -63,5 +63,6 @@ def test_1000_invocations_32_clients_none_lost(server: LocalOpenWhiskProcess) ->
         batch = api.get("/activations", params={"limit": 200, "skip": page * 200}).json()
         assert all(a["statusCode"] == 0 for a in batch)
         listed.extend(a["activationId"] for a in batch)
-    assert len(listed) == TOTAL and set(listed) == set(ids)
+    assert len(listed) == TOTAL
+    assert set(listed) == set(ids)
     api.close()

@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from .conftest import FAIL, INC, Api, FakeInvoker, ServerFactory, annotations
+from .conftest import FAIL, INC, Api, FakeInvoker, ServerFactory, notes_of
 
 
 def _error(response: Any) -> str:
@@ -21,11 +21,16 @@ def test_sequence_action_json(api: Api) -> None:
     action = created.json()
     assert action["exec"] == {"kind": "sequence", "components": ["/guest/a", "/guest/b"]}
     assert action["parameters"] == [{"key": "_actions", "value": ["/guest/a", "/guest/b"]}]
-    assert annotations(action)["exec"] == "sequence"
-    assert api.get("/actions/seq", params={"code": "false"}).json()["exec"]["components"] == ["/guest/a", "/guest/b"]
+    assert notes_of(action)["exec"] == "sequence"
+    assert api.get("/actions/seq", params={"code": "false"}).json()["exec"]["components"] == [
+        "/guest/a",
+        "/guest/b",
+    ]
 
 
-def test_result_flows_through_components_merged_over_their_params(api: Api, fake_invoker: FakeInvoker) -> None:
+def test_result_flows_through_components_merged_over_their_params(
+    api: Api, fake_invoker: FakeInvoker
+) -> None:
     api.put_action("a", code=INC)
     api.put_action("b", code=INC, parameters=[{"key": "fromb", "value": True}, {"key": "n", "value": 100}])
     api.put_sequence("seq", ["/_/a", "/_/b", "/_/a"])
@@ -36,15 +41,21 @@ def test_result_flows_through_components_merged_over_their_params(api: Api, fake
     assert record["response"]["status"] == "success"
     assert len(record["logs"]) == 3  # component activation ids, also in the blocking response
     assert [a["key"] for a in record["annotations"]] == ["topmost", "path", "kind", "waitTime", "limits"]
-    notes = annotations(record)
-    assert notes["topmost"] is True and notes["kind"] == "sequence" and notes["path"] == "guest/seq"
+    notes = notes_of(record)
+    assert notes["topmost"] is True
+    assert notes["kind"] == "sequence"
+    assert notes["path"] == "guest/seq"
     components = [api.activation(i).json() for i in record["logs"]]
     assert record["duration"] == sum(c["duration"] for c in components)
     for component in components:
         assert component["cause"] == record["activationId"]
-        assert annotations(component)["causedBy"] == "sequence"
+        assert notes_of(component)["causedBy"] == "sequence"
     assert [c["name"] for c in components] == ["a", "b", "a"]
-    assert [r.params for r in fake_invoker.requests] == [{"n": 1}, {"fromb": True, "n": 2}, {"n": 3, "fromb": True}]
+    assert [r.params for r in fake_invoker.requests] == [
+        {"n": 1},
+        {"fromb": True, "n": 2},
+        {"n": 3, "fromb": True},
+    ]
     assert api.invoke("seq", {"n": 1}, result=True).json() == {"n": 4, "fromb": True}
     assert len(api.get("/activations").json()) == 8  # 2 sequences + 6 components
 
@@ -72,8 +83,9 @@ def test_nested_sequences_have_cause_and_topmost_false(api: Api) -> None:
     inner = api.activation(record["logs"][1]).json()
     assert inner["name"] == "inner"
     assert inner["cause"] == record["activationId"]
-    notes = annotations(inner)
-    assert notes["topmost"] is False and notes["causedBy"] == "sequence"
+    notes = notes_of(inner)
+    assert notes["topmost"] is False
+    assert notes["causedBy"] == "sequence"
     for component_id in inner["logs"]:
         assert api.activation(component_id).json()["cause"] == inner["activationId"]
     assert record["duration"] == api.activation(record["logs"][0]).json()["duration"] + inner["duration"]
@@ -98,11 +110,14 @@ def test_a_deleted_component_fails_the_sequence_at_run_time(api: Api) -> None:
     assert len(response.json()["logs"]) == 1
 
 
-@pytest.mark.parametrize(("components", "message"), [
-    ([], "No component specified for the sequence."),
-    (["/_/seq"], "Sequence may not refer to itself."),
-    (["/_/missing"], "Sequence component does not exist."),
-])
+@pytest.mark.parametrize(
+    ("components", "message"),
+    [
+        ([], "No component specified for the sequence."),
+        (["/_/seq"], "Sequence may not refer to itself."),
+        (["/_/missing"], "Sequence component does not exist."),
+    ],
+)
 def test_create_checks(api: Api, components: list[str], message: str) -> None:
     response = api.put_sequence("seq", components)
     assert response.status_code == 400
@@ -123,8 +138,10 @@ def test_self_reference_through_a_nested_sequence(api: Api) -> None:
 def test_malformed_component_names(api: Api) -> None:
     response = api.put_sequence("seq", ["justaname"])
     assert response.status_code == 400
-    assert _error(response) == ("The request content was malformed:\nrequirement failed: The fully qualified name "
-                                "of the entity must contain at least the namespace and the name of the entity.")
+    assert _error(response) == (
+        "The request content was malformed:\nrequirement failed: The fully qualified name "
+        "of the entity must contain at least the namespace and the name of the entity."
+    )
 
 
 def test_too_many_actions_after_inlining(make_server: ServerFactory) -> None:
@@ -145,14 +162,18 @@ def test_components_are_not_throttled(make_server: ServerFactory) -> None:
 
 # --- the real invoker --------------------------------------------------------------------------------------
 
+
 def test_real_python_and_nodejs_sequence(real_api: Api) -> None:
     import shutil
 
-    real_api.put_action("rs-double", code="def main(a):\n    return {'v': a.get('v', 1) * 2}\n", overwrite=True)
+    real_api.put_action(
+        "rs-double", code="def main(a):\n    return {'v': a.get('v', 1) * 2}\n", overwrite=True
+    )
     components = ["/_/rs-double", "/_/rs-double"]
     if shutil.which("node"):
-        real_api.put_action("rs-js", kind="nodejs:20", code="function main(a) { return {v: a.v + 1}; }",
-                            overwrite=True)
+        real_api.put_action(
+            "rs-js", kind="nodejs:20", code="function main(a) { return {v: a.v + 1}; }", overwrite=True
+        )
         components.append("/_/rs-js")
     real_api.put_sequence("rs-seq", components, overwrite=True)
     response = real_api.invoke("rs-seq", {"v": 3})

@@ -126,3 +126,10 @@ def test_console_script_entry_point(storage: Path) -> None:
     )
     assert proc.returncode == EXIT_REGRESSION, proc.stderr
     assert "regression gate FAILED" in proc.stdout
+
+
+def test_alternated_runs_are_pooled(storage: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert _run(storage, "0001,0002", "0003", "--gate", "p50:5%") == EXIT_REGRESSION
+    out = capsys.readouterr().out
+    assert "baseline: 0001_base+0002_same" in out
+    assert "400/200" in out

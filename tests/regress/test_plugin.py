@@ -214,3 +214,16 @@ def test_env_and_ini_configure_the_gate(pytester: pytest.Pytester, monkeypatch: 
     result.stderr.fnmatch_lines(
         ["*environment variable OW_REGRESSION_ALPHA: invalid significance level 'abc'*"]
     )
+
+
+def test_help_lists_the_options(pytester: pytest.Pytester) -> None:
+    result = pytester.runpytest(*PLUGIN_ARGS, "--help")
+    assert result.ret == pytest.ExitCode.OK
+    result.stdout.fnmatch_lines(
+        [
+            "*--ow-regression=SPEC*",
+            "*p95:5%,p99:10%,cold_ratio:2%,error_rate:1%*",
+            "*--ow-regression-baseline=PATH|latest|RUNID*",
+            "*--ow-regression-allow-fingerprint-mismatch*",
+        ]
+    )
