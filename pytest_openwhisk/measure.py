@@ -11,7 +11,10 @@ Every invocation becomes one :class:`~pytest_openwhisk.samples.Sample` joining t
   recorded, never lost.
 
 A sample is cold when the record carries the ``initTime`` annotation (OpenWhisk only sets it on a cold
-start). All loops are bounded by their round counts; each request by the client's HTTP timeout.
+start). A sequence record (annotation ``kind: sequence``) never does: in :func:`run_cold` its component
+records (the activation ids in its ``logs``) are fetched, and the sample is cold when any of them is,
+with ``init_ms`` the sum of their ``initTime``. All loops are bounded by their round counts; each
+request by the client's HTTP timeout.
 """
 
 from __future__ import annotations
@@ -36,6 +39,10 @@ Params = Mapping[str, Any] | list[Any] | None
 LATE_RECORD_TIMEOUT_S = 70.0
 #: how long concurrent clients wait for each other at the start barrier
 BARRIER_TIMEOUT_S = 120.0
+#: how long a sequence component's record may take to be stored after the sequence answered
+COMPONENT_RECORD_TIMEOUT_S = 10.0
+#: nested sequences deeper than this are not followed when looking for cold components
+MAX_SEQUENCE_DEPTH = 10
 
 
 class ActionLike(Protocol):
@@ -129,30 +136,72 @@ def _client_error(name: str, sent: float, start: float, http_status: int, error:
 
 def invoke_sample(client: OpenWhiskClient, name: str, params: Params = None, *, mode: str = "warm") -> Sample:
     """One blocking invocation measured as a Sample (never raises for platform or network failures)."""
+    return _invoke(client, name, params, mode)[0]
+
+
+Record = dict[str, Any]
+
+
+def _invoke(client: OpenWhiskClient, name: str, params: Params, mode: str) -> tuple[Sample, Record | None]:
+    """:func:`invoke_sample` and the activation record it was built from (None without one)."""
     sent = time.time()
     start = time.perf_counter()
     try:
         res = client.invoke(name, params, blocking=True, check=False)
     except (OpenWhiskError, OSError) as exc:
-        return _client_error(name, sent, start, 0, f"{type(exc).__name__}: {exc}", mode)
+        return _client_error(name, sent, start, 0, f"{type(exc).__name__}: {exc}", mode), None
     record = res.record
     if record is not None:
         return sample_from_record(name, record, sent=res.sent, received=res.received,
-                                  latency_ms=res.latency_ms, http_status=res.http_status, mode=mode)
+                                  latency_ms=res.latency_ms, http_status=res.http_status, mode=mode), record
     if res.http_status == 202 and res.activation_id:
         try:
             late = client.wait_activation(res.activation_id, timeout=LATE_RECORD_TIMEOUT_S)
         except OpenWhiskError as exc:
             return Sample(action=name, sent=res.sent, received=res.received, latency_ms=res.latency_ms,
                           http_status=202, status=ACCEPTED_NO_RESULT, activation_id=res.activation_id,
-                          error=f"record not available: {exc}", mode=mode)
+                          error=f"record not available: {exc}", mode=mode), None
         return sample_from_record(name, late, sent=res.sent, received=res.received,
-                                  latency_ms=res.latency_ms, http_status=res.http_status, mode=mode)
+                                  latency_ms=res.latency_ms, http_status=res.http_status, mode=mode), late
     body = res.body
     error = body.get("error") if isinstance(body, dict) else None
     return Sample(action=name, sent=res.sent, received=res.received, latency_ms=res.latency_ms,
                   http_status=res.http_status, status=CLIENT_ERROR, activation_id=res.activation_id,
-                  error=str(error or f"HTTP {res.http_status} without an activation record"), mode=mode)
+                  error=str(error or f"HTTP {res.http_status} without an activation record"), mode=mode), None
+
+
+def is_sequence_record(record: Mapping[str, Any]) -> bool:
+    """True for the record of a sequence activation (annotation ``kind: sequence``)."""
+    return bool(annotation(dict(record), "kind") == "sequence")
+
+
+def sequence_init_ms(client: OpenWhiskClient, record: Mapping[str, Any], *,
+                     _depth: int = 0) -> tuple[list[float], int]:
+    """``initTime`` of every cold component of a sequence record, and how many records were unavailable.
+
+    Components are the activation ids in the record's ``logs``; nested sequences are followed (up to
+    :data:`MAX_SEQUENCE_DEPTH`). A record not stored yet is awaited up to
+    :data:`COMPONENT_RECORD_TIMEOUT_S`; one that never comes is counted, not raised.
+    """
+    inits: list[float] = []
+    missing = 0
+    for activation_id in record.get("logs") or []:
+        if not isinstance(activation_id, str):
+            continue
+        try:
+            component = client.wait_activation(activation_id, timeout=COMPONENT_RECORD_TIMEOUT_S)
+        except OpenWhiskError:
+            missing += 1
+            continue
+        if is_sequence_record(component) and _depth < MAX_SEQUENCE_DEPTH:
+            nested, nested_missing = sequence_init_ms(client, component, _depth=_depth + 1)
+            inits += nested
+            missing += nested_missing
+            continue
+        init = annotation(component, "initTime")
+        if isinstance(init, int | float) and not isinstance(init, bool):
+            inits.append(float(init))
+    return inits, missing
 
 
 def measurement_from_samples(name: str, mode: str, action: str, samples: Sequence[Sample],
@@ -182,17 +231,29 @@ def run_cold(client: OpenWhiskClient, backend: ColdForcer, action: ActionLike | 
              rounds: int = 10, *, name: str | None = None) -> Measurement:
     """``rounds`` times: force a cold start through the backend, then one measured blocking invocation.
 
-    Samples whose record has no ``initTime`` stay in the measurement with ``cold=False`` (the report
+    A sequence sample is cold when any of its components is (their records are fetched: see
+    :func:`sequence_init_ms`); its ``init_ms`` is the components' total ``initTime``. Samples whose
+    record shows no cold start stay in the measurement with ``cold=False`` (the report
     shows a cold ratio below 1); ``extra["not_cold"]`` counts them.
     """
     _check_count("rounds", rounds, 1)
     invoke_name, base = action_names(action)
     samples: list[Sample] = []
+    missing_components = 0
     for _ in range(rounds):
         backend.force_cold(client, invoke_name)
-        samples.append(invoke_sample(client, invoke_name, params, mode="cold"))
+        sample, record = _invoke(client, invoke_name, params, "cold")
+        if record is not None and is_sequence_record(record):
+            inits, missing = sequence_init_ms(client, record)
+            missing_components += missing
+            if inits:
+                sample.cold, sample.init_ms = True, sum(inits)
+        samples.append(sample)
     not_cold = sum(1 for s in samples if s.ok and not s.cold)
-    return measurement_from_samples(name or "cold", "cold", base, samples, {"not_cold": not_cold})
+    extra: dict[str, Any] = {"not_cold": not_cold}
+    if missing_components:
+        extra["missing_component_records"] = missing_components
+    return measurement_from_samples(name or "cold", "cold", base, samples, extra)
 
 
 def run_concurrent(client: OpenWhiskClient, action: ActionLike | str, params: Params = None, clients: int = 4,

@@ -171,6 +171,8 @@ OPTIONS: tuple[_Opt, ...] = (
          metavar="NAME"),
     _Opt("chart", f"OpenWhisk Helm chart: repo URL or local path (default {DEFAULT_CHART})",
          default=DEFAULT_CHART, metavar="CHART"),
+    _Opt("chart_version", "chart version when --ow-chart is a repository URL (default: the newest)",
+         metavar="VERSION"),
 )
 # fmt: on
 _BY_NAME = {opt.name: opt for opt in OPTIONS}
@@ -283,6 +285,7 @@ class Settings:
     helm_release: str = "owdev"
     helm_namespace: str = "openwhisk"
     chart: str = DEFAULT_CHART
+    chart_version: str | None = None
     rootpath: Path = field(default_factory=Path.cwd)
     sources: Mapping[str, str] = field(default_factory=dict, compare=False)
 
@@ -328,13 +331,14 @@ class Settings:
 
     def _check(self, config: pytest.Config) -> None:
         src = self.sources
-        if self.cluster == "existing" and not (self.apihost and self.auth):
+        if self.cluster == "existing" and self.kubeconfig is None and not (self.apihost and self.auth):
             raise pytest.UsageError(
                 "--ow-cluster=existing requires --ow-apihost and --ow-auth "
-                "(or OW_APIHOST/OW_AUTH, or a ~/.wskprops with APIHOST and AUTH)"
+                "(or OW_APIHOST/OW_AUTH, or a ~/.wskprops with APIHOST and AUTH), "
+                "or --ow-kubeconfig to use the Helm release's guest key and node address"
             )
         if self.cluster == "local":
-            for name in ("kubeconfig", "kube_context", "values"):
+            for name in ("kubeconfig", "kube_context", "values", "chart_version"):
                 if src.get(name) in ("cli", "env", "ini"):
                     raise pytest.UsageError(
                         f"{_BY_NAME[name].flag_name} applies to Kubernetes clusters only; "
@@ -412,18 +416,19 @@ class Settings:
                     ]
                 )
             )
-        if self.cluster == "kind":
-            lines.append(
-                "openwhisk: "
-                + ", ".join(
-                    [
-                        show("kind_cluster_name", self.kind_cluster_name),
-                        show("helm_release", self.helm_release),
-                        show("helm_namespace", self.helm_namespace),
-                        show("chart", self.chart),
-                    ]
-                )
-            )
+        if self.cluster == "kind" or (self.cluster == "existing" and self.kubeconfig is not None):
+            helm = [
+                show("helm_release", self.helm_release),
+                show("helm_namespace", self.helm_namespace),
+                show("chart", self.chart),
+            ]
+            if self.cluster == "kind":
+                helm.insert(0, show("kind_cluster_name", self.kind_cluster_name))
+            else:
+                helm.insert(0, show("kubeconfig", self.kubeconfig))
+            if self.chart_version:
+                helm.append(show("chart_version", self.chart_version))
+            lines.append("openwhisk: " + ", ".join(helm))
         extra = [
             show("monitoring", "on" if self.monitoring else "off"),
             show("results_dir", self.results_dir),

@@ -1,16 +1,33 @@
-"""Backend for an OpenWhisk that is already running (any cluster, or the standalone local server)."""
+"""Backend for an OpenWhisk that is already running (any cluster, or the standalone local server).
+
+With ``--ow-kubeconfig`` the OpenWhisk Helm release on that cluster is installed/upgraded or connected
+to (:func:`pytest_openwhisk.kube.deploy.open_release`): its API address and guest key are used unless
+``--ow-apihost``/``--ow-auth`` are given, cold starts also delete the old action pods, the fingerprint
+includes the chart and values, and ``--ow-monitoring=on`` attaches kube-prometheus-stack metrics. The
+release stays installed after the session.
+"""
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pytest_openwhisk import __version__
 from pytest_openwhisk.backends.base import BaseBackend
 from pytest_openwhisk.client import OpenWhiskClient, normalize_apihost
-from pytest_openwhisk.errors import ApiError, BackendError, Forbidden, StartupTimeout, Unauthorized
+from pytest_openwhisk.errors import (
+    ApiError,
+    BackendError,
+    Forbidden,
+    StartupTimeout,
+    ToolMissing,
+    Unauthorized,
+)
 from pytest_openwhisk.options import Settings
 from pytest_openwhisk.wait import wait_until
+
+if TYPE_CHECKING:
+    from pytest_openwhisk.kube.deploy import OpenWhiskRelease
 
 #: how long to wait for the API to answer at session start
 CONNECT_TIMEOUT_S = 30.0
@@ -42,17 +59,23 @@ class ExistingBackend(BaseBackend):
 
     def __init__(self, settings: Settings, workdir: Path) -> None:
         super().__init__(settings, workdir)
-        if not settings.apihost or not settings.auth:
+        if settings.kubeconfig is None and (not settings.apihost or not settings.auth):
             raise BackendError(
                 "the existing backend needs an apihost and an auth key; "
-                "pass --ow-apihost and --ow-auth (or OW_APIHOST/OW_AUTH, or a ~/.wskprops)"
+                "pass --ow-apihost and --ow-auth (or OW_APIHOST/OW_AUTH, or a ~/.wskprops), "
+                "or --ow-kubeconfig to use the Helm release's address and guest key"
             )
-        self.apihost = normalize_apihost(settings.apihost)
-        self.auth = settings.auth
+        self.apihost = normalize_apihost(settings.apihost) if settings.apihost else ""
+        self.auth = settings.auth or ""
         self._client: OpenWhiskClient | None = None
+        self._release: OpenWhiskRelease | None = None
+        #: pods' states and logs written when the Helm release failed to start (kubeconfig only)
+        self.pod_dump: Path | None = None
 
     def start(self) -> None:
-        """Check that the API answers and that the auth key is accepted."""
+        """Open the Helm release (with a kubeconfig), then check the API answers and accepts the key."""
+        if self.settings.kubeconfig is not None:
+            self._open_release()
         self._client = client = OpenWhiskClient(
             self.apihost, self.auth, self.namespace, verify=not self.settings.insecure
         )
@@ -81,11 +104,40 @@ class ExistingBackend(BaseBackend):
                 "use --ow-namespace=_ or the key's own namespace"
             ) from None
 
+    def _open_release(self) -> None:
+        from pytest_openwhisk.kube.deploy import open_release
+
+        try:
+            self._release = release = open_release(self.settings, self.workdir)
+        except ToolMissing:
+            raise
+        except Exception as exc:
+            self._dump_pods(exc)
+            raise
+        self.apihost, self.auth = normalize_apihost(release.apihost), release.auth
+
+    def _dump_pods(self, exc: BaseException) -> None:
+        """Write the release namespace's pods (states, logs) next to the session and note it on ``exc``."""
+        from pytest_openwhisk.kube.k8s import Kube
+
+        try:
+            kube = Kube(self.settings.kubeconfig, self.settings.kube_context)
+            text = kube.dump(self.settings.helm_namespace)
+            self.workdir.mkdir(parents=True, exist_ok=True)
+            dump = self.workdir / "existing-pod-dump.txt"
+            dump.write_text(text)
+        except Exception as failed:  # the cluster may be unreachable: keep the original error
+            exc.add_note(f"no pod dump: {failed}")
+            return
+        self.pod_dump = dump
+        exc.add_note(f"pods of the failed OpenWhisk start: {dump}")
+
     def stop(self) -> None:
-        """Close the connection pool (the cluster itself keeps running)."""
+        """Close the connection pool (the cluster and any Helm release keep running)."""
         if self._client is not None:
             self._client.close()
             self._client = None
+        self._release = None
 
     def release(self) -> None:
         """Same as :meth:`stop`: nothing of ours runs on an existing cluster."""
@@ -97,8 +149,19 @@ class ExistingBackend(BaseBackend):
         return self._client
 
     def force_cold(self, client: OpenWhiskClient, action: str) -> None:
-        """Bump the action's revision so no warm container can serve the next invocation."""
+        """Bump the action's revision so no warm container can serve the next invocation.
+
+        With a kubeconfig the action's old pods are then deleted (and awaited) to free the node.
+        """
         bump_revision(client, action)
+        if self._release is not None:
+            self._release.delete_action_pods(action)
+
+    def monitor(self, start: float, end: float) -> dict[str, Any]:
+        """kube-prometheus-stack metrics of the window (kubeconfig and --ow-monitoring=on); else {}."""
+        if self._release is None:
+            return {}
+        return self._release.monitor(start, end)
 
     def fingerprint(self) -> dict[str, Any]:
         """Build, runtime kinds and limits reported by the cluster; no secrets."""
@@ -124,7 +187,7 @@ class ExistingBackend(BaseBackend):
             if isinstance(runtimes, dict)
             else []
         )
-        return {
+        found: dict[str, Any] = {
             "backend": self.name,
             "plugin_version": __version__,
             "apihost": self.apihost,
@@ -135,3 +198,9 @@ class ExistingBackend(BaseBackend):
             "limits": limits,
             "system_limits": info.get("limits", {}),
         }
+        if self._release is not None:  # chart, images, nodes, values; the API's limits stay `limits`
+            release = self._release.fingerprint()
+            if "limits" in release:
+                release["values_limits"] = release.pop("limits")
+            found.update(release)
+        return found

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from pytest_openwhisk import __version__
 from pytest_openwhisk.backends.base import BaseBackend
@@ -13,6 +13,9 @@ from pytest_openwhisk.errors import BackendError
 from pytest_openwhisk.local.config import LocalConfig, PoolConfig
 from pytest_openwhisk.local.manifest import resolve_kind
 from pytest_openwhisk.options import Settings
+
+if TYPE_CHECKING:
+    from pytest_openwhisk.monitoring.prometheus import LocalPrometheus
 
 
 class _Server(Protocol):
@@ -48,6 +51,7 @@ class LocalBackend(BaseBackend):
         self.config = local_config(settings)
         self.server: _Server | None = None
         self._client: OpenWhiskClient | None = None
+        self._prom: LocalPrometheus | None = None
 
     def _make_server(self) -> _Server:
         if self.settings.local_mode == "thread":
@@ -66,9 +70,31 @@ class LocalBackend(BaseBackend):
         self.apihost, self.auth, self.namespace = server.apihost, server.auth, server.namespace
         self._client = OpenWhiskClient(self.apihost, self.auth, "_")
         self._client.limits()  # fails fast (typed error) if the server is not serving our key
+        if self.settings.monitoring:
+            self._start_prometheus()
+
+    def _start_prometheus(self) -> None:
+        """A local Prometheus scraping the server's ``/metrics`` every second (``--ow-monitoring=on``).
+
+        Raises :class:`~pytest_openwhisk.errors.ToolMissing` (with the install step) without a
+        ``prometheus`` binary. Prometheus applies its scrape target a few seconds after start, so this
+        waits for the first successful scrape once, here, rather than in the first measurement.
+        """
+        from pytest_openwhisk.monitoring.prometheus import LocalPrometheus
+
+        prom = LocalPrometheus(f"{self.apihost}/metrics", self.workdir / "prometheus")
+        prom.__enter__()
+        self._prom = prom  # stop() now stops it, also when the first scrape never comes
+        prom.wait_first_scrape()
+
+    def _stop_prometheus(self) -> None:
+        prom, self._prom = self._prom, None
+        if prom is not None:
+            prom.__exit__(None, None, None)
 
     def stop(self) -> None:
-        """Close our client and stop the server (idempotent)."""
+        """Stop Prometheus (if any), close our client and stop the server (idempotent)."""
+        self._stop_prometheus()
         if self._client is not None:
             self._client.close()
             self._client = None
@@ -84,7 +110,8 @@ class LocalBackend(BaseBackend):
         return f"kill {pid}" if pid else "kill the `python -m pytest_openwhisk.local serve` process"
 
     def release(self) -> None:
-        """Keep the child process running; drop our client and handle."""
+        """Keep the child process running; drop our client and handle (Prometheus is stopped)."""
+        self._stop_prometheus()
         if self._client is not None:
             self._client.close()
             self._client = None
@@ -138,5 +165,12 @@ class LocalBackend(BaseBackend):
         }
 
     def monitor(self, start: float, end: float) -> dict[str, Any]:
-        """Seam for the monitoring module (local Prometheus scraping ``/metrics``); {} until it exists."""
-        return {}
+        """Prometheus metrics of the window ``[start, end]`` (epoch s) with ``--ow-monitoring=on``; else {}.
+
+        Waits for the first scrape after ``end`` so the counters of the window are complete.
+        """
+        if self._prom is None or self._prom.client is None:
+            return {}
+        from pytest_openwhisk.monitoring.collect import Scope, window_metrics
+
+        return window_metrics(self._prom.client, start, end, scope=Scope(backend="local"))

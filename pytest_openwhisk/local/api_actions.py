@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Mapping
 from typing import Any
 
 from aiohttp import web
@@ -115,7 +116,7 @@ class ActionsApi:
         self.ctl.entities.put(doc)
         return json_response(doc.to_json())
 
-    def _wait_ms(self, query: Any) -> int:
+    def _wait_ms(self, query: Mapping[str, str]) -> int:
         raw = query.get("timeout")
         if raw is None:
             return self.max_wait_ms

@@ -18,6 +18,30 @@ from pytest_openwhisk.wait import wait_until
 from pytest_openwhisk.wskprops import load_wskprops
 
 STARTUP_TIMEOUT_S = 60.0
+#: installed plugins that in-process pytester runs do not need; each costs seconds of re-imports per run
+FAST_PLUGIN_ARGS = "-p no:hypothesispytest -p no:anyio -p no:xdist -p no:xdist.looponfail -p no:pytest-kind"
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Register ``all_plugins`` (opt out of :func:`_fast_pytester`)."""
+    config.addinivalue_line(
+        "markers",
+        "all_plugins: pytester runs of this test load every installed plugin (xdist, pytest-kind, ...)",
+    )
+
+
+@pytest.fixture(autouse=True)
+def _fast_pytester(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Pytester runs skip plugins they do not need (``PYTEST_ADDOPTS``), unless marked ``all_plugins``.
+
+    Pytester clears ``PYTEST_ADDOPTS`` when it is created, so this sets it after the ``pytester``
+    fixture exists. Tests that need xdist or pytest-kind (``-n``, ``--help`` listing their flags) are
+    marked ``@pytest.mark.all_plugins``.
+    """
+    if "pytester" not in request.fixturenames or request.node.get_closest_marker("all_plugins"):
+        return
+    request.getfixturevalue("pytester")
+    monkeypatch.setenv("PYTEST_ADDOPTS", FAST_PLUGIN_ARGS)
 
 
 @pytest.fixture(autouse=True)

@@ -127,6 +127,79 @@ def test_cold_forces_before_every_invocation() -> None:
     assert (m.mode, m.action) == ("cold", "plain-name")
 
 
+def sequence_record(components: list[str], activation_id: str = "s" * 32) -> dict[str, Any]:
+    """A sequence activation record: no initTime of its own, component ids in ``logs``."""
+    body = record(activation_id=activation_id)
+    body["annotations"] = [{"key": "path", "value": "guest/seq"}, {"key": "kind", "value": "sequence"},
+                           {"key": "waitTime", "value": 1}]
+    body["logs"] = components
+    return body
+
+
+class SequenceClient(FakeClient):
+    """Invoking ``seq`` runs components ``c1`` (cold when forced) and ``c2`` (always warm)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.fetched: list[str] = []
+        self.round = 0
+
+    def invoke(self, name: str, params: Mapping[str, Any] | list[Any] | None = None, *, blocking: bool = True,
+               result: bool = False, timeout_ms: int | None = None, check: bool = True) -> InvokeResult:
+        with self.lock:
+            self.calls.append((name, params))
+            cold = name in self.cold_next
+            self.cold_next.discard(name)
+            self.round += 1
+        first, second = f"c1-{self.round}".ljust(32, "0"), f"c2-{self.round}".ljust(32, "0")
+        self.late[first] = record(cold=cold, activation_id=first)
+        self.late[second] = record(activation_id=second)
+        body = sequence_record([first, second])
+        now = time.time()
+        return InvokeResult(200, body, body["activationId"], now, now + 0.3, 300.0)
+
+    def wait_activation(self, activation_id: str, timeout: float = 70.0) -> dict[str, Any]:
+        self.fetched.append(activation_id)
+        return super().wait_activation(activation_id, timeout)
+
+
+def test_cold_sequence_is_cold_when_a_component_is() -> None:
+    client, backend = SequenceClient(), FakeBackend()
+    m = run_cold(client, backend, "seq", rounds=2)  # type: ignore[arg-type]
+    assert [s.cold for s in m.samples] == [True, True]
+    assert [s.init_ms for s in m.samples] == [300, 300]  # c1's initTime; c2 was warm
+    assert m.extra == {"not_cold": 0}
+    assert len(client.fetched) == 4  # both components of both rounds
+
+
+def test_warm_sequence_components_make_a_warm_cold_sample() -> None:
+    class NoForce(FakeBackend):
+        def force_cold(self, client: Any, action: str) -> None:
+            self.forced.append(action)  # e.g. a backend that failed to evict: components stay warm
+
+    m = run_cold(SequenceClient(), NoForce(), "seq", rounds=1)  # type: ignore[arg-type]
+    assert [s.cold for s in m.samples] == [False]
+    assert m.extra == {"not_cold": 1}
+
+
+def test_missing_component_records_are_counted_not_raised() -> None:
+    class Forgetful(SequenceClient):
+        def wait_activation(self, activation_id: str, timeout: float = 70.0) -> dict[str, Any]:
+            self.late.pop(activation_id, None)
+            return super().wait_activation(activation_id, timeout)
+
+    m = run_cold(Forgetful(), FakeBackend(), "seq", rounds=1)  # type: ignore[arg-type]
+    assert [s.cold for s in m.samples] == [False]
+    assert m.extra == {"not_cold": 1, "missing_component_records": 2}
+
+
+def test_warm_runner_does_not_fetch_sequence_components() -> None:
+    client = SequenceClient()
+    m = run_warm(client, "seq", rounds=2, warmup=0)  # type: ignore[arg-type]
+    assert client.fetched == []
+    assert [s.cold for s in m.samples] == [False, False]
+
+
 def test_concurrent_runs_clients_times_per_client_in_parallel() -> None:
     active, peak = [0], [0]
     lock = threading.Lock()
@@ -242,3 +315,21 @@ def test_local_cold_and_warm_detection(pytester: pytest.Pytester) -> None:
     result.assert_outcomes(passed=1)
     result.stdout.fnmatch_lines(["*openwhisk measurements*", "*test_modes*cold*cold*3*3 (100%)*",
                                  "*test_modes*warm*warm*8*0 (0%)*"])
+
+
+def test_local_cold_sequence_counts_component_cold_starts(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile("""
+        def test_seq(ow_action, ow_bench):
+            a = ow_action("a", code="def main(args):\\n    return {'n': args.get('n', 0) + 1}\\n", kind="python:3")
+            b = ow_action("b", code="def main(args):\\n    return {'n': args['n'] * 2}\\n", kind="python:3")
+            seq = ow_action.sequence("seq", [a, b])
+            cold = ow_bench.cold(seq, {"n": 1}, rounds=2)
+            assert [s.ok for s in cold.samples] == [True, True]
+            assert [s.cold for s in cold.samples] == [True, True]
+            assert all(s.init_ms is not None and s.init_ms > 0 for s in cold.samples)
+            warm = ow_bench.warm(seq, {"n": 1}, rounds=3, warmup=1)
+            assert [s.cold for s in warm.samples] == [False, False, False]
+    """)
+    result = pytester.runpytest("--ow-cluster=local", "--ow-prewarm=none", "-p", "no:cacheprovider")
+    result.assert_outcomes(passed=1)
+    result.stdout.fnmatch_lines(["*test_seq*cold*cold*2*2 (100%)*"])

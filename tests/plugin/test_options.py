@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 import textwrap
+from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -98,7 +100,8 @@ BAD_FLAGS = [
     (
         ["--ow-cluster=existing"],
         "ERROR: --ow-cluster=existing requires --ow-apihost and --ow-auth (or OW_APIHOST/OW_AUTH, "
-        "or a ~/.wskprops with APIHOST and AUTH)",
+        "or a ~/.wskprops with APIHOST and AUTH), or --ow-kubeconfig to use the Helm release's guest key "
+        "and node address",
     ),
     (
         ["--ow-cluster=existing", "--ow-apihost=http://127.0.0.1:1"],
@@ -125,13 +128,25 @@ BAD_FLAGS = [
         "ERROR: --ow-apihost is not used by --ow-cluster=local*use --ow-cluster=existing",
     ),
     (["--ow-namespace=bad/ns"], "ERROR: invalid namespace 'bad/ns'; use _ *"),
-    (["--ow-cluster=kind", "-n", "2"], "ERROR: --ow-cluster=kind cannot run under xdist (-n 2)*drop -n*"),
+    (["--ow-chart-version=1.0.0"], "ERROR: --ow-chart-version applies to Kubernetes clusters only*"),
+    (
+        ["--ow-cluster=existing", "--ow-kubeconfig=missing.kubeconfig"],
+        "ERROR: kubeconfig 'missing.kubeconfig' (--ow-kubeconfig) does not exist",
+    ),
+    pytest.param(
+        ["--ow-cluster=kind", "-n", "2"],
+        "ERROR: --ow-cluster=kind cannot run under xdist (-n 2)*drop -n*",
+        marks=pytest.mark.all_plugins,  # needs xdist for -n
+    ),
 ]
 
 
-@pytest.mark.parametrize(
-    ("args", "line"), BAD_FLAGS, ids=[a[-1].split("=")[0] + f"-{i}" for i, (a, _) in enumerate(BAD_FLAGS)]
-)
+def _flag_id(index: int, case: Any) -> str:
+    args = case.values[0] if hasattr(case, "values") else case[0]
+    return f"{args[-1].split('=')[0]}-{index}"
+
+
+@pytest.mark.parametrize(("args", "line"), BAD_FLAGS, ids=[_flag_id(i, c) for i, c in enumerate(BAD_FLAGS)])
 def test_bad_option_is_usage_error(pytester: pytest.Pytester, args: list[str], line: str) -> None:
     pytester.makepyfile("def test_x():\n    pass\n")
     result = pytester.runpytest(*args)
@@ -265,9 +280,12 @@ ow_insecure] --ow-results-dir=DIR directory for per-invocation CSV files and plo
 --ow-helm-namespace=NAME Kubernetes namespace of the release (default openwhisk) [env
 OW_HELM_NAMESPACE, ini ow_helm_namespace] --ow-chart=CHART OpenWhisk Helm chart: repo URL or local
 path (default https://openwhisk.apache.org/charts) [env OW_CHART, ini ow_chart]
+--ow-chart-version=VERSION chart version when --ow-chart is a repository URL (default: the newest)
+[env OW_CHART_VERSION, ini ow_chart_version]
 """
 
 
+@pytest.mark.all_plugins  # pytest-kind's flags must show next to ours
 def test_help_block_is_pinned(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("COLUMNS", "200")
     result = pytester.runpytest("--help")
@@ -314,3 +332,54 @@ def test_report_header_local(pytester: pytest.Pytester) -> None:
             "user-memory=2048MB (default), isolation=auto (default)",
         ]
     )
+
+
+EXISTING_SETTINGS = """
+    def test_show(ow_settings):
+        print(f"SETTING kubeconfig={ow_settings.kubeconfig.name} apihost={ow_settings.apihost!r} "
+              f"auth={ow_settings.auth!r} chart_version={ow_settings.chart_version!r} "
+              f"<{ow_settings.source('chart_version')}>")
+"""
+
+
+def test_existing_with_kubeconfig_needs_no_apihost_or_auth(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(textwrap.dedent(EXISTING_SETTINGS))
+    (pytester.path / "kc.yaml").write_text("apiVersion: v1\nkind: Config\n")
+    result = pytester.runpytest("-s", "--ow-cluster=existing", "--ow-kubeconfig=kc.yaml")
+    result.assert_outcomes(passed=1)
+    result.stdout.fnmatch_lines(
+        ["*SETTING kubeconfig=kc.yaml apihost=None auth=None chart_version=None <default>"]
+    )
+    result.stdout.fnmatch_lines(
+        ["openwhisk: kubeconfig=kc.yaml (cli), helm-release=owdev (default), helm-namespace=openwhisk "
+         "(default), chart=https://openwhisk.apache.org/charts (default)"]
+    )
+
+
+@pytest.mark.parametrize(
+    ("where", "source"), [("cli", "cli"), ("env", "env"), ("ini", "ini")]
+)
+def test_chart_version_from_every_source(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch, where: str, source: str
+) -> None:
+    pytester.makepyfile(textwrap.dedent(EXISTING_SETTINGS))
+    (pytester.path / "kc.yaml").write_text("apiVersion: v1\nkind: Config\n")
+    args = ["-s", "--ow-cluster=existing", "--ow-kubeconfig=kc.yaml"]
+    if where == "cli":
+        args.append("--ow-chart-version=1.0.1")
+    elif where == "env":
+        monkeypatch.setenv("OW_CHART_VERSION", "1.0.1")
+    else:
+        pytester.makeini("[pytest]\now_chart_version = 1.0.1\n")
+    result = pytester.runpytest(*args)
+    result.assert_outcomes(passed=1)
+    result.stdout.fnmatch_lines([f"openwhisk: kubeconfig=*, chart-version=1.0.1 ({source})"])
+    result.stdout.fnmatch_lines([f"*SETTING *chart_version='1.0.1' <{source}>"])
+
+
+def test_existing_kubeconfig_settings_reach_the_release(tmp_path: Path) -> None:
+    kubeconfig = tmp_path / "kc.yaml"
+    kubeconfig.write_text("apiVersion: v1\n")
+    settings = Settings(cluster="existing", kubeconfig=kubeconfig, chart_version="1.0.1")
+    assert getattr(settings, "chart_version", None) == "1.0.1"  # how kube/deploy.py reads it
+    assert "chart_version='1.0.1'" in repr(settings)
