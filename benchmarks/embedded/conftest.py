@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import multiprocessing as mp
+import subprocess
+import sys
 import time
 from collections.abc import Awaitable, Iterator
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import aiohttp
@@ -25,29 +27,6 @@ from pytest_openwhisk.local.server import new_loop
 
 NOOP = "def main(args):\n    return {}\n"
 FIGURES = pytest.StashKey[dict[str, dict[str, Any]]]()
-
-
-def _echo_server(queue: Any) -> None:  # runs in a spawned child
-    import orjson
-    from aiohttp import web
-
-    record = orjson.dumps({"activationId": "0" * 32, "annotations": [{"key": "k", "value": "v" * 400}]})
-
-    async def echo(request: web.Request) -> web.Response:
-        await request.read()
-        return web.Response(body=record, content_type="application/json")
-
-    async def main() -> None:
-        app = web.Application()
-        app.router.add_post("/echo", echo)
-        runner = web.AppRunner(app, access_log=None)
-        await runner.setup()
-        site = web.TCPSite(runner, "127.0.0.1", 0)
-        await site.start()
-        queue.put(runner.addresses[0][1])
-        await asyncio.Event().wait()
-
-    new_loop().run_until_complete(main())
 
 
 @dataclass
@@ -111,16 +90,15 @@ def driver() -> Iterator[Driver]:
 @pytest.fixture(scope="module")
 def echo_target() -> Iterator[Target]:
     """The baseline: a bare aiohttp echo endpoint in a child process."""
-    ctx = mp.get_context("spawn")
-    queue = ctx.Queue()
-    process = ctx.Process(target=_echo_server, args=(queue,), daemon=True)
-    process.start()
+    script = Path(__file__).with_name("echo_server.py")
+    process = subprocess.Popen([sys.executable, str(script)], stdout=subprocess.PIPE, text=True)
     try:
-        port = queue.get(timeout=60)
+        assert process.stdout is not None
+        port = int(process.stdout.readline())
         yield Target(f"http://127.0.0.1:{port}/echo", {"Content-Type": "application/json"})
     finally:
         process.terminate()
-        process.join(10)
+        process.wait(10)
 
 
 @pytest.fixture(scope="module")

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import copy
 import re
+import sysconfig
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -25,13 +26,22 @@ IDLE_PROPERTY = "whisk.container-proxy.timeouts.idle-container"
 RUNTIMES_FILE = "runtimes-pytest-openwhisk.json"  # written into the chart copy, selected by whisk.runtimes
 
 
+#: where an installed wheel puts helm/*.yaml (pyproject.toml [tool.setuptools.data-files]), under a data path
+INSTALLED_HELM = Path("share", "pytest-openwhisk", "helm")
+
+
 def values_dir() -> Path:
-    """The ``helm/`` folder holding our values files (next to the package in a checkout)."""
+    """The ``helm/`` folder holding our values files: the checkout's, else the installed copy."""
     here = Path(__file__).resolve().parents[2] / "helm"
-    if not (here / "openwhisk-kind.yaml").is_file():
-        raise ConfigError(f"the pytest-openwhisk Helm values are missing ({here}/openwhisk-kind.yaml); "
-                          "run from a checkout of pytest-openwhisk or pass your own file with --ow-values")
-    return here
+    candidates = [here]
+    for scheme in (sysconfig.get_default_scheme(), sysconfig.get_preferred_scheme("user")):
+        candidates.append(Path(sysconfig.get_path("data", scheme)) / INSTALLED_HELM)
+    for folder in candidates:
+        if (folder / "openwhisk-kind.yaml").is_file():
+            return folder
+    raise ConfigError(f"the pytest-openwhisk Helm values are missing (looked for openwhisk-kind.yaml in "
+                      f"{', '.join(map(str, candidates))}); reinstall pytest-openwhisk, run from a "
+                      "checkout, or pass your own file with --ow-values")
 
 
 def load_values(path: Path) -> dict[str, Any]:

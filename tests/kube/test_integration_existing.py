@@ -127,7 +127,8 @@ def test_missing_helm_names_the_install_step(
 ) -> None:
     (fake_tools.bin / "helm").unlink()
     backend = ExistingBackend(settings(kubeconfig, ow_api[0]), tmp_path)
-    with pytest.raises(ToolMissing, match=r"'helm' was not found on PATH \(needed by --ow-cluster=existing\)"):
+    missing = r"'helm' was not found on PATH \(needed by --ow-cluster=existing\)"
+    with pytest.raises(ToolMissing, match=missing):
         backend.__enter__()
     assert backend.pod_dump is None
 

@@ -285,3 +285,17 @@ def test_plugin_runs_on_the_local_backend(pytester: pytest.Pytester) -> None:
     result = pytester.runpytest("--ow-prewarm=none", "-p", "no:cacheprovider")
     result.assert_outcomes(passed=1)
     result.stdout.fnmatch_lines(["openwhisk: cluster=local (default), namespace=_ (default)"])
+
+
+def test_plugin_prints_how_to_stop_a_kept_local_server(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile("def test_up(ow_cluster):\n    assert ow_cluster.name == 'local'\n")
+    result = pytester.runpytest("--ow-prewarm=none", "--ow-keep-cluster", "-p", "no:cacheprovider")
+    [line] = [ln for ln in result.outlines if ln.startswith("openwhisk: local backend kept running at ")]
+    pid = int(line.rsplit("kill ", 1)[1])
+    try:
+        result.assert_outcomes(passed=1)
+        assert _alive(pid)
+        assert line.startswith("openwhisk: local backend kept running at http://127.0.0.1:")
+    finally:
+        os.killpg(pid, signal.SIGTERM)
+    wait_until(lambda: not _alive(pid) or _reap(pid), what=f"kept server {pid} to stop", timeout=30)

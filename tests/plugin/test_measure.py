@@ -320,7 +320,8 @@ def test_local_cold_and_warm_detection(pytester: pytest.Pytester) -> None:
 def test_local_cold_sequence_counts_component_cold_starts(pytester: pytest.Pytester) -> None:
     pytester.makepyfile("""
         def test_seq(ow_action, ow_bench):
-            a = ow_action("a", code="def main(args):\\n    return {'n': args.get('n', 0) + 1}\\n", kind="python:3")
+            inc = "def main(args):\\n    return {'n': args.get('n', 0) + 1}\\n"
+            a = ow_action("a", code=inc, kind="python:3")
             b = ow_action("b", code="def main(args):\\n    return {'n': args['n'] * 2}\\n", kind="python:3")
             seq = ow_action.sequence("seq", [a, b])
             cold = ow_bench.cold(seq, {"n": 1}, rounds=2)
