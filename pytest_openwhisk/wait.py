@@ -31,7 +31,7 @@ def wait_until(
     while True:
         try:
             value = probe()
-        except Exception as exc:  # noqa: BLE001 - any failure means "not ready yet"
+        except Exception as exc:
             last = f"{type(exc).__name__}: {exc}"
         else:
             if value:

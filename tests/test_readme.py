@@ -23,8 +23,10 @@ def test_readme_commands_are_first() -> None:
     """README starts with the main-job and test commands that .ci/run extracts."""
     text = (ROOT / "README.md").read_text(encoding="utf-8")
     head = text[:600]
-    assert "<!-- main-command -->" in head and "<!-- test-command -->" in head
-    assert "python -m pytest benchmarks" in head and "python -m pytest tests" in head
+    assert "<!-- main-command -->" in head
+    assert "<!-- test-command -->" in head
+    assert "python -m pytest benchmarks" in head
+    assert "python -m pytest tests" in head
 
 
 def test_readme_tour_runs(pytester: pytest.Pytester) -> None:

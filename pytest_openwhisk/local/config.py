@@ -11,7 +11,10 @@ import uuid
 from dataclasses import dataclass, field, replace
 
 #: the well-known guest key of OpenWhisk standalone and the Helm chart (opt-in with --auth guest)
-GUEST_AUTH = "23bc46b1-71f6-4ed5-8c54-816aa4f8c502:123zO3xZCLrMN6v2BKK1dXYFpXlPkccOFqm12CdAsMgRU4VrNZ9lyGVCGuMDGIwP"
+GUEST_AUTH = (
+    "23bc46b1-71f6-4ed5-8c54-816aa4f8c502:"
+    "123zO3xZCLrMN6v2BKK1dXYFpXlPkccOFqm12CdAsMgRU4VrNZ9lyGVCGuMDGIwP"
+)
 
 
 def random_auth() -> str:

@@ -133,7 +133,8 @@ def test_autosave_writes_one_entry_per_measurement(project: pytest.Pytester) -> 
     assert 0.0019 < warm["stats"]["min"] <= warm["stats"]["max"] < 0.0025
     assert cold["stats"]["median"] == pytest.approx(0.3)
     info = warm["extra_info"]
-    assert set(info) - {"ow_extra"} == {"ow_mode", "ow_action", "ow_summary", "ow_samples", "ow_slo", "ow_monitoring"}
+    expected = {"ow_mode", "ow_action", "ow_summary", "ow_samples", "ow_slo", "ow_monitoring"}
+    assert set(info) - {"ow_extra"} == expected
     assert (info["ow_mode"], info["ow_action"]) == ("warm", "t0-hello")
     assert info["ow_summary"]["count"] == 12
     assert info["ow_summary"]["cold_ratio"] == 0
