@@ -13,7 +13,6 @@ import statistics
 import subprocess
 import sys
 import time
-import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import replace
 from typing import Any
@@ -23,7 +22,8 @@ import pytest
 from pytest_openwhisk.local.config import LocalConfig, PoolConfig, StemCell
 from pytest_openwhisk.local.invoker import Invoker
 from pytest_openwhisk.local.isolation import bwrap_problem
-from pytest_openwhisk.local.types import SUCCESS, ActionSpec, RunOutcome, RunRequest
+from pytest_openwhisk.local.types import SUCCESS, ActionSpec, RunOutcome
+from tests.local.invoker_helpers import request, spec
 
 PY = "def main(args):\n    return {'ok': True}\n"
 JS = "function main(args) { return {ok: true} }"
@@ -32,28 +32,9 @@ needs_node = pytest.mark.skipif(NODE is None, reason="node is not installed; run
 needs_bwrap = pytest.mark.skipif(bwrap_problem() is not None, reason=f"{bwrap_problem()}")
 
 
-def spec(kind: str, code: str) -> ActionSpec:
+def bench(kind: str, code: str) -> ActionSpec:
     """A trivial action of ``kind``."""
-    return ActionSpec(
-        namespace="guest",
-        path=f"guest/bench-{kind.replace(':', '')}",
-        name="bench",
-        version="0.0.1",
-        revision="r1",
-        kind=kind,
-        code=code,
-        binary=False,
-        main="main",
-        timeout_ms=10_000,
-        memory_mb=256,
-        logs_mb=10,
-        concurrency=1,
-    )
-
-
-def request(action: ActionSpec) -> RunRequest:
-    """One activation."""
-    return RunRequest(action, {}, uuid.uuid4().hex, uuid.uuid4().hex, "guest", "", time.time())
+    return spec(code, "bench", kind, path=f"guest/bench-{kind.replace(':', '')}")
 
 
 class Harness:
@@ -156,7 +137,7 @@ def test_cold_python(
     benchmark: Any, harness_factory: Callable[..., Harness], python_spawn_ms: float, isolation: str
 ) -> None:
     """Cold start without a stem cell: spawn + interpreter start + /init + /run."""
-    cold(benchmark, harness_factory(isolation), spec("python:3.11", PY), python_spawn_ms, prewarmed=False)
+    cold(benchmark, harness_factory(isolation), bench("python:3.11", PY), python_spawn_ms, prewarmed=False)
 
 
 @pytest.mark.parametrize("isolation", ["none", pytest.param("bwrap", marks=needs_bwrap)])
@@ -166,14 +147,14 @@ def test_prewarmed_python(
 ) -> None:
     """Cold start served by a booted stem cell: /init + /run only."""
     harness = harness_factory(isolation, (StemCell("python:3.11", 1, 256),))
-    cold(benchmark, harness, spec("python:3.11", PY), python_spawn_ms, prewarmed=True)
+    cold(benchmark, harness, bench("python:3.11", PY), python_spawn_ms, prewarmed=True)
 
 
 @needs_node
 @pytest.mark.benchmark(group="cold-nodejs")
 def test_cold_nodejs(benchmark: Any, harness_factory: Callable[..., Harness], python_spawn_ms: float) -> None:
     """Node.js cold start without a stem cell."""
-    cold(benchmark, harness_factory("none"), spec("nodejs:20", JS), python_spawn_ms, prewarmed=False)
+    cold(benchmark, harness_factory("none"), bench("nodejs:20", JS), python_spawn_ms, prewarmed=False)
 
 
 @needs_node
@@ -183,7 +164,7 @@ def test_prewarmed_nodejs(
 ) -> None:
     """Node.js cold start served by a booted stem cell."""
     harness = harness_factory("none", (StemCell("nodejs:20", 1, 256),))
-    cold(benchmark, harness, spec("nodejs:20", JS), python_spawn_ms, prewarmed=True)
+    cold(benchmark, harness, bench("nodejs:20", JS), python_spawn_ms, prewarmed=True)
 
 
 @pytest.mark.parametrize("kind", ["python:3.11", pytest.param("nodejs:20", marks=needs_node)])
@@ -193,7 +174,7 @@ def test_warm_run(
 ) -> None:
     """Warm activation through the invoker (lease, /run over keep-alive HTTP, logs, release)."""
     harness = harness_factory("none")
-    action = spec(kind, PY if kind.startswith("python") else JS)
+    action = bench(kind, PY if kind.startswith("python") else JS)
     harness.run(action)
     harness.outcomes.clear()
     benchmark.pedantic(harness.run, args=(action,), rounds=300, warmup_rounds=20)
@@ -207,7 +188,7 @@ def test_warm_hop_raw_http(
 ) -> None:
     """Just the keep-alive HTTP /run round trip to a warm Python runtime (no pool, no logs)."""
     harness = harness_factory("none")
-    action = replace(spec("python:3.11", PY), path="guest/raw")
+    action = replace(bench("python:3.11", PY), path="guest/raw")
     outcome = harness.run(action)
     container = next(
         e.container for e in harness.invoker.pool.entries if e.container.id == outcome.container_id

@@ -29,7 +29,29 @@ RUNTIMES_DIR = Path(__file__).resolve().parent / "runtimes"
 BWRAP_INSTALL = "install bubblewrap (apt-get install bubblewrap, or bash .ci/setup)"
 
 
-def _bwrap_args(workdir: str) -> list[str]:
+def _under(path: str, root: str) -> bool:
+    return path == root or path.startswith(root.rstrip("/") + "/")
+
+
+def hidden_paths(command: list[str], workdir: str) -> list[str]:
+    """Paths the runtime needs that the private ``/tmp`` would hide (bound back in read-only).
+
+    A checkout, virtualenv or site-packages under ``/tmp`` (common on CI runners) holds the proxy
+    script, the interpreter or the action's bundled packages: every absolute path in the command line
+    (``os.pathsep`` lists included) plus the interpreter's prefixes.
+    """
+    wanted = {str(RUNTIMES_DIR), sys.prefix, sys.base_prefix}
+    for arg in command:
+        for part in arg.split(os.pathsep):
+            if os.path.isabs(part) and os.path.exists(part):
+                wanted.update((part, os.path.realpath(part)))
+    keep = sorted(p for p in wanted if _under(p, "/tmp") and p != "/tmp" and not _under(p, workdir))
+    # a path inside another kept path is already visible
+    return [p for p in keep if not any(q != p and _under(p, q) for q in keep)]
+
+
+def _bwrap_args(workdir: str, visible: list[str] | tuple[str, ...] = ()) -> list[str]:
+    rebinds = [arg for path in visible for arg in ("--ro-bind", path, path)]
     return [
         "bwrap",
         "--ro-bind",
@@ -41,6 +63,7 @@ def _bwrap_args(workdir: str) -> list[str]:
         "/proc",
         "--tmpfs",
         "/tmp",
+        *rebinds,
         "--bind",
         workdir,
         workdir,
@@ -64,7 +87,8 @@ def bwrap_problem() -> str | None:
     """Why bwrap cannot sandbox runtimes here, or None when it works (probed once per process)."""
     if shutil.which("bwrap") is None:
         return f"bwrap is not installed; {BWRAP_INSTALL}"
-    probe = [*_bwrap_args("/"), sys.executable, "-I", "-S", "-c", "pass"]
+    command = [sys.executable, "-I", "-S", "-c", "pass"]
+    probe = [*_bwrap_args("/", hidden_paths(command, "/nonexistent")), *command]
     try:
         done = subprocess.run(probe, capture_output=True, timeout=10, check=False)
     except (OSError, subprocess.TimeoutExpired) as exc:
@@ -119,7 +143,7 @@ def runtime_command(
 def sandbox(mode: str, command: list[str], workdir: str) -> list[str]:
     """Wrap ``command`` for the isolation mode."""
     if mode == "bwrap":
-        return [*_bwrap_args(workdir), *command]
+        return [*_bwrap_args(workdir, hidden_paths(command, workdir)), *command]
     return command
 
 

@@ -121,6 +121,18 @@ def _latency_rows(name: str, base: Benchmark, cur: Benchmark, rules: Sequence[Ga
     return rows
 
 
+def _verdict(change: str, rule: GateRule, alpha: float, p_worse: float, p_better: float, over: bool, *,
+             same: str) -> tuple[str, str]:
+    """Verdict and reason of one one-sided comparison; ``same`` is the p-value note of "no change"."""
+    if p_worse < alpha and over:
+        return REGRESSION, f"{change} is significant (p={p_worse:.2g} < {alpha:g}) and over {rule.describe()}"
+    if p_worse < alpha:
+        return SLOWER, f"{change} is significant but within {rule.describe()}"
+    if p_better < alpha:
+        return FASTER, f"{change} is a significant improvement"
+    return SAME, f"{change} is not significant ({same})"
+
+
 def _latency_verdict(name: str, rule: GateRule, res: stats.BootstrapResult, shift: float, alpha: float,
                      nb: int, nc: int) -> Comparison:
     if rule.absolute:
@@ -130,15 +142,8 @@ def _latency_verdict(name: str, rule: GateRule, res: stats.BootstrapResult, shif
         effect, low, high = res.ratio, res.ratio_low, res.ratio_high
         over = res.ratio > 1 + rule.threshold
         size = f"{(res.ratio - 1) * 100:+.1f}%"
-    if res.p_slower < alpha and over:
-        verdict = REGRESSION
-        reason = f"{size} is significant (p={res.p_slower:.2g} < {alpha:g}) and over {rule.describe()}"
-    elif res.p_slower < alpha:
-        verdict, reason = SLOWER, f"{size} is significant but within {rule.describe()}"
-    elif res.p_faster < alpha:
-        verdict, reason = FASTER, f"{size} is a significant improvement"
-    else:
-        verdict, reason = SAME, f"{size} is not significant (p={res.p_slower:.2g} >= {alpha:g})"
+    verdict, reason = _verdict(size, rule, alpha, res.p_slower, res.p_faster, over,
+                               same=f"p={res.p_slower:.2g} >= {alpha:g}")
     return Comparison(name, rule, verdict, reason, base=res.base, current=res.current, effect=effect, low=low,
                       high=high, p_value=res.p_slower, shift_p=shift, n_base=nb, n_current=nc)
 
@@ -151,15 +156,8 @@ def _proportion_row(name: str, base: Benchmark, cur: Benchmark, rule: GateRule, 
     k_base, k_current = int(np.count_nonzero(b)), int(np.count_nonzero(c))
     res = stats.compare_proportions(k_base, b.size, k_current, c.size, alpha=alpha)
     change = f"{res.base * 100:.1f}% -> {res.current * 100:.1f}% ({res.diff * 100:+.1f} pp, {res.test})"
-    if res.p_higher < alpha and res.diff > rule.threshold:
-        verdict = REGRESSION
-        reason = f"{change} is significant (p={res.p_higher:.2g} < {alpha:g}) and over {rule.describe()}"
-    elif res.p_higher < alpha:
-        verdict, reason = SLOWER, f"{change} is significant but within {rule.describe()}"
-    elif res.p_lower < alpha:
-        verdict, reason = FASTER, f"{change} is a significant improvement"
-    else:
-        verdict, reason = SAME, f"{change} is not significant (p={res.p_higher:.2g})"
+    verdict, reason = _verdict(change, rule, alpha, res.p_higher, res.p_lower, res.diff > rule.threshold,
+                               same=f"p={res.p_higher:.2g}")
     return Comparison(name, rule, verdict, reason, base=res.base, current=res.current, effect=res.diff,
                       low=res.diff_low, high=res.diff_high, p_value=res.p_higher, n_base=b.size,
                       n_current=c.size)

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import base64
 import html
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -30,62 +32,62 @@ def _pyplot() -> Any:
     return plt
 
 
+@contextmanager
+def _figure(path: str | Path, size: tuple[float, float], *, title: str, xlabel: str, ylabel: str,
+            legend: str) -> Iterator[Any]:
+    """An Axes to draw on; then labelled, gridded, given a legend at ``legend`` and saved to ``path``."""
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=size, dpi=100)
+    yield ax
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    ax.set_title(title)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=7, loc=legend)
+    fig.tight_layout()
+    fig.savefig(Path(path))
+    plt.close(fig)
+
+
 def latency_over_time(analysis: Analysis, path: str | Path) -> Path:
     """Scatter of latency from intended vs intended send time; cold starts marked. Returns ``path``."""
-    plt = _pyplot()
-    fig, ax = plt.subplots(figsize=(10, 4.5), dpi=100)
-    for action in analysis.workload.actions:
-        samples = analysis.samples(action)
-        ok = [s for s in samples if completion_ms(s) is not None and error_class(s) is None]
-        xs = [(s.intended or s.sent) - analysis.started for s in ok]
-        ys = [completion_ms(s) or 0.0 for s in ok]
-        line = ax.scatter(xs, ys, s=6, alpha=0.6, label=action)
-        cold = [s for s in ok if s.cold]
-        if cold:
-            ax.scatter([(s.intended or s.sent) - analysis.started for s in cold],
-                       [completion_ms(s) or 0.0 for s in cold], marker="x", s=40,
-                       color=line.get_facecolor()[0], label=f"{action} (cold)")
-        bad = [s for s in samples if error_class(s) is not None]
-        if bad:
-            ax.scatter([(s.intended or s.sent) - analysis.started for s in bad], [0.0] * len(bad),
-                       marker="|", s=60, color="red", label=f"{action} errors/dropped ({len(bad)})")
-    ax.set_xlabel("intended send time (s from start)")
-    ax.set_ylabel("intended send → completion (ms)")
-    ax.set_title(f"{analysis.workload.name}: latency over time")
-    ax.grid(alpha=0.3)
-    ax.legend(fontsize=7, loc="upper left")
-    target = Path(path)
-    fig.tight_layout()
-    fig.savefig(target)
-    plt.close(fig)
-    return target
+    with _figure(path, (10, 4.5), title=f"{analysis.workload.name}: latency over time",
+                 xlabel="intended send time (s from start)", ylabel="intended send → completion (ms)",
+                 legend="upper left") as ax:
+        for action in analysis.workload.actions:
+            samples = analysis.samples(action)
+            ok = [s for s in samples if completion_ms(s) is not None and error_class(s) is None]
+            xs = [(s.intended or s.sent) - analysis.started for s in ok]
+            ys = [completion_ms(s) or 0.0 for s in ok]
+            line = ax.scatter(xs, ys, s=6, alpha=0.6, label=action)
+            cold = [s for s in ok if s.cold]
+            if cold:
+                ax.scatter([(s.intended or s.sent) - analysis.started for s in cold],
+                           [completion_ms(s) or 0.0 for s in cold], marker="x", s=40,
+                           color=line.get_facecolor()[0], label=f"{action} (cold)")
+            bad = [s for s in samples if error_class(s) is not None]
+            if bad:
+                ax.scatter([(s.intended or s.sent) - analysis.started for s in bad], [0.0] * len(bad),
+                           marker="|", s=60, color="red", label=f"{action} errors/dropped ({len(bad)})")
+    return Path(path)
 
 
 def latency_cdf(analysis: Analysis, path: str | Path) -> Path:
     """CDF per function of latency from intended (solid) and client latency (dashed). Returns ``path``."""
-    plt = _pyplot()
-    fig, ax = plt.subplots(figsize=(7, 4.5), dpi=100)
-    for action in analysis.workload.actions:
-        samples = analysis.samples(action)
-        done = sorted(v for v in (completion_ms(s) for s in samples) if v is not None)
-        client = sorted(s.latency_ms for s in samples if s.http_status)
-        if not done:
-            continue
-        (line,) = ax.step(done, [(i + 1) / len(done) for i in range(len(done))], where="post",
-                          label=f"{action} (intended send → completion)")
-        ax.step(client, [(i + 1) / len(client) for i in range(len(client))], where="post", linestyle="--",
-                color=line.get_color(), label=f"{action} (client latency)")
-    ax.set_xlabel("latency (ms)")
-    ax.set_ylabel("fraction of requests")
-    ax.set_title(f"{analysis.workload.name}: latency CDF")
-    ax.set_ylim(0, 1.0)
-    ax.grid(alpha=0.3)
-    ax.legend(fontsize=7, loc="lower right")
-    target = Path(path)
-    fig.tight_layout()
-    fig.savefig(target)
-    plt.close(fig)
-    return target
+    with _figure(path, (7, 4.5), title=f"{analysis.workload.name}: latency CDF", xlabel="latency (ms)",
+                 ylabel="fraction of requests", legend="lower right") as ax:
+        for action in analysis.workload.actions:
+            samples = analysis.samples(action)
+            done = sorted(v for v in (completion_ms(s) for s in samples) if v is not None)
+            client = sorted(s.latency_ms for s in samples if s.http_status)
+            if not done:
+                continue
+            (line,) = ax.step(done, [(i + 1) / len(done) for i in range(len(done))], where="post",
+                              label=f"{action} (intended send → completion)")
+            ax.step(client, [(i + 1) / len(client) for i in range(len(client))], where="post", linestyle="--",
+                    color=line.get_color(), label=f"{action} (client latency)")
+        ax.set_ylim(0, 1.0)
+    return Path(path)
 
 
 def _fmt(value: Any) -> str:

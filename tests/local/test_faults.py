@@ -2,82 +2,42 @@
 
 from __future__ import annotations
 
-import asyncio
 import os
 import shutil
 import signal
 import subprocess
 import sys
-import time
-import uuid
-from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from pytest_openwhisk.local import invoker as invoker_module
-from pytest_openwhisk.local.config import Limits, LocalConfig, PoolConfig
+from pytest_openwhisk.local.config import Limits
 from pytest_openwhisk.local.invoker import Invoker
-from pytest_openwhisk.local.types import (
-    APPLICATION_ERROR,
-    DEVELOPER_ERROR,
-    SUCCESS,
-    WHISK_ERROR,
-    ActionSpec,
-    RunOutcome,
-    RunRequest,
-)
+from pytest_openwhisk.local.types import APPLICATION_ERROR, DEVELOPER_ERROR, SUCCESS, WHISK_ERROR, RunOutcome
 from pytest_openwhisk.wait import wait_until
 
-NO_NODE = pytest.mark.skipif(
-    shutil.which("node") is None, reason="node is not installed; run 'bash .ci/setup' (installs Node.js 20)"
-)
+from .invoker_helpers import NO_NODE, request, run_with, spec
+
 HEALTHY = "def main(args):\n    return {'healthy': True}\n"
 
 
-def spec(code: str, name: str = "faulty", kind: str = "python:3.11", **changes: Any) -> ActionSpec:
-    """An action revision with OpenWhisk's default limits (timeout 10 s unless changed)."""
-    base = ActionSpec(
-        namespace="guest",
-        path=f"guest/{name}",
-        name=name,
-        version="0.0.1",
-        revision="r1",
-        kind=kind,
-        code=code,
-        binary=False,
-        main="main",
-        timeout_ms=10_000,
-        memory_mb=256,
-        logs_mb=10,
-        concurrency=1,
-    )
-    return replace(base, **changes)
-
-
-def request(action: ActionSpec) -> RunRequest:
-    """One activation of ``action``."""
-    return RunRequest(action, {}, uuid.uuid4().hex, uuid.uuid4().hex, "guest", "", time.time())
-
-
 def fault(
-    code: str, *, twice: bool = False, limits: Limits | None = None, **changes: Any
+    code: str, *, twice: bool = False, limits: Limits | None = None, name: str = "faulty", **changes: Any
 ) -> list[RunOutcome]:
     """Run a faulty action (twice if asked), then a healthy one that must still succeed."""
-    config = LocalConfig(limits=limits or Limits(), pool=PoolConfig(prewarm=(), isolation="none"))
 
-    async def main() -> list[RunOutcome]:
-        async with Invoker(config) as invoker:
-            action = spec(code, **changes)
-            outcomes = [await invoker.run(request(action)) for _ in range(2 if twice else 1)]
-            healthy = await invoker.run(request(spec(HEALTHY, name="healthy")))
-            assert (healthy.status_code, healthy.result) == (SUCCESS, {"healthy": True})
-            if outcomes[-1].status_code in (DEVELOPER_ERROR, WHISK_ERROR):
-                assert outcomes[-1].container_id not in {e.container.id for e in invoker.pool.entries}
-            return outcomes
+    async def scenario(invoker: Invoker) -> list[RunOutcome]:
+        action = spec(code, name, **changes)
+        outcomes = [await invoker.run(request(action)) for _ in range(2 if twice else 1)]
+        healthy = await invoker.run(request(spec(HEALTHY, name="healthy")))
+        assert (healthy.status_code, healthy.result) == (SUCCESS, {"healthy": True})
+        if outcomes[-1].status_code in (DEVELOPER_ERROR, WHISK_ERROR):
+            assert outcomes[-1].container_id not in {e.container.id for e in invoker.pool.entries}
+        return outcomes
 
-    return asyncio.run(main())
+    return run_with(scenario, limits=limits)
 
 
 def test_run_timeout_kills_and_replaces_the_container() -> None:
@@ -191,14 +151,13 @@ def test_null_result_from_nodejs_is_not_valid_json_object() -> None:
 
 
 def test_spawn_failure_is_a_whisk_error(monkeypatch: pytest.MonkeyPatch) -> None:
-    async def main() -> tuple[RunOutcome, RunOutcome]:
-        async with Invoker(LocalConfig(pool=PoolConfig(prewarm=(), isolation="none"))) as invoker:
-            monkeypatch.setattr(invoker_module, "interpreter", lambda kind: ["/nonexistent/interpreter"])
-            broken = await invoker.run(request(spec(HEALTHY)))
-            monkeypatch.undo()
-            return broken, await invoker.run(request(spec(HEALTHY)))
+    async def scenario(invoker: Invoker) -> tuple[RunOutcome, RunOutcome]:
+        monkeypatch.setattr(invoker_module, "interpreter", lambda kind: ["/nonexistent/interpreter"])
+        broken = await invoker.run(request(spec(HEALTHY, name="faulty")))
+        monkeypatch.undo()
+        return broken, await invoker.run(request(spec(HEALTHY, name="faulty")))
 
-    broken, fixed = asyncio.run(main())
+    broken, fixed = run_with(scenario)
     assert (broken.status_code, broken.result) == (
         WHISK_ERROR,
         {"error": "Failed to provision resources to run the action."},
@@ -208,11 +167,10 @@ def test_spawn_failure_is_a_whisk_error(monkeypatch: pytest.MonkeyPatch) -> None
 
 
 def test_unknown_kind_is_a_whisk_error() -> None:
-    async def main() -> RunOutcome:
-        async with Invoker(LocalConfig(pool=PoolConfig(prewarm=(), isolation="none"))) as invoker:
-            return await invoker.run(request(spec(HEALTHY, kind="blackbox")))
+    async def scenario(invoker: Invoker) -> RunOutcome:
+        return await invoker.run(request(spec(HEALTHY, name="faulty", kind="blackbox")))
 
-    outcome = asyncio.run(main())
+    outcome = run_with(scenario)
     assert outcome.status_code == WHISK_ERROR
     assert "The specified runtime 'blackbox' is not supported" in outcome.logs[0]
 

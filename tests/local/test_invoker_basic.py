@@ -2,69 +2,17 @@
 
 from __future__ import annotations
 
-import asyncio
 import re
-import shutil
 import time
-import uuid
-from collections.abc import Awaitable, Callable
 from dataclasses import replace
-from typing import Any
 
-import pytest
-
-from pytest_openwhisk.local.config import LocalConfig, PoolConfig
 from pytest_openwhisk.local.invoker import Invoker
 from pytest_openwhisk.local.logs import DEVELOPER_ERROR, SENTINEL
-from pytest_openwhisk.local.types import APPLICATION_ERROR, SUCCESS, ActionSpec, RunOutcome, RunRequest
+from pytest_openwhisk.local.types import APPLICATION_ERROR, SUCCESS, RunOutcome
 
-NO_NODE = pytest.mark.skipif(
-    shutil.which("node") is None, reason="node is not installed; run 'bash .ci/setup' (installs Node.js 20)"
-)
+from .invoker_helpers import NO_NODE, request, run_with, spec
+
 LOG_LINE = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{9}Z (stdout|stderr): ")
-
-
-def spec(code: str, name: str = "hello", kind: str = "python:3.11", **changes: Any) -> ActionSpec:
-    """An action revision with OpenWhisk's default limits."""
-    base = ActionSpec(
-        namespace="guest",
-        path=f"guest/{name}",
-        name=name,
-        version="0.0.1",
-        revision="r1",
-        kind=kind,
-        code=code,
-        binary=False,
-        main="main",
-        timeout_ms=10_000,
-        memory_mb=256,
-        logs_mb=10,
-        concurrency=1,
-    )
-    return replace(base, **changes)
-
-
-def request(
-    action: ActionSpec,
-    params: dict[str, Any] | None = None,
-    namespace: str = "guest",
-    api_key: str = "uuid-1:secret-key",
-) -> RunRequest:
-    """One activation of ``action``."""
-    return RunRequest(
-        action, params or {}, uuid.uuid4().hex, uuid.uuid4().hex, namespace, api_key, time.time()
-    )
-
-
-def run_with(scenario: Callable[[Invoker], Awaitable[None]], api_host: str = "", **pool: Any) -> None:
-    """Run ``scenario`` against a started invoker (no stem cells unless given, no sandbox)."""
-    config = LocalConfig(pool=PoolConfig(**{"prewarm": (), "isolation": "none", **pool}))
-
-    async def main() -> None:
-        async with Invoker(config, api_host=api_host) as invoker:
-            await scenario(invoker)
-
-    asyncio.run(main())
 
 
 ECHO = (
@@ -117,7 +65,7 @@ def test_activation_env_and_api_host() -> None:
 
     async def scenario(invoker: Invoker) -> None:
         with_key = spec(code, name="keyed", provide_api_key=True, init_env={"MY_PARAM": "x"})
-        req = request(with_key, namespace="alice")
+        req = request(with_key, namespace="alice", api_key="uuid-1:secret-key")
         before = int(time.time() * 1000)
         env = (await invoker.run(req)).result
         assert env["__OW_NAMESPACE"] == "alice"

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import asyncio
 import socket
-import time
 import uuid
 from pathlib import Path
 from typing import Any
@@ -12,10 +10,11 @@ from typing import Any
 import pytest
 
 from pytest_openwhisk.errors import ConfigError
-from pytest_openwhisk.local.config import LocalConfig, PoolConfig
 from pytest_openwhisk.local.invoker import Invoker
 from pytest_openwhisk.local.isolation import bwrap_problem, resolve_mode
-from pytest_openwhisk.local.types import SUCCESS, ActionSpec, RunOutcome, RunRequest
+from pytest_openwhisk.local.types import SUCCESS, RunOutcome
+
+from .invoker_helpers import request, run_with, spec
 
 PROBE = """
 import os, socket, sys
@@ -40,31 +39,14 @@ def run_probe(isolation: str, tmp_path: Path) -> tuple[RunOutcome, str]:
     listener = socket.socket()
     listener.bind(("127.0.0.1", 0))
     listener.listen(4)
-    action = ActionSpec(
-        namespace="guest",
-        path="guest/probe",
-        name="probe",
-        version="0.0.1",
-        revision="r1",
-        kind="python:3.11",
-        code=PROBE,
-        binary=False,
-        main="main",
-        timeout_ms=10_000,
-        memory_mb=256,
-        logs_mb=10,
-        concurrency=1,
-    )
+    action = spec(PROBE, "probe")
     params: dict[str, Any] = {"tag": tag, "port": listener.getsockname()[1], "system": str(tmp_path)}
 
-    async def main() -> RunOutcome:
-        async with Invoker(LocalConfig(pool=PoolConfig(prewarm=(), isolation=isolation))) as invoker:
-            return await invoker.run(
-                RunRequest(action, params, uuid.uuid4().hex, uuid.uuid4().hex, "guest", "", time.time())
-            )
+    async def scenario(invoker: Invoker) -> RunOutcome:
+        return await invoker.run(request(action, params))
 
     try:
-        return asyncio.run(main()), tag
+        return run_with(scenario, isolation=isolation), tag
     finally:
         listener.close()
 
@@ -114,37 +96,18 @@ def test_unknown_isolation_is_rejected_with_the_choices() -> None:
 
 @needs_bwrap
 def test_bwrap_faults_timeout_and_memory_are_mapped() -> None:
-    def action(name: str, code: str, **limits: Any) -> ActionSpec:
-        settings: dict[str, Any] = {"timeout_ms": 10_000, "memory_mb": 256, "logs_mb": 10, "concurrency": 1}
-        return ActionSpec(
-            namespace="guest",
-            path=f"guest/{name}",
-            name=name,
-            version="0.0.1",
-            revision="r1",
-            kind="python:3.11",
-            code=code,
-            binary=False,
-            main="main",
-            **{**settings, **limits},
+    async def scenario(invoker: Invoker) -> list[RunOutcome]:
+        slow = spec("import time\ndef main(args):\n    time.sleep(30)\n", "slow", timeout_ms=300)
+        hungry = spec(
+            "def main(args):\n    return {'n': len(bytearray(900 << 20))}\n", "hungry", memory_mb=128
         )
+        crash = spec("import os\ndef main(args):\n    os._exit(3)\n", "crash")
+        ok = spec("def main(args):\n    return {}\n", "ok")
+        outcomes = [await invoker.run(request(action)) for action in (slow, hungry, crash, ok)]
+        assert invoker.stats()["containers"]["idle"] == 1  # broken sandboxes were destroyed
+        return outcomes
 
-    async def main() -> list[RunOutcome]:
-        async with Invoker(LocalConfig(pool=PoolConfig(prewarm=(), isolation="bwrap"))) as invoker:
-            slow = action("slow", "import time\ndef main(args):\n    time.sleep(30)\n", timeout_ms=300)
-            hungry = action(
-                "hungry", "def main(args):\n    return {'n': len(bytearray(900 << 20))}\n", memory_mb=128
-            )
-            crash = action("crash", "import os\ndef main(args):\n    os._exit(3)\n")
-            ok = action("ok", "def main(args):\n    return {}\n")
-            outcomes = []
-            for spec in (slow, hungry, crash, ok):
-                req = RunRequest(spec, {}, uuid.uuid4().hex, uuid.uuid4().hex, "guest", "", time.time())
-                outcomes.append(await invoker.run(req))
-            assert invoker.stats()["containers"]["idle"] == 1  # broken sandboxes were destroyed
-            return outcomes
-
-    slow, hungry, crash, ok = asyncio.run(main())
+    slow, hungry, crash, ok = run_with(scenario, isolation="bwrap")
     assert slow.result == {"error": "The action exceeded its time limits of 300 milliseconds."}
     assert slow.timed_out
     assert hungry.result == {"error": "The action exhausted its memory and was aborted."}

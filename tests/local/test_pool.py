@@ -3,54 +3,17 @@
 from __future__ import annotations
 
 import asyncio
-import time
-import uuid
-from collections.abc import Awaitable, Callable
-from dataclasses import replace
+from collections.abc import Callable
 from typing import Any
 
-from pytest_openwhisk.local.config import LocalConfig, PoolConfig, StemCell
+from pytest_openwhisk.local.config import StemCell
 from pytest_openwhisk.local.invoker import Invoker
-from pytest_openwhisk.local.types import SUCCESS, ActionSpec, RunRequest
+from pytest_openwhisk.local.types import SUCCESS
 from pytest_openwhisk.wait import wait_until
 
+from .invoker_helpers import request, run_with, spec
+
 SLEEPY = "import time\ndef main(args):\n    time.sleep(args.get('s', 0))\n    return {'ok': True}\n"
-
-
-def spec(name: str, code: str = SLEEPY, **changes: Any) -> ActionSpec:
-    """An action revision with OpenWhisk's default limits."""
-    base = ActionSpec(
-        namespace="guest",
-        path=f"guest/{name}",
-        name=name,
-        version="0.0.1",
-        revision="r1",
-        kind="python:3.11",
-        code=code,
-        binary=False,
-        main="main",
-        timeout_ms=10_000,
-        memory_mb=256,
-        logs_mb=10,
-        concurrency=1,
-    )
-    return replace(base, **changes)
-
-
-def request(action: ActionSpec, params: dict[str, Any] | None = None) -> RunRequest:
-    """One activation of ``action`` by the guest namespace."""
-    return RunRequest(action, params or {}, uuid.uuid4().hex, uuid.uuid4().hex, "guest", "", time.time())
-
-
-def run_with(scenario: Callable[[Invoker], Awaitable[None]], **pool: Any) -> None:
-    """Run ``scenario`` against a started invoker with the given pool settings."""
-    config = LocalConfig(pool=PoolConfig(**{"prewarm": (), "isolation": "none", **pool}))
-
-    async def main() -> None:
-        async with Invoker(config) as invoker:
-            await scenario(invoker)
-
-    asyncio.run(main())
 
 
 async def eventually(invoker: Invoker, what: str, probe: Callable[[dict[str, Any]], bool]) -> None:
@@ -62,7 +25,7 @@ def test_prewarmed_stem_cell_serves_a_cold_start_and_is_replaced() -> None:
     async def scenario(invoker: Invoker) -> None:
         assert invoker.stats()["containers"]["prewarm"] == 1
         stem_ids = {e.container.id for e in invoker.pool.entries}
-        outcome = await invoker.run(request(spec("a")))
+        outcome = await invoker.run(request(spec(SLEEPY, "a")))
         assert outcome.status_code == SUCCESS
         assert outcome.prewarmed
         assert outcome.init_ms is not None
@@ -73,7 +36,7 @@ def test_prewarmed_stem_cell_serves_a_cold_start_and_is_replaced() -> None:
         assert outcome.container_id not in {
             e.container.id for e in invoker.pool.entries if e.state == "prewarm"
         }
-        other_memory = await invoker.run(request(spec("b", memory_mb=128)))
+        other_memory = await invoker.run(request(spec(SLEEPY, "b", memory_mb=128)))
         assert not other_memory.prewarmed  # stem cells match kind AND memory exactly
         assert invoker.stats()["starts"]["cold"] == 1
 
@@ -82,10 +45,10 @@ def test_prewarmed_stem_cell_serves_a_cold_start_and_is_replaced() -> None:
 
 def test_idle_containers_are_reclaimed_after_the_timeout() -> None:
     async def scenario(invoker: Invoker) -> None:
-        first = await invoker.run(request(spec("a")))
+        first = await invoker.run(request(spec(SLEEPY, "a")))
         await eventually(invoker, "idle container reclaimed", lambda s: s["containers"]["idle"] == 0)
         assert invoker.stats()["evictions"]["idle"] == 1
-        second = await invoker.run(request(spec("a")))
+        second = await invoker.run(request(spec(SLEEPY, "a")))
         assert second.init_ms is not None
         assert second.container_id != first.container_id
 
@@ -94,7 +57,7 @@ def test_idle_containers_are_reclaimed_after_the_timeout() -> None:
 
 def test_full_pool_queues_fifo_and_wait_time_includes_the_queueing() -> None:
     async def scenario(invoker: Invoker) -> None:
-        slow, other = spec("slow"), spec("other")
+        slow, other = spec(SLEEPY, "slow"), spec(SLEEPY, "other")
         first, second = await asyncio.gather(
             invoker.run(request(slow, {"s": 0.3})), invoker.run(request(other))
         )
@@ -110,7 +73,7 @@ def test_full_pool_queues_fifo_and_wait_time_includes_the_queueing() -> None:
 
 def test_least_recently_used_idle_container_is_evicted_first() -> None:
     async def scenario(invoker: Invoker) -> None:
-        a, b, c = spec("a"), spec("b"), spec("c")
+        a, b, c = spec(SLEEPY, "a"), spec(SLEEPY, "b"), spec(SLEEPY, "c")
         first_a = await invoker.run(request(a))
         await invoker.run(request(b))
         assert (await invoker.run(request(a))).init_ms is None  # a is now the most recently used
@@ -125,8 +88,8 @@ def test_least_recently_used_idle_container_is_evicted_first() -> None:
 
 def test_stem_cells_count_in_the_budget_but_are_never_evicted_for_lru() -> None:
     async def scenario(invoker: Invoker) -> None:
-        await invoker.run(request(spec("a", memory_mb=128)))
-        await invoker.run(request(spec("b", memory_mb=128)))  # evicts a, not the stem cell
+        await invoker.run(request(spec(SLEEPY, "a", memory_mb=128)))
+        await invoker.run(request(spec(SLEEPY, "b", memory_mb=128)))  # evicts a, not the stem cell
         stats = invoker.stats()
         assert stats["containers"] == {"prewarm": 1, "idle": 1, "busy": 0}
         assert stats["evictions"]["lru"] == 1
@@ -136,7 +99,7 @@ def test_stem_cells_count_in_the_budget_but_are_never_evicted_for_lru() -> None:
 
 def test_evict_forces_the_next_invocation_cold() -> None:
     async def scenario(invoker: Invoker) -> None:
-        a, b = spec("a"), spec("b")
+        a, b = spec(SLEEPY, "a"), spec(SLEEPY, "b")
         await invoker.run(request(a))
         await invoker.run(request(b))
         assert await invoker.evict(path="guest/a") == 1
@@ -149,7 +112,7 @@ def test_evict_forces_the_next_invocation_cold() -> None:
 
 def test_evict_during_a_run_destroys_the_container_afterwards() -> None:
     async def scenario(invoker: Invoker) -> None:
-        a = spec("a")
+        a = spec(SLEEPY, "a")
         await invoker.run(request(a))
         running = asyncio.ensure_future(invoker.run(request(a, {"s": 0.3})))
         await eventually(invoker, "busy container", lambda s: s["containers"]["busy"] == 1)
@@ -165,7 +128,7 @@ def test_evict_during_a_run_destroys_the_container_afterwards() -> None:
 
 def test_concurrency_slots_share_one_container() -> None:
     async def scenario(invoker: Invoker) -> None:
-        action = spec("shared", concurrency=4)
+        action = spec(SLEEPY, "shared", concurrency=4)
         await invoker.run(request(action))
         outcomes = await asyncio.gather(*(invoker.run(request(action, {"s": 0.1})) for _ in range(4)))
         assert {o.container_id for o in outcomes} == {outcomes[0].container_id}
@@ -176,12 +139,12 @@ def test_concurrency_slots_share_one_container() -> None:
 
 def test_cancelled_activation_gives_its_container_back() -> None:
     async def scenario(invoker: Invoker) -> None:
-        running = asyncio.ensure_future(invoker.run(request(spec("a"), {"s": 5})))
+        running = asyncio.ensure_future(invoker.run(request(spec(SLEEPY, "a"), {"s": 5})))
         await eventually(invoker, "busy container", lambda s: s["containers"]["busy"] == 1)
         running.cancel()
         await asyncio.gather(running, return_exceptions=True)
         assert invoker.stats()["containers"] == {"prewarm": 0, "idle": 0, "busy": 0}
         assert invoker.stats()["memory_mb"]["used"] == 0
-        assert (await invoker.run(request(spec("a")))).status_code == SUCCESS
+        assert (await invoker.run(request(spec(SLEEPY, "a")))).status_code == SUCCESS
 
     run_with(scenario)

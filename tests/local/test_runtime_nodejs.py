@@ -2,53 +2,18 @@
 
 from __future__ import annotations
 
-import asyncio
-import base64
-import io
 import json
-import shutil
 import zipfile
-from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import Any
-
-import pytest
 
 from pytest_openwhisk.local.container import Container
-from pytest_openwhisk.local.isolation import runtime_command
-from pytest_openwhisk.local.manifest import interpreter
 
-pytestmark = pytest.mark.skipif(
-    shutil.which("node") is None, reason="node is not installed; run 'bash .ci/setup' (installs Node.js 20)"
-)
+from .invoker_helpers import NO_NODE, init_body, post, with_runtime, zip_b64
+
+pytestmark = NO_NODE
 
 
-def with_runtime(tmp_path: Path, scenario: Callable[[Container], Awaitable[None]]) -> None:
-    """Start one Node.js runtime process, run ``scenario`` against it, kill it."""
-
-    async def main() -> None:
-        container = Container("nodejs:20", 256, "none", str(tmp_path))
-        container.spawn(
-            lambda fd: runtime_command("nodejs", interpreter("nodejs:20"), 256, fd, container.workdir, []),
-            {"PATH": "/usr/bin:/bin"},
-        )
-        try:
-            await scenario(container)
-        finally:
-            await container.destroy()
-
-    asyncio.run(main())
-
-
-async def post(container: Container, path: str, payload: Any) -> tuple[int, Any]:
-    """POST JSON and decode the JSON answer."""
-    response = await container.post(path, json.dumps(payload).encode(), 10.0)
-    return response.status, json.loads(response.body)
-
-
-def init_body(code: str, main: str = "main", binary: bool = False) -> Any:
-    """An /init body as the invoker sends it."""
-    return {"value": {"name": "a", "main": main, "binary": binary, "code": code, "env": {"INIT_PARAM": "p"}}}
+KIND = "nodejs:20"
 
 
 def test_second_init_is_refused_and_env_is_set(tmp_path: Path) -> None:
@@ -56,8 +21,8 @@ def test_second_init_is_refused_and_env_is_set(tmp_path: Path) -> None:
 
     async def scenario(c: Container) -> None:
         assert await post(c, "/run", {"value": {}}) == (403, {"error": "System not initialized."})
-        assert await post(c, "/init", init_body(code)) == (200, {"OK": True})
-        assert await post(c, "/init", init_body(code)) == (
+        assert await post(c, "/init", init_body(code, env={"INIT_PARAM": "p"})) == (200, {"OK": True})
+        assert await post(c, "/init", init_body(code, env={"INIT_PARAM": "p"})) == (
             403,
             {"error": "Cannot initialize the action more than once."},
         )
@@ -69,7 +34,7 @@ def test_second_init_is_refused_and_env_is_set(tmp_path: Path) -> None:
         assert complete
         assert out == []
 
-    with_runtime(tmp_path, scenario)
+    with_runtime(tmp_path, scenario, KIND)
 
 
 def test_module_exports_undefined_and_non_object_results(tmp_path: Path) -> None:
@@ -99,7 +64,7 @@ def test_module_exports_undefined_and_non_object_results(tmp_path: Path) -> None
             lines += [text for _, text in out]
         assert lines == ["kind undef", "kind async", "kind reject", "kind num"]
 
-    with_runtime(tmp_path, scenario)
+    with_runtime(tmp_path, scenario, KIND)
 
 
 def test_sync_throw_is_reported_and_stops_the_runtime(tmp_path: Path) -> None:
@@ -112,38 +77,34 @@ def test_sync_throw_is_reported_and_stops_the_runtime(tmp_path: Path) -> None:
         status, _ = await post(c, "/run", {"value": {}})
         assert status == 403
 
-    with_runtime(tmp_path, scenario)
+    with_runtime(tmp_path, scenario, KIND)
 
 
 def test_zip_with_package_json_main(tmp_path: Path) -> None:
-    buffer = io.BytesIO()
-    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
-        archive.writestr("package.json", json.dumps({"name": "z", "main": "lib/entry.js"}))
-        archive.writestr(
-            "lib/entry.js", "const h = require('./helper');\nexports.main = (a) => ({v: h.triple(a.n)});"
-        )
-        archive.writestr("lib/helper.js", "exports.triple = (n) => 3 * n;")
-        archive.writestr("README.txt", "stored " * 10)
-    code = base64.b64encode(buffer.getvalue()).decode()
+    code = zip_b64(
+        {
+            "package.json": json.dumps({"name": "z", "main": "lib/entry.js"}),
+            "lib/entry.js": "const h = require('./helper');\nexports.main = (a) => ({v: h.triple(a.n)});",
+            "lib/helper.js": "exports.triple = (n) => 3 * n;",
+            "README.txt": "stored " * 10,
+        }
+    )
 
     async def scenario(c: Container) -> None:
         assert (await post(c, "/init", init_body(code, binary=True)))[0] == 200
         assert await post(c, "/run", {"value": {"n": 5}}) == (200, {"v": 15})
 
-    with_runtime(tmp_path, scenario)
+    with_runtime(tmp_path, scenario, KIND)
 
 
 def test_zip_with_index_js_and_stored_entries(tmp_path: Path) -> None:
-    buffer = io.BytesIO()
-    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_STORED) as archive:
-        archive.writestr("index.js", "module.exports.go = () => ({ok: true});")
-    code = base64.b64encode(buffer.getvalue()).decode()
+    code = zip_b64({"index.js": "module.exports.go = () => ({ok: true});"}, zipfile.ZIP_STORED)
 
     async def scenario(c: Container) -> None:
         assert (await post(c, "/init", init_body(code, main="go", binary=True)))[0] == 200
         assert await post(c, "/run", {"value": {}}) == (200, {"ok": True})
 
-    with_runtime(tmp_path, scenario)
+    with_runtime(tmp_path, scenario, KIND)
 
 
 def test_init_failure_reports_the_cause(tmp_path: Path) -> None:
@@ -152,4 +113,4 @@ def test_init_failure_reports_the_cause(tmp_path: Path) -> None:
         assert status == 502
         assert body["error"].startswith("Initialization has failed due to: Error: Action entrypoint 'main'")
 
-    with_runtime(tmp_path, scenario)
+    with_runtime(tmp_path, scenario, KIND)

@@ -2,58 +2,14 @@
 
 from __future__ import annotations
 
-import asyncio
-import base64
-import io
-import json
-import zipfile
-from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import Any
 
-from pytest_openwhisk.local.container import Container, Response
-from pytest_openwhisk.local.isolation import runtime_command
+from pytest_openwhisk.local.container import Container
 from pytest_openwhisk.local.logs import SENTINEL
-from pytest_openwhisk.local.manifest import interpreter
 
-Scenario = Callable[[Container], Awaitable[None]]
+from .invoker_helpers import init_body, post, with_runtime, zip_b64
 
-
-def with_runtime(tmp_path: Path, scenario: Scenario) -> None:
-    """Start one Python runtime process, run ``scenario`` against it, kill it."""
-
-    async def main() -> None:
-        container = Container("python:3.11", 256, "none", str(tmp_path))
-        container.spawn(
-            lambda fd: runtime_command("python", interpreter("python:3.11"), 256, fd, container.workdir, []),
-            {"PATH": "/usr/bin:/bin"},
-        )
-        try:
-            await scenario(container)
-        finally:
-            await container.destroy()
-
-    asyncio.run(main())
-
-
-async def post(container: Container, path: str, payload: Any) -> tuple[int, Any]:
-    """POST JSON and decode the JSON answer."""
-    response: Response = await container.post(path, json.dumps(payload).encode(), 10.0)
-    return response.status, json.loads(response.body)
-
-
-def init_body(code: str, main: str = "main", binary: bool = False, env: dict[str, str] | None = None) -> Any:
-    """An /init body as the invoker sends it."""
-    return {"value": {"name": "a", "main": main, "binary": binary, "code": code, "env": env or {}}}
-
-
-def zip_b64(files: dict[str, str]) -> str:
-    """Base64 zip of ``files`` (name -> text)."""
-    buffer = io.BytesIO()
-    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
-        for name, text in files.items():
-            archive.writestr(name, text)
-    return base64.b64encode(buffer.getvalue()).decode()
+KIND = "python:3.11"
 
 
 def test_second_init_is_refused_with_403(tmp_path: Path) -> None:
@@ -63,7 +19,7 @@ def test_second_init_is_refused_with_403(tmp_path: Path) -> None:
         assert (status, body) == (403, {"error": "Cannot initialize the action more than once."})
         assert await post(c, "/run", {"value": {"still": "first"}}) == (200, {"still": "first"})
 
-    with_runtime(tmp_path, scenario)
+    with_runtime(tmp_path, scenario, KIND)
 
 
 def test_run_before_init_and_empty_code_are_refused(tmp_path: Path) -> None:
@@ -71,7 +27,7 @@ def test_run_before_init_and_empty_code_are_refused(tmp_path: Path) -> None:
         assert await post(c, "/run", {"value": {}}) == (500, {"error": "no action defined yet"})
         assert await post(c, "/init", init_body("")) == (403, {"error": "Missing main/no code to execute."})
 
-    with_runtime(tmp_path, scenario)
+    with_runtime(tmp_path, scenario, KIND)
 
 
 def test_run_exports_ow_env_and_prints_sentinels(tmp_path: Path) -> None:
@@ -107,7 +63,7 @@ def test_run_exports_ow_env_and_prints_sentinels(tmp_path: Path) -> None:
         assert [text for _, text in out] == ["to stdout"]
         assert err == []
 
-    with_runtime(tmp_path, scenario)
+    with_runtime(tmp_path, scenario, KIND)
 
 
 def test_results_exceptions_and_lists(tmp_path: Path) -> None:
@@ -135,7 +91,7 @@ def test_results_exceptions_and_lists(tmp_path: Path) -> None:
         err, _, _ = await c.stderr.next_chunk(5.0)
         assert any("ValueError: bad input 42" in text for _, text in err)  # traceback in the logs
 
-    with_runtime(tmp_path, scenario)
+    with_runtime(tmp_path, scenario, KIND)
 
 
 def test_zip_action_with_helper_module_and_custom_main(tmp_path: Path) -> None:
@@ -152,7 +108,7 @@ def test_zip_action_with_helper_module_and_custom_main(tmp_path: Path) -> None:
         assert (await post(c, "/init", init_body(code, main="handler", binary=True)))[0] == 200
         assert await post(c, "/run", {"value": {"n": 21}}) == (200, {"v": 42})
 
-    with_runtime(tmp_path, scenario)
+    with_runtime(tmp_path, scenario, KIND)
 
 
 def test_zip_virtualenv_site_packages_are_importable(tmp_path: Path) -> None:
@@ -167,7 +123,7 @@ def test_zip_virtualenv_site_packages_are_importable(tmp_path: Path) -> None:
         await post(c, "/init", init_body(code, binary=True))
         assert await post(c, "/run", {"value": {}}) == (200, {"v": "from the virtualenv"})
 
-    with_runtime(tmp_path, scenario)
+    with_runtime(tmp_path, scenario, KIND)
 
 
 def test_init_failures_name_the_problem(tmp_path: Path) -> None:
@@ -178,7 +134,7 @@ def test_init_failures_name_the_problem(tmp_path: Path) -> None:
         out, _, _ = await c.stdout.next_chunk(5.0)  # sentinels written after a failed init
         assert out == []
 
-    with_runtime(tmp_path, scenario)
+    with_runtime(tmp_path, scenario, KIND)
 
 
 def test_zip_without_main_module_is_refused(tmp_path: Path) -> None:
@@ -187,7 +143,7 @@ def test_zip_without_main_module_is_refused(tmp_path: Path) -> None:
         assert status == 502
         assert "no __main__.py at its root" in body["error"]
 
-    with_runtime(tmp_path, scenario)
+    with_runtime(tmp_path, scenario, KIND)
 
 
 def test_sentinel_constant_matches_openwhisk() -> None:
