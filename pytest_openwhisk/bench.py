@@ -5,20 +5,27 @@ they apply to (see :func:`pytest_openwhisk.slo.applies_to_mode`); a miss fails t
 the verdict table. Targets that no measurement of the test could evaluate (e.g. ``cold_start_p95``
 without any cold sample) fail the test when its function returns ("no samples"), through the
 :func:`pytest_pyfunc_call` wrapper the plugin registers.
+
+Every measured sample is streamed to ``<results_dir>/samples/<test>/<measurement>.jsonl`` as it is
+measured (:mod:`pytest_openwhisk.samplelog`). On Ctrl-C the samples measured so far are recorded as a
+partial measurement (``extra["interrupted"] = True``, no SLO verdicts) and the interrupt is re-raised.
 """
 
 from __future__ import annotations
 
-from collections.abc import Generator, Iterator, Mapping, Sequence
+from collections.abc import Callable, Generator, Iterator, Mapping, Sequence
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from pytest_openwhisk.benchjson import record_measurement, remember_cluster
+from pytest_openwhisk.benchjson import record_measurement, remember_cluster, secrets_of
 from pytest_openwhisk.errors import SloViolation
 from pytest_openwhisk.measure import (
     ActionLike,
     Measurement,
+    MeasurementInterrupted,
+    OnSample,
     Params,
     action_names,
     measurement_from_samples,
@@ -26,6 +33,7 @@ from pytest_openwhisk.measure import (
     run_concurrent,
     run_warm,
 )
+from pytest_openwhisk.samplelog import SampleLog, sample_log_path
 from pytest_openwhisk.samples import Sample
 from pytest_openwhisk.session import SESSION_KEY
 from pytest_openwhisk.slo import (
@@ -51,7 +59,9 @@ class BenchRunner:
 
     Each measurement is appended to the session's ``measurements`` (terminal summary), recorded as its
     own pytest-benchmark entry, given the backend's monitoring for its window (``extra["monitoring"]``)
-    and checked against the test's ``ow_slo`` targets.
+    and checked against the test's ``ow_slo`` targets. Samples of ``warm``/``cold``/``concurrent``
+    are streamed to :meth:`sample_log` as they are measured; an interrupted measurement is recorded
+    as a partial one (no SLO check, no monitoring) before the KeyboardInterrupt goes on.
     """
 
     def __init__(self, *, client: OpenWhiskClient, backend: Backend, config: pytest.Config, nodeid: str,
@@ -71,19 +81,32 @@ class BenchRunner:
     def warm(self, action: ActionLike | str, params: Params = None, rounds: int = 100, warmup: int = 3,
              name: str | None = None) -> Measurement:
         """``warmup`` discarded invocations, then ``rounds`` measured blocking invocations in a row."""
-        return self._finish(run_warm(self.client, action, params, rounds, warmup, name=name))
+        label = self._unique(name or "warm")
+        return self._measure(label, lambda log: run_warm(self.client, action, params, rounds, warmup,
+                                                         name=label, on_sample=log))
 
     def cold(self, action: ActionLike | str, params: Params = None, rounds: int = 10,
              name: str | None = None) -> Measurement:
         """``rounds`` blocking invocations, each after the backend forced a cold start."""
-        return self._finish(run_cold(self.client, self.backend, action, params, rounds, name=name))
+        label = self._unique(name or "cold")
+        return self._measure(label, lambda log: run_cold(self.client, self.backend, action, params, rounds,
+                                                         name=label, on_sample=log))
 
     def concurrent(self, action: ActionLike | str, params: Params = None, clients: int = 4,
                    per_client: int = 25, warmup: int = 1, name: str | None = None) -> Measurement:
         """``clients`` threads x ``per_client`` blocking invocations, started together after a warm-up."""
-        measurement = run_concurrent(self.client, action, params, clients, per_client, warmup,
-                                     name=name or f"concurrent-{clients}x{per_client}")
-        return self._finish(measurement)
+        label = self._unique(name or f"concurrent-{clients}x{per_client}")
+        return self._measure(label, lambda log: run_concurrent(self.client, action, params, clients,
+                                                               per_client, warmup, name=label,
+                                                               on_sample=log))
+
+    def sample_log(self, name: str) -> Path | None:
+        """Where measurement ``name``'s samples are streamed (None without a session / results dir)."""
+        session = self.config.stash.get(SESSION_KEY, None)
+        results_dir = getattr(getattr(session, "settings", None), "results_dir", None)
+        if results_dir is None:
+            return None
+        return sample_log_path(Path(results_dir), self.nodeid, name)
 
     def record(self, name: str, samples: Sequence[Sample], mode: str = "open-loop",
                action: ActionLike | str = "", extra: Mapping[str, Any] | None = None) -> Measurement:
@@ -145,9 +168,28 @@ class BenchRunner:
             candidate = f"{name}-{n}"
         return candidate
 
-    def _finish(self, measurement: Measurement) -> Measurement:
+    def _measure(self, label: str, run: Callable[[OnSample | None], Measurement]) -> Measurement:
+        """Run one measurement with its sample log; record a partial one on Ctrl-C and re-raise."""
+        path = self.sample_log(label)
+        log = SampleLog(path, secrets_of(self.config)) if path is not None else None
+        try:
+            measurement = run(log)
+        except MeasurementInterrupted as exc:
+            self._finish(exc.measurement, partial=True)
+            raise
+        finally:
+            if log is not None:
+                log.close()
+        return self._finish(measurement)
+
+    def _finish(self, measurement: Measurement, *, partial: bool = False) -> Measurement:
+        """Record ``measurement`` (session, pytest-benchmark) and apply the SLOs unless ``partial``."""
         measurement.name = self._unique(measurement.name)
         measurement.test = self.nodeid
+        if partial:  # Ctrl-C: keep what was measured, quickly; verdicts on a cut-short run mean nothing
+            measurement.extra["interrupted"] = True
+            self._record(measurement)
+            return measurement
         try:
             monitoring = self.backend.monitor(measurement.started, measurement.ended)
         except Exception as exc:  # monitoring must never cost the measurement
@@ -157,14 +199,17 @@ class BenchRunner:
         applicable = [t for t in self.targets if applies_to_mode(t.metric, measurement.mode)]
         measurement.slo = evaluate(applicable, measurement.samples, skip_empty=True)
         self._evaluated.update(v.metric for v in measurement.slo)
+        self._record(measurement)
+        if not all(v.ok for v in measurement.slo):
+            pytest.fail(violation_message(measurement.slo, measurement.label), pytrace=False)
+        return measurement
+
+    def _record(self, measurement: Measurement) -> None:
         self.measurements.append(measurement)
         session = self.config.stash.get(SESSION_KEY, None)
         if session is not None:
             session.measurements.append(measurement)
         record_measurement(self.config, self.benchmark, measurement)
-        if not all(v.ok for v in measurement.slo):
-            pytest.fail(violation_message(measurement.slo, measurement.label), pytrace=False)
-        return measurement
 
 
 def _mark_benchmark_used(benchmark: Any) -> None:

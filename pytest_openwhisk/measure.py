@@ -15,14 +15,19 @@ start). A sequence record (annotation ``kind: sequence``) never does: in :func:`
 records (the activation ids in its ``logs``) are fetched, and the sample is cold when any of them is,
 with ``init_ms`` the sum of their ``initTime``. All loops are bounded by their round counts; each
 request by the client's HTTP timeout.
+
+Every runner takes an optional ``on_sample`` callback, called with each measured sample (never a
+warm-up invocation) as soon as it is measured, e.g. a :class:`~pytest_openwhisk.samplelog.SampleLog`.
+On KeyboardInterrupt a runner stops (concurrent clients finish their current invocation, bounded by
+:data:`STOP_TIMEOUT_S`) and raises :class:`MeasurementInterrupted`, a KeyboardInterrupt carrying the
+partial :class:`Measurement` (``extra["interrupted"] = True``) of the samples measured so far.
 """
 
 from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -35,6 +40,8 @@ if TYPE_CHECKING:
     from pytest_openwhisk.slo import Verdict
 
 Params = Mapping[str, Any] | list[Any] | None
+#: called with every measured sample as soon as it is measured (see :mod:`pytest_openwhisk.samplelog`)
+OnSample = Callable[[Sample], None]
 #: how long a 202 (still running after the blocking wait) may take to produce its record
 LATE_RECORD_TIMEOUT_S = 70.0
 #: how long concurrent clients wait for each other at the start barrier
@@ -43,6 +50,8 @@ BARRIER_TIMEOUT_S = 120.0
 COMPONENT_RECORD_TIMEOUT_S = 10.0
 #: nested sequences deeper than this are not followed when looking for cold components
 MAX_SEQUENCE_DEPTH = 10
+#: after Ctrl-C, concurrent clients get this long (in total) to finish their current invocation
+STOP_TIMEOUT_S = 5.0
 
 
 class ActionLike(Protocol):
@@ -86,6 +95,27 @@ class Measurement:
     def summary(self) -> dict[str, Any]:
         """The ``ow_summary`` dict of these samples (see :func:`pytest_openwhisk.stats.summarize`)."""
         return summarize(self.samples)
+
+
+class MeasurementInterrupted(KeyboardInterrupt):
+    """Ctrl-C during a measurement; ``measurement`` holds the samples measured before it.
+
+    A ``KeyboardInterrupt``, so pytest (and any ``except KeyboardInterrupt``) treats it as one. The
+    partial measurement has ``extra["interrupted"] = True`` and ``extra["in_flight"]``: invocations
+    that were sent (or about to be) without a measured response, hence without a sample.
+    """
+
+    def __init__(self, measurement: Measurement) -> None:
+        super().__init__(f"measurement {measurement.name!r} interrupted after {len(measurement.samples)} "
+                         "sample(s)")
+        self.measurement = measurement
+
+
+def _interrupted(name: str, mode: str, action: str, samples: Sequence[Sample], extra: dict[str, Any],
+                 in_flight: int) -> MeasurementInterrupted:
+    """The exception to raise for an interrupted runner: a partial measurement of ``samples``."""
+    extra.update(interrupted=True, in_flight=in_flight)
+    return MeasurementInterrupted(measurement_from_samples(name, mode, action, samples, extra))
 
 
 def action_names(action: ActionLike | str) -> tuple[str, str]:
@@ -216,77 +246,169 @@ def measurement_from_samples(name: str, mode: str, action: str, samples: Sequenc
 
 
 def run_warm(client: OpenWhiskClient, action: ActionLike | str, params: Params = None, rounds: int = 100,
-             warmup: int = 3, *, name: str | None = None) -> Measurement:
-    """``warmup`` discarded invocations, then ``rounds`` measured blocking invocations, one at a time."""
+             warmup: int = 3, *, name: str | None = None, on_sample: OnSample | None = None) -> Measurement:
+    """``warmup`` discarded invocations, then ``rounds`` measured blocking invocations, one at a time.
+
+    ``on_sample`` gets each measured sample at once. Ctrl-C raises :class:`MeasurementInterrupted`.
+    """
     _check_count("rounds", rounds, 1)
     _check_count("warmup", warmup, 0)
     invoke_name, base = action_names(action)
-    warm_errors = sum(not invoke_sample(client, invoke_name, params, mode="warmup").ok for _ in range(warmup))
-    samples = [invoke_sample(client, invoke_name, params, mode="warm") for _ in range(rounds)]
-    return measurement_from_samples(name or "warm", "warm", base, samples,
-                                    {"warmup": warmup, "warmup_errors": warm_errors})
+    samples: list[Sample] = []
+    extra: dict[str, Any] = {"warmup": warmup, "warmup_errors": 0}
+    in_flight = 0
+    try:
+        for _ in range(warmup):
+            in_flight = 1
+            extra["warmup_errors"] += not invoke_sample(client, invoke_name, params, mode="warmup").ok
+            in_flight = 0
+        for _ in range(rounds):
+            in_flight = 1
+            sample = invoke_sample(client, invoke_name, params, mode="warm")
+            in_flight = 0
+            samples.append(sample)
+            if on_sample is not None:
+                on_sample(sample)
+    except KeyboardInterrupt:
+        raise _interrupted(name or "warm", "warm", base, samples, extra, in_flight) from None
+    return measurement_from_samples(name or "warm", "warm", base, samples, extra)
 
 
 def run_cold(client: OpenWhiskClient, backend: ColdForcer, action: ActionLike | str, params: Params = None,
-             rounds: int = 10, *, name: str | None = None) -> Measurement:
+             rounds: int = 10, *, name: str | None = None, on_sample: OnSample | None = None) -> Measurement:
     """``rounds`` times: force a cold start through the backend, then one measured blocking invocation.
 
     A sequence sample is cold when any of its components is (their records are fetched: see
     :func:`sequence_init_ms`); its ``init_ms`` is the components' total ``initTime``. Samples whose
     record shows no cold start stay in the measurement with ``cold=False`` (the report
-    shows a cold ratio below 1); ``extra["not_cold"]`` counts them.
+    shows a cold ratio below 1); ``extra["not_cold"]`` counts them. ``on_sample`` gets each sample at
+    once (a sequence's after its components were looked at). Ctrl-C raises
+    :class:`MeasurementInterrupted`.
     """
     _check_count("rounds", rounds, 1)
     invoke_name, base = action_names(action)
     samples: list[Sample] = []
     missing_components = 0
-    for _ in range(rounds):
-        backend.force_cold(client, invoke_name)
-        sample, record = _invoke(client, invoke_name, params, "cold")
-        if record is not None and is_sequence_record(record):
-            inits, missing = sequence_init_ms(client, record)
-            missing_components += missing
-            if inits:
-                sample.cold, sample.init_ms = True, sum(inits)
-        samples.append(sample)
-    not_cold = sum(1 for s in samples if s.ok and not s.cold)
-    extra: dict[str, Any] = {"not_cold": not_cold}
+    in_flight = 0
+    try:
+        for _ in range(rounds):
+            backend.force_cold(client, invoke_name)
+            in_flight = 1
+            sample, record = _invoke(client, invoke_name, params, "cold")
+            in_flight = 0
+            samples.append(sample)  # kept even if Ctrl-C comes while its components are looked up
+            if record is not None and is_sequence_record(record):
+                inits, missing = sequence_init_ms(client, record)
+                missing_components += missing
+                if inits:
+                    sample.cold, sample.init_ms = True, sum(inits)
+            if on_sample is not None:
+                on_sample(sample)
+    except KeyboardInterrupt:
+        raise _interrupted(name or "cold", "cold", base, samples, _cold_extra(samples, missing_components),
+                           in_flight) from None
+    return measurement_from_samples(name or "cold", "cold", base, samples,
+                                    _cold_extra(samples, missing_components))
+
+
+def _cold_extra(samples: Sequence[Sample], missing_components: int) -> dict[str, Any]:
+    extra: dict[str, Any] = {"not_cold": sum(1 for s in samples if s.ok and not s.cold)}
     if missing_components:
         extra["missing_component_records"] = missing_components
-    return measurement_from_samples(name or "cold", "cold", base, samples, extra)
+    return extra
 
 
 def run_concurrent(client: OpenWhiskClient, action: ActionLike | str, params: Params = None, clients: int = 4,
-                   per_client: int = 25, warmup: int = 1, *, name: str | None = None) -> Measurement:
+                   per_client: int = 25, warmup: int = 1, *, name: str | None = None,
+                   on_sample: OnSample | None = None) -> Measurement:
     """``clients`` threads each doing ``warmup`` then ``per_client`` blocking invocations back to back.
 
     Threads start the warm-up together (so each warms its own container) and the measured phase
     together (a barrier); the shared client pools connections (its pool must hold ``clients``).
-    Samples are returned ordered by send time.
+    Samples are returned ordered by send time. ``on_sample`` is called from the client threads (it
+    must be thread-safe, as :class:`~pytest_openwhisk.samplelog.SampleLog` is).
+
+    On Ctrl-C (delivered to the calling thread) the clients stop before their next invocation; each
+    gets up to :data:`STOP_TIMEOUT_S` in total to finish the one it is in, then
+    :class:`MeasurementInterrupted` is raised with the samples measured so far (clients still busy
+    are counted in ``extra["in_flight"]``; their daemon threads end on their own).
     """
     _check_count("clients", clients, 1)
     _check_count("per_client", per_client, 1)
     _check_count("warmup", warmup, 0)
     invoke_name, base = action_names(action)
     barrier = threading.Barrier(clients)
+    stop = threading.Event()
+    batches: list[list[Sample]] = [[] for _ in range(clients)]
+    warm_errors = [0] * clients
+    failures: list[BaseException] = []
+    # completion is signalled with events, not Thread.join: on 3.11 a KeyboardInterrupt inside join()
+    # can mark a still running thread as stopped (cpython gh-90882)
+    done = [threading.Event() for _ in range(clients)]
 
     def together() -> None:
         try:
             barrier.wait(timeout=BARRIER_TIMEOUT_S)
         except threading.BrokenBarrierError:
-            pass  # a peer failed or was late: go on alone rather than hang
+            pass  # a peer failed, was late or we are stopping: go on alone rather than hang
 
-    def worker() -> tuple[int, list[Sample]]:
+    def measure(index: int) -> None:
         together()
-        errors = sum(not invoke_sample(client, invoke_name, params, mode="warmup").ok for _ in range(warmup))
+        for _ in range(warmup):
+            if stop.is_set():
+                return
+            warm_errors[index] += not invoke_sample(client, invoke_name, params, mode="warmup").ok
         together()
-        batch = [invoke_sample(client, invoke_name, params, mode="concurrent") for _ in range(per_client)]
-        return errors, batch
+        for _ in range(per_client):
+            if stop.is_set():
+                return
+            sample = invoke_sample(client, invoke_name, params, mode="concurrent")
+            batches[index].append(sample)
+            if on_sample is not None:
+                on_sample(sample)
 
-    with ThreadPoolExecutor(max_workers=clients, thread_name_prefix="ow-client") as pool:
-        futures = [pool.submit(worker) for _ in range(clients)]
-        results = [f.result() for f in futures]
-    samples = sorted((s for _, batch in results for s in batch), key=lambda s: s.sent)
-    extra = {"clients": clients, "per_client": per_client, "warmup": warmup,
-             "warmup_errors": sum(e for e, _ in results)}
-    return measurement_from_samples(name or "concurrent", "concurrent", base, samples, extra)
+    def worker(index: int) -> None:
+        try:
+            measure(index)
+        except BaseException as exc:  # handed to the calling thread, which re-raises it
+            failures.append(exc)
+            stop.set()
+            barrier.abort()
+        finally:
+            done[index].set()
+
+    threads = [threading.Thread(target=worker, args=(i,), name=f"ow-client-{i}", daemon=True)
+               for i in range(clients)]
+    extra: dict[str, Any] = {"clients": clients, "per_client": per_client, "warmup": warmup}
+    label = name or "concurrent"
+    try:
+        for thread in threads:
+            thread.start()
+        for finished in done:
+            finished.wait()
+    except KeyboardInterrupt:
+        stop.set()
+        barrier.abort()
+        busy = _wait_all(done, STOP_TIMEOUT_S)
+        extra["warmup_errors"] = sum(warm_errors)
+        measured = sorted((s for batch in batches for s in list(batch)), key=lambda s: s.sent)
+        raise _interrupted(label, "concurrent", base, measured, extra, busy) from None
+    if failures:
+        raise failures[0]
+    samples = sorted((s for batch in batches for s in batch), key=lambda s: s.sent)
+    extra["warmup_errors"] = sum(warm_errors)
+    return measurement_from_samples(label, "concurrent", base, samples, extra)
+
+
+def _wait_all(events: Sequence[threading.Event], timeout: float) -> int:
+    """Wait for ``events`` within ``timeout`` seconds in total; return how many are still unset.
+
+    A second Ctrl-C stops the waiting (the client threads are daemons and end on their own).
+    """
+    deadline = time.monotonic() + timeout
+    try:
+        for event in events:
+            event.wait(max(0.0, deadline - time.monotonic()))
+    except KeyboardInterrupt:
+        pass
+    return sum(not event.is_set() for event in events)

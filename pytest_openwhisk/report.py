@@ -18,6 +18,8 @@ def _ms(value: float | None) -> str:
 
 def slo_cell(measurement: Measurement) -> str:
     """``p99<=250ms PASS, error_rate<=1% FAIL`` for the measurement's verdicts (``-`` when none)."""
+    if measurement.extra.get("interrupted"):
+        return "interrupted: partial, SLOs not checked"
     if not measurement.slo:
         return "-"
     parts = []
