@@ -119,8 +119,12 @@ class LocalOpenWhiskProcess:
                     return {"exited": process.returncode}
                 return None
 
-            info = wait_until(
-                probe, what=f"embedded OpenWhisk process (pid {process.pid})", timeout=self._startup_timeout
+            info = wait_until(  # a file check is cheap: poll fast so start-up is not rounded up
+                probe,
+                what=f"embedded OpenWhisk process (pid {process.pid})",
+                timeout=self._startup_timeout,
+                interval=0.01,
+                max_interval=0.05,
             )
             if "exited" in info:
                 raise BackendError(
