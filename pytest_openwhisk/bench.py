@@ -82,8 +82,9 @@ class BenchRunner:
              name: str | None = None) -> Measurement:
         """``warmup`` discarded invocations, then ``rounds`` measured blocking invocations in a row."""
         label = self._unique(name or "warm")
+        opener = getattr(self.backend, "open_window", None)
         return self._measure(label, lambda log: run_warm(self.client, action, params, rounds, warmup,
-                                                         name=label, on_sample=log))
+                                                         name=label, on_sample=log, before_window=opener))
 
     def cold(self, action: ActionLike | str, params: Params = None, rounds: int = 10,
              name: str | None = None) -> Measurement:

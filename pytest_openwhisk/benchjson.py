@@ -152,7 +152,8 @@ def differences(old: object, new: object, path: str = "") -> list[tuple[str, obj
     return [] if old == new else [(path, old, new)]
 
 
-def fingerprint_message(config: pytest.Config, compared: ComparedRun, current: Mapping[str, Any]) -> str | None:
+def fingerprint_message(config: pytest.Config, compared: ComparedRun,
+                        current: Mapping[str, Any]) -> str | None:
     """The warning text for a compared run whose cluster or Python differs from ``current``; else None.
 
     ``current`` holds ``node``, ``ow_fingerprint`` and the :data:`PYTHON_KEYS`. One line per differing
@@ -160,9 +161,8 @@ def fingerprint_message(config: pytest.Config, compared: ComparedRun, current: M
     ``***``), with every auth key known to the run masked.
     """
     keys = ("node", "ow_fingerprint", *PYTHON_KEYS)
-    old = {key: compared.machine_info.get(key, _MISSING) for key in keys}
-    new = {key: current.get(key, _MISSING) for key in keys}
-    old = {k: v for k, v in old.items() if v is not _MISSING or new[k] is not _MISSING}
+    old = {key: compared.machine_info[key] for key in keys if key in compared.machine_info}
+    new = {key: current[key] for key in keys if key in current}
     found = differences(old, new)
     if not found:
         return None

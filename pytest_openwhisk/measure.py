@@ -246,10 +246,13 @@ def measurement_from_samples(name: str, mode: str, action: str, samples: Sequenc
 
 
 def run_warm(client: OpenWhiskClient, action: ActionLike | str, params: Params = None, rounds: int = 100,
-             warmup: int = 3, *, name: str | None = None, on_sample: OnSample | None = None) -> Measurement:
+             warmup: int = 3, *, name: str | None = None, on_sample: OnSample | None = None,
+             before_window: Callable[[], object] | None = None) -> Measurement:
     """``warmup`` discarded invocations, then ``rounds`` measured blocking invocations, one at a time.
 
-    ``on_sample`` gets each measured sample at once. Ctrl-C raises :class:`MeasurementInterrupted`.
+    ``on_sample`` gets each measured sample at once. ``before_window`` runs after a warm-up (if any),
+    right before the measured invocations (the backend's monitoring waits there for a fresh scrape so
+    the warm-up is not counted in the window). Ctrl-C raises :class:`MeasurementInterrupted`.
     """
     _check_count("rounds", rounds, 1)
     _check_count("warmup", warmup, 0)
@@ -262,6 +265,8 @@ def run_warm(client: OpenWhiskClient, action: ActionLike | str, params: Params =
             in_flight = 1
             extra["warmup_errors"] += not invoke_sample(client, invoke_name, params, mode="warmup").ok
             in_flight = 0
+        if warmup and before_window is not None:
+            before_window()
         for _ in range(rounds):
             in_flight = 1
             sample = invoke_sample(client, invoke_name, params, mode="warm")

@@ -146,3 +146,16 @@ def pytest_benchmark_update_json(config: pytest.Config, benchmarks: Any, output_
 def pytest_benchmark_generate_machine_info(config: pytest.Config) -> dict[str, Any]:
     """Machine info without pytest-benchmark's slow host CPU probe (the cluster fingerprint replaces it)."""
     return benchjson.generate_machine_info(config)
+
+
+@pytest.hookimpl(optionalhook=True, wrapper=True)
+def pytest_benchmark_compare_machine_info(config: pytest.Config, benchmarksession: Any,
+                                          machine_info: dict[str, Any],
+                                          compared_benchmark: dict[str, Any]) -> Generator[None, Any, Any]:
+    """Check a compared run of ours by its cluster fingerprint once known (``benchjson``).
+
+    Around pytest-benchmark's own check, which runs before the cluster is up; runs not saved by this
+    plugin keep pytest-benchmark's whole-machine_info check and warning.
+    """
+    with benchjson.compare_machine_info(config, machine_info, compared_benchmark):
+        return (yield)

@@ -95,3 +95,7 @@ class BaseBackend:
     def monitor(self, start: float, end: float) -> dict[str, Any]:
         """No monitoring by default."""
         return {}
+
+    def open_window(self) -> None:
+        """Called right before a measured window (after its warm-up); monitoring backends wait there
+        for a fresh scrape so that earlier activity is not counted in the window. No-op by default."""

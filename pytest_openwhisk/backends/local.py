@@ -164,6 +164,12 @@ class LocalBackend(BaseBackend):
             "isolation": pool.get("isolation", self.settings.isolation),
         }
 
+    def open_window(self) -> None:
+        """With ``--ow-monitoring=on``: wait for a scrape after everything so far (e.g. a warm-up), so
+        the next window's counters start from it (up to one scrape interval, 1 s); else nothing."""
+        if self._prom is not None and self._prom.client is not None:
+            self._prom.open_window()
+
     def monitor(self, start: float, end: float) -> dict[str, Any]:
         """Prometheus metrics of the window ``[start, end]`` (epoch s) with ``--ow-monitoring=on``; else {}.
 

@@ -1,14 +1,21 @@
 """The PromQL run for one benchmark window, shaped as ``extra_info["ow_monitoring"]``.
 
-Counters and histograms are read as exact differences between two instant evaluations (``@ start``
-and ``@ end``, where ``end`` is the first scrape after the window), so short windows and series that
-appear mid-window are counted right. Metric names are OpenWhisk's user-events names
+Counters and histograms are read as differences between two instant evaluations: ``@ start`` (the
+values of the last scrape at or before the window start, ``baseline_at``) and ``@ evaluated_at`` (the
+first scrape at or after the window end), so short windows and series that appear mid-window are
+counted. Prometheus cannot tell what happened between two scrapes, so activity in
+``(baseline_at, start)`` and ``(end, evaluated_at]`` is counted too: each span is shorter than one
+scrape interval, reported as ``resolution_s``. A caller that waits for a fresh scrape just before it
+starts the window (:meth:`~pytest_openwhisk.monitoring.prometheus.LocalPrometheus.open_window`, used by
+the local backend after a measurement's warm-up) leaves nothing of its own in the first span, so
+sequential measurements are counted exactly. Metric names are OpenWhisk's user-events names
 (``openwhisk_action_*``), which the embedded server exposes too. Resource usage comes from cAdvisor
 (``container_*``) on Kubernetes and from the process collector (``process_*``) locally.
 """
 
 from __future__ import annotations
 
+import itertools
 import math
 from dataclasses import dataclass
 from typing import Any
@@ -78,9 +85,12 @@ def window_metrics(prom: PromClient, start: float, end: float, *, backend: str =
                    scope: Scope | None = None, settle_timeout: float = 30.0) -> dict[str, Any]:
     """Query Prometheus for the window ``[start, end]`` (epoch s) and return the ``ow_monitoring`` dict.
 
-    Waits (``wait_until``) for the first scrape after ``end``. Queries that fail are listed under
-    ``errors`` instead of failing the benchmark; a Prometheus that cannot be reached raises
-    :class:`BackendError`.
+    Waits (``wait_until``) for the first scrape after ``end``. Besides the metrics the result holds
+    ``baseline_at`` (the scrape the counters start from, at or before ``start``; None when no scrape
+    precedes the window) and ``resolution_s`` (the longest scrape interval seen around the window: the
+    most by which each end of the counted span can differ from the window). Queries that fail are
+    listed under ``errors`` instead of failing the benchmark; a Prometheus that cannot be reached
+    raises :class:`BackendError`.
     """
     scope = scope or Scope(backend=backend)
     if end < start:
@@ -91,6 +101,8 @@ def window_metrics(prom: PromClient, start: float, end: float, *, backend: str =
         "source": "prometheus", "url": prom.base_url, "backend": scope.backend,
         "start": start, "end": end, "evaluated_at": closed, "errors": [],
     }
+    _try(out, out, "baseline_at", lambda: prom.value(f"min(timestamp({scope.up_selector()}))", at=start))
+    _try(out, out, "resolution_s", lambda: scrape_resolution(prom, scope.up_selector(), start, closed))
     ow: dict[str, Any] = {}
     sel = scope.ow_selector()
     _try(out, ow, "activations", lambda: prom.value(_delta(ACTIVATIONS, sel, opened, closed)))
@@ -109,6 +121,25 @@ def window_metrics(prom: PromClient, start: float, end: float, *, backend: str =
         _try(out, resources, "server", lambda: _process(prom, scope, opened, closed))
     out["resources"] = resources
     return out
+
+
+def scrape_resolution(prom: PromClient, up_selector: str, start: float, end: float) -> float | None:
+    """The longest gap (s) between consecutive scrapes of ``up_selector`` from the last scrape before
+    ``start`` through ``end``, i.e. how far each end of a counted span can stray from the window.
+
+    None when fewer than two scrapes are stored in that range.
+    """
+    lookback = max(math.ceil(end - start), 0) + 60  # also the last scrape(s) before the window
+    matrix = prom.query(f"{up_selector}[{lookback}s]", at=end)  # raw samples: [t, value]
+    gaps: list[float] = []
+    for series in matrix:
+        stamps = sorted(float(t) for t, _ in series.get("values", []))
+        before = [t for t in stamps if t <= start]
+        kept = ([before[-1]] if before else []) + [t for t in stamps if t > start]
+        if len(kept) < 2 and len(stamps) >= 2:  # no scrape inside: the usual interval of the series
+            kept = stamps[-2:]
+        gaps += [b - a for a, b in itertools.pairwise(kept)]
+    return round(max(gaps), 3) if gaps else None
 
 
 def _try(out: dict[str, Any], into: dict[str, Any], key: str, query: Any) -> None:

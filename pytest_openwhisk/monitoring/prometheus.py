@@ -10,6 +10,7 @@ from __future__ import annotations
 import shutil
 import socket
 import subprocess
+import time
 from pathlib import Path
 from types import TracebackType
 from typing import Any
@@ -190,6 +191,16 @@ class LocalPrometheus:
     def wait_scraped_after(self, moment: float, timeout: float = 30.0) -> float:
         """Wait for a scrape at or after epoch ``moment``; return that scrape's timestamp."""
         return scraped_after(self._require_client(), moment, f'up{{job="{JOB}"}}', timeout)
+
+    def open_window(self, timeout: float = 30.0) -> float:
+        """Wait for a scrape that starts after everything finished so far; return the window start.
+
+        Call it between a warm-up and the measured invocations: the scrape taken here is the baseline
+        of :func:`~pytest_openwhisk.monitoring.collect.window_metrics` for a window starting at the
+        returned time (epoch s), so the warm-up is not counted in it. Costs up to one scrape interval.
+        """
+        self.wait_scraped_after(time.time(), timeout)
+        return time.time()
 
     def log_tail(self, lines: int = 20) -> str:
         """The last lines of the server's log (for error messages)."""

@@ -118,6 +118,26 @@ def test_window_metrics_counts_activations_cold_starts_and_histograms(
 
 
 @needs_prometheus
+def test_activity_just_before_an_opened_window_is_not_counted(
+    target: FakeOpenWhiskMetrics, prometheus: LocalPrometheus
+) -> None:
+    for _ in range(4):  # a warm-up right before the window, no scrape in between
+        target.activation("warmed", cold=True, wait_s=0.01, duration_s=0.01)
+    start = prometheus.open_window()
+    target.activation("warmed", cold=False, wait_s=0.01, duration_s=0.01)
+    end = time.time()
+    assert prometheus.client is not None
+    result = window_metrics(prometheus.client, start, end, scope=Scope(backend="local", action="warmed"))
+    assert result["errors"] == []
+    assert result["openwhisk"]["activations"] == 1
+    assert result["openwhisk"]["cold_starts"] == 0
+    assert result["openwhisk"]["duration_ms"]["count"] == 1
+    assert start - 1.5 < result["baseline_at"] <= start  # the fresh scrape taken by open_window
+    assert result["evaluated_at"] >= end
+    assert 0.5 <= result["resolution_s"] <= 2.0  # the scrape interval (1 s)
+
+
+@needs_prometheus
 def test_window_metrics_restricted_to_one_action(
     target: FakeOpenWhiskMetrics, prometheus: LocalPrometheus
 ) -> None:

@@ -14,7 +14,15 @@ from typing import Any
 
 import pytest
 
-from pytest_openwhisk.benchjson import MeasurementBenchmark, _with_label, generate_machine_info, scrub
+from pytest_openwhisk.benchjson import (
+    ComparedRun,
+    MeasurementBenchmark,
+    _with_label,
+    differences,
+    fingerprint_message,
+    generate_machine_info,
+    scrub,
+)
 
 #: unrelated plugins installed here that cost ~5 s per in-process pytester run (re-imported every run)
 OTHER_PLUGINS = ("-p", "no:hypothesispytest", "-p", "no:pytest-kind", "-p", "no:anyio", "-p", "no:xdist",
@@ -180,13 +188,16 @@ def test_compare_cli_reads_two_saved_runs(project: pytest.Pytester) -> None:
     assert any("0002" in line for line in lines)
 
 
-@pytest.mark.filterwarnings("ignore:Benchmark machine_info is different")  # known: compared before start-up
-def test_compare_fail_passes_when_unchanged_and_fails_on_regression(project: pytest.Pytester) -> None:
+def test_compare_fail_passes_when_unchanged_and_fails_on_regression(
+        project: pytest.Pytester, recwarn: pytest.WarningsRecorder) -> None:
     project.runpytest(*OTHER_PLUGINS, "--benchmark-autosave").assert_outcomes(passed=2)
     gate = ("--benchmark-compare", "--benchmark-compare-fail=median:1000%")
     same = project.runpytest(*OTHER_PLUGINS, *gate)
     same.assert_outcomes(passed=2)
     assert same.ret == pytest.ExitCode.OK
+    # same fake cluster: no warning (in-process, pytest-benchmark's configure-time warning lands in recwarn)
+    assert not [w for w in recwarn if "machine_info is different" in str(w.message)]
+    assert "cluster differs" not in same.stdout.str()
     project.makepyfile(test_bench=TEST_FILE.format(scale=30))  # warm latency x30
     # a subprocess: pytest-benchmark raises PerformanceRegression out of the terminal summary
     slower = project.runpytest_subprocess(*OTHER_PLUGINS, *gate)
@@ -372,3 +383,107 @@ def test_runner_assert_slo_checks_every_measurement(pytester: pytest.Pytester) -
             assert "cold_start_max | 100ms  | 300.00ms |       2 | FAIL" in text
     """)
     pytester.runpytest(*OTHER_PLUGINS).assert_outcomes(passed=1)
+
+
+# -- --benchmark-compare: machine_info checked by the cluster fingerprint --------------------------------
+
+LOCAL_BENCH = """
+CODE = "def main(args):\\n    return {'ok': True}\\n"
+
+def test_hello(ow_action, ow_bench):
+    ow_bench.warm(ow_action("hello", code=CODE, kind="python:3"), rounds=5, warmup=1)
+"""
+LOCAL_ARGS = (*OTHER_PLUGINS, "--ow-cluster=local", "-p", "no:cacheprovider")
+HOST_WARNING = "Benchmark machine_info is different"
+OUR_WARNING = "Benchmark cluster differs from the compared run"
+
+
+def output(result: pytest.RunResult) -> str:
+    """Everything a run printed (configure-time warnings go to stderr, the warnings summary to stdout)."""
+    return result.stdout.str() + "\n" + result.stderr.str()
+
+
+def compare_run(pytester: pytest.Pytester, *args: str) -> pytest.RunResult:
+    """A ``--benchmark-compare`` run in a subprocess.
+
+    pytest-benchmark warns while pytest configures; in an in-process run that warning would escape to
+    this test instead of the output checked here.
+    """
+    return pytester.runpytest_subprocess(*LOCAL_ARGS, "--benchmark-compare", *args)
+
+
+@pytest.fixture
+def local_saved(pytester: pytest.Pytester) -> pytest.Pytester:
+    """A project with one tiny warm benchmark on the local backend and one autosaved run of it."""
+    pytester.makepyfile(test_local=LOCAL_BENCH)
+    pytester.runpytest(*LOCAL_ARGS, "--benchmark-autosave").assert_outcomes(passed=1)
+    [saved] = saved_runs(pytester)
+    pool = json.loads(saved.read_text())["machine_info"]["ow_fingerprint"]["pool"]
+    assert "idle_container_timeout_s" in pool  # pool settings are part of the fingerprint
+    return pytester
+
+
+def test_compare_on_the_same_cluster_does_not_warn(local_saved: pytest.Pytester) -> None:
+    result = compare_run(local_saved)
+    result.assert_outcomes(passed=1)
+    text = output(result)
+    assert "Comparing against benchmarks from" in text  # the compare really happened
+    assert "test_hello[warm] (0001" in text
+    assert HOST_WARNING not in text
+    assert OUR_WARNING not in text
+    assert "warning" not in result.stdout.lines[-1]
+
+
+def test_compare_with_another_pool_setting_names_the_field(local_saved: pytest.Pytester) -> None:
+    result = compare_run(local_saved, "--ow-idle-timeout=15s")
+    result.assert_outcomes(passed=1, warnings=1)
+    text = output(result)
+    assert HOST_WARNING not in text
+    assert text.count(OUR_WARNING) == 1
+    assert "in 1 field(s)" in text
+    result.stdout.fnmatch_lines(["*FingerprintWarning: *",
+                                 "    ow_fingerprint.pool.idle_container_timeout_s: 600.0 -> 15.0"])
+
+
+def test_compare_with_a_foreign_run_keeps_pytest_benchmarks_warning(local_saved: pytest.Pytester) -> None:
+    [saved] = saved_runs(local_saved)
+    doc = json.loads(saved.read_text())
+    doc["machine_info"].pop("ow_fingerprint")
+    doc["machine_info"]["node"] = "some-laptop"
+    saved.write_text(json.dumps(doc))
+    result = compare_run(local_saved)
+    result.assert_outcomes(passed=1)
+    text = output(result)
+    assert HOST_WARNING in text
+    assert "'some-laptop'" in text or '"some-laptop"' in text
+    assert OUR_WARNING not in text
+    assert json.loads(saved.read_text()) == doc  # the loaded run is not altered
+
+
+def test_fingerprint_difference_lines() -> None:
+    old = {"node": "local", "python_version": "3.11.7",
+           "ow_fingerprint": {"version": "1", "pool": {"prewarm": [{"kind": "nodejs:20"}], "memory": 1024},
+                              "auth_key": "old-secret", "gone": 1}}
+    new = {"node": "local", "python_version": "3.12.1",
+           "ow_fingerprint": {"version": "1", "pool": {"prewarm": [], "memory": 1024},
+                              "auth_key": "new-secret", "added": "x" * 200}}
+    paths = [path for path, _, _ in differences(old, new)]
+    assert paths == ["ow_fingerprint.added", "ow_fingerprint.auth_key", "ow_fingerprint.gone",
+                     "ow_fingerprint.pool.prewarm", "python_version"]
+    assert differences({"a": (1, 2)}, {"a": [1, 2]}) == []
+    config = pytest.Config.__new__(pytest.Config)  # only its stash is used
+    config.stash = pytest.Stash()
+    text = fingerprint_message(config, ComparedRun("run 1", old), new)
+    assert text is not None
+    lines = text.splitlines()
+    assert lines[0] == ("Benchmark cluster differs from the compared run (run 1) in 5 field(s), "
+                        "so timings may not be comparable:")
+    assert lines[1].startswith("  ow_fingerprint.added: <missing> -> xxx")
+    assert lines[1].endswith("...")
+    assert len(lines[1]) < 130
+    assert lines[2:] == ["  ow_fingerprint.auth_key: *** -> ***",
+                         "  ow_fingerprint.gone: 1 -> <missing>",
+                         '  ow_fingerprint.pool.prewarm: [{"kind": "nodejs:20"}] -> []',
+                         "  python_version: 3.11.7 -> 3.12.1"]
+    assert "secret" not in text
+    assert fingerprint_message(config, ComparedRun("run 1", old), old) is None
