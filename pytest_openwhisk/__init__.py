@@ -8,6 +8,7 @@ __version__ = "0.1.0"
 
 from pytest_openwhisk.actions import Action, ActionFactory
 from pytest_openwhisk.backends import Backend, load_backend
+from pytest_openwhisk.benchjson import FingerprintWarning
 from pytest_openwhisk.client import InvokeResult, OpenWhiskClient
 from pytest_openwhisk.errors import (
     ActivationFailed,
@@ -43,6 +44,7 @@ __all__ = [
     "BadRequest",
     "ConfigError",
     "Conflict",
+    "FingerprintWarning",
     "Forbidden",
     "InvokeResult",
     "Measurement",
