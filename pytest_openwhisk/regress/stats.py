@@ -6,6 +6,8 @@
 * :func:`mann_whitney`: one-sided Mann-Whitney U p-value for "current is shifted upwards".
 * :func:`compare_proportions`: one-sided two-proportion test (Fisher exact for small counts, pooled
   z-test otherwise) with a Newcombe hybrid-score interval on the difference.
+* :func:`adjust_p_values`: Holm (family-wise error rate) or Benjamini-Hochberg (false discovery rate)
+  adjustment of many one-sided p-values.
 
 Confidence intervals are two-sided at ``1 - 2 * alpha`` so that "lower bound above 1" is exactly the
 one-sided test at level ``alpha`` the gate applies.
@@ -25,6 +27,8 @@ from scipy import stats as sps
 _CHUNK_VALUES = 2_000_000
 #: Fisher's exact test is used when an expected cell count is below this
 _FISHER_BELOW = 5.0
+#: accepted names of :func:`adjust_p_values` methods
+CORRECTIONS = ("none", "holm", "bh")
 
 
 @dataclass(frozen=True)
@@ -42,6 +46,8 @@ class BootstrapResult:
     p_slower: float  # one-sided bootstrap p-value of H0 "current is not slower"
     p_faster: float  # one-sided bootstrap p-value of H0 "current is not faster"
     resamples: int
+    #: p_slower from a normal approximation of the bootstrap log-ratios (continuous, for corrections)
+    p_slower_normal: float = 1.0
 
 
 @dataclass(frozen=True)
@@ -131,6 +137,8 @@ def bootstrap_compare(base: ArrayLike, current: ArrayLike, quantiles: Sequence[f
         r_low, r_high = np.quantile(r, [alpha, 1 - alpha])
         d_low, d_high = np.quantile(diffs[row], [alpha, 1 - alpha])
         not_slower = int(np.count_nonzero(diffs[row] <= 0))
+        with np.errstate(divide="ignore", invalid="ignore"):
+            log_ratios = np.log(boot_c[row]) - np.log(boot_b[row])
         not_faster = int(np.count_nonzero(diffs[row] >= 0))
         results.append(BootstrapResult(
             base=sb, current=sc, ratio=sc / sb if sb > 0 else (math.inf if sc > 0 else 1.0),
@@ -138,8 +146,53 @@ def bootstrap_compare(base: ArrayLike, current: ArrayLike, quantiles: Sequence[f
             diff=sc - sb, diff_low=float(d_low), diff_high=float(d_high),
             p_slower=(not_slower + 1) / (resamples + 1), p_faster=(not_faster + 1) / (resamples + 1),
             resamples=resamples,
+            p_slower_normal=normal_p_greater(log_ratios if np.all(np.isfinite(log_ratios)) else diffs[row]),
         ))
     return results
+
+
+def normal_p_greater(replicates: NDArray[np.float64]) -> float:
+    """One-sided p-value of H0 "effect <= 0" from a normal approximation of bootstrap ``replicates``.
+
+    ``z = mean / sd`` of the replicates (log-ratios or differences) and ``p = 1 - Phi(z)``: the same
+    hypothesis as the percentile p-value ``P(replicate <= 0)``, but continuous, so it is not limited to
+    multiples of ``1 / resamples`` (needed once a multiple-comparison correction divides alpha).
+    """
+    mean, sd = float(np.mean(replicates)), float(np.std(replicates, ddof=1)) if replicates.size > 1 else 0.0
+    if not math.isfinite(mean) or not math.isfinite(sd):
+        return 1.0
+    if sd == 0:
+        return 0.0 if mean > 0 else 1.0
+    return float(sps.norm.sf(mean / sd))
+
+
+def adjust_p_values(p_values: Sequence[float], method: str) -> list[float]:
+    """Adjust one-sided p-values for multiple comparisons; returns them in the input order.
+
+    * ``"none"``: unchanged.
+    * ``"holm"``: Holm's step-down procedure, controls the family-wise error rate (the chance of any
+      false alarm) at alpha: sorted ascending, ``p_(i) * (m - i + 1)``, made non-decreasing, capped at 1.
+    * ``"bh"``: Benjamini-Hochberg, controls the false discovery rate (the expected share of false alarms
+      among flagged rows): ``p_(i) * m / i``, made non-increasing from the largest down, capped at 1.
+    """
+    if method not in CORRECTIONS:
+        raise ValueError(f"unknown multiple-comparison correction {method!r}; use one of {', '.join(CORRECTIONS)}")
+    p = np.asarray(p_values, dtype=np.float64)
+    m = p.size
+    if method == "none" or m == 0:
+        return [float(v) for v in p]
+    if np.any(~np.isfinite(p)) or np.any((p < 0) | (p > 1)):
+        raise ValueError(f"p-values must lie in [0, 1], got {list(p_values)!r}")
+    order = np.argsort(p, kind="stable")
+    ranked = p[order]
+    ranks = np.arange(1, m + 1, dtype=np.float64)
+    if method == "holm":
+        stepped = np.maximum.accumulate(ranked * (m - ranks + 1))
+    else:
+        stepped = np.minimum.accumulate((ranked * m / ranks)[::-1])[::-1]
+    adjusted = np.empty(m, dtype=np.float64)
+    adjusted[order] = np.minimum(stepped, 1.0)
+    return [float(v) for v in adjusted]
 
 
 def mann_whitney(base: ArrayLike, current: ArrayLike) -> float:

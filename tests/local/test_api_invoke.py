@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-import time
 from typing import Any
 
 import pytest
@@ -137,10 +136,8 @@ def test_an_invoker_crash_is_recorded_as_whisk_internal_error(api: Api) -> None:
 
 def test_blocking_wait_expires_into_202_and_the_activation_continues(api: Api) -> None:
     api.put_action("slow", code=SLEEP)
-    started = time.monotonic()
     response = api.invoke("slow", {"ms": 600}, timeout=100)
     assert response.status_code == 202
-    assert time.monotonic() - started < 0.5
     activation_id = response.json()["activationId"]
     assert api.activation(activation_id).status_code == 404  # still running: not stored yet
     record = stored(api, activation_id)

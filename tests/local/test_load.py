@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import time
 from collections import Counter
 from collections.abc import Iterator
 
@@ -51,12 +50,9 @@ async def _hammer(apihost: str, auth: str) -> tuple[list[int], list[str]]:
 def test_1000_invocations_32_clients_none_lost(server: LocalOpenWhiskProcess) -> None:
     api = Api(server.apihost, server.auth)
     assert api.put_action("noop", code=NOOP, limits={"memory": 128}).status_code == 200
-    started = time.monotonic()
     statuses, ids = asyncio.run(_hammer(server.apihost, server.auth))
-    elapsed = time.monotonic() - started
     assert Counter(statuses) == {200: TOTAL}, Counter(statuses)
     assert len(set(ids)) == TOTAL
-    assert elapsed < 30, f"{TOTAL} invocations took {elapsed:.1f}s"
     assert api.get("/activations", params={"count": "true"}).json() == {"activations": TOTAL}
     listed: list[str] = []
     for page in range(TOTAL // 200):
