@@ -97,9 +97,10 @@ class BenchRunner:
                    per_client: int = 25, warmup: int = 1, name: str | None = None) -> Measurement:
         """``clients`` threads x ``per_client`` blocking invocations, started together after a warm-up."""
         label = self._unique(name or f"concurrent-{clients}x{per_client}")
+        opener = getattr(self.backend, "open_window", None)
         return self._measure(label, lambda log: run_concurrent(self.client, action, params, clients,
                                                                per_client, warmup, name=label,
-                                                               on_sample=log))
+                                                               on_sample=log, before_window=opener))
 
     def sample_log(self, name: str) -> Path | None:
         """Where measurement ``name``'s samples are streamed (None without a session / results dir)."""

@@ -17,7 +17,13 @@ from pytest_openwhisk.errors import ConfigError
 from pytest_openwhisk.regress import fingerprint, gate
 from pytest_openwhisk.regress.html import write_report
 from pytest_openwhisk.regress.load import Run, Storage, default_machine_id, load_run, merge_runs
-from pytest_openwhisk.regress.settings import parse_alpha, parse_resamples, parse_seed, parse_spec
+from pytest_openwhisk.regress.settings import (
+    parse_alpha,
+    parse_correction,
+    parse_resamples,
+    parse_seed,
+    parse_spec,
+)
 from pytest_openwhisk.regress.spec import DEFAULT_REPORT_SPEC, parse_gate
 from pytest_openwhisk.regress.table import format_report
 
@@ -52,6 +58,10 @@ def build_parser() -> argparse.ArgumentParser:
                          help=f"bootstrap resamples (default {gate.DEFAULT_RESAMPLES})")
     compare.add_argument("--seed", type=parse_seed, default=gate.DEFAULT_SEED,
                          help=f"bootstrap seed (default {gate.DEFAULT_SEED})")
+    compare.add_argument("--correction", type=parse_correction, default=gate.DEFAULT_CORRECTION,
+                         metavar="|".join(gate.CORRECTIONS),
+                         help="multiple-comparison correction of the gated rows' p-values: holm (family-wise "
+                              "error rate), bh (Benjamini-Hochberg false discovery rate) or none (default)")
     compare.add_argument("--allow-fingerprint-mismatch", action="store_true",
                          help="compare runs measured on different setups (warning instead of exit 3)")
     compare.add_argument("--no-trend", action="store_true",
@@ -92,7 +102,7 @@ def compare(args: argparse.Namespace) -> int:
         return EXIT_FINGERPRINT
     rules = parse_gate(args.gate or [DEFAULT_REPORT_SPEC])
     report = gate.evaluate(base, current, rules, alpha=args.alpha, resamples=args.resamples, seed=args.seed,
-                           fingerprint_differences=differences)
+                           correction=args.correction, fingerprint_differences=differences)
     print("\n".join(format_report(report)))
     if args.html is not None:
         write_report(report, args.html, trend=None if args.no_trend else _trend(storage))

@@ -325,11 +325,16 @@ def _cold_extra(samples: Sequence[Sample], missing_components: int) -> dict[str,
 
 def run_concurrent(client: OpenWhiskClient, action: ActionLike | str, params: Params = None, clients: int = 4,
                    per_client: int = 25, warmup: int = 1, *, name: str | None = None,
-                   on_sample: OnSample | None = None) -> Measurement:
+                   on_sample: OnSample | None = None,
+                   before_window: Callable[[], object] | None = None) -> Measurement:
     """``clients`` threads each doing ``warmup`` then ``per_client`` blocking invocations back to back.
 
     Threads start the warm-up together (so each warms its own container) and the measured phase
     together (a barrier); the shared client pools connections (its pool must hold ``clients``).
+    ``before_window`` (with a warm-up) runs once, in the last client thread to finish its warm-up,
+    after every warm-up invocation and before any measured one (as in :func:`run_warm`, the backend's
+    monitoring waits there for a fresh scrape); if it raises, no measured invocation is made and the
+    error is re-raised here.
     Samples are returned ordered by send time. ``on_sample`` is called from the client threads (it
     must be thread-safe, as :class:`~pytest_openwhisk.samplelog.SampleLog` is).
 
@@ -342,28 +347,42 @@ def run_concurrent(client: OpenWhiskClient, action: ActionLike | str, params: Pa
     _check_count("per_client", per_client, 1)
     _check_count("warmup", warmup, 0)
     invoke_name, base = action_names(action)
-    barrier = threading.Barrier(clients)
     stop = threading.Event()
     batches: list[list[Sample]] = [[] for _ in range(clients)]
     warm_errors = [0] * clients
     failures: list[BaseException] = []
+
+    def open_window() -> None:  # the warmed barrier's action: all warm-ups done, no one measures yet
+        if warmup and before_window is not None and not stop.is_set():
+            try:
+                before_window()
+            except BaseException as exc:  # handed to the calling thread, which re-raises it
+                failures.append(exc)
+                stop.set()
+
+    started = threading.Barrier(clients)
+    warmed = threading.Barrier(clients, action=open_window)
     # completion is signalled with events, not Thread.join: on 3.11 a KeyboardInterrupt inside join()
     # can mark a still running thread as stopped (cpython gh-90882)
     done = [threading.Event() for _ in range(clients)]
 
-    def together() -> None:
+    def together(barrier: threading.Barrier) -> None:
         try:
             barrier.wait(timeout=BARRIER_TIMEOUT_S)
         except threading.BrokenBarrierError:
             pass  # a peer failed, was late or we are stopping: go on alone rather than hang
 
+    def abort() -> None:
+        started.abort()
+        warmed.abort()
+
     def measure(index: int) -> None:
-        together()
+        together(started)
         for _ in range(warmup):
             if stop.is_set():
                 return
             warm_errors[index] += not invoke_sample(client, invoke_name, params, mode="warmup").ok
-        together()
+        together(warmed)
         for _ in range(per_client):
             if stop.is_set():
                 return
@@ -378,7 +397,7 @@ def run_concurrent(client: OpenWhiskClient, action: ActionLike | str, params: Pa
         except BaseException as exc:  # handed to the calling thread, which re-raises it
             failures.append(exc)
             stop.set()
-            barrier.abort()
+            abort()
         finally:
             done[index].set()
 
@@ -393,7 +412,7 @@ def run_concurrent(client: OpenWhiskClient, action: ActionLike | str, params: Pa
             finished.wait()
     except KeyboardInterrupt:
         stop.set()
-        barrier.abort()
+        abort()
         busy = _wait_all(done, STOP_TIMEOUT_S)
         extra["warmup_errors"] = sum(warm_errors)
         measured = sorted((s for batch in batches for s in list(batch)), key=lambda s: s.sent)

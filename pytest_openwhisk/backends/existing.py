@@ -157,6 +157,12 @@ class ExistingBackend(BaseBackend):
         if self._release is not None:
             self._release.delete_action_pods(action)
 
+    def open_window(self) -> None:
+        """With a kubeconfig and ``--ow-monitoring=on``: wait for a Prometheus scrape after everything
+        so far (e.g. a warm-up), so the next window's counters start from it; else nothing."""
+        if self._release is not None:
+            self._release.open_window()
+
     def monitor(self, start: float, end: float) -> dict[str, Any]:
         """kube-prometheus-stack metrics of the window (kubeconfig and --ow-monitoring=on); else {}."""
         if self._release is None:

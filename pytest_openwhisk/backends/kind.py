@@ -102,6 +102,12 @@ class KindBackend(BaseBackend):
         info["kind_cluster"] = self.cluster_name
         return info
 
+    def open_window(self) -> None:
+        """With ``--ow-monitoring=on``: wait for a Prometheus scrape after everything so far (e.g. a
+        warm-up), so the next window's counters start from it (up to one scrape interval); else nothing."""
+        if self.deployment is not None:
+            self.deployment.open_window()
+
     def monitor(self, start: float, end: float) -> dict[str, Any]:
         """Prometheus (kube-prometheus-stack) metrics of the window; {} without --ow-monitoring."""
         return self._require_release().monitor(start, end)

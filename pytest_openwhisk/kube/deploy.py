@@ -6,6 +6,7 @@ share. Cold starts bump the action's revision (see :meth:`OpenWhiskRelease.force
 
 from __future__ import annotations
 
+import time
 import urllib.parse
 import warnings
 from pathlib import Path
@@ -14,18 +15,20 @@ from typing import Any
 import requests
 import urllib3
 
-from pytest_openwhisk.errors import BackendError
+from pytest_openwhisk.errors import BackendError, StartupTimeout
 from pytest_openwhisk.kube.helm import Helm
 from pytest_openwhisk.kube.k8s import Kube
 from pytest_openwhisk.kube.tools import find_tool
 from pytest_openwhisk.kube.values import compose, guest_auth, load_values, summary, values_dir
 from pytest_openwhisk.monitoring.collect import Scope, window_metrics
-from pytest_openwhisk.monitoring.prometheus import PromClient
+from pytest_openwhisk.monitoring.prometheus import PromClient, scraped_after
 from pytest_openwhisk.wait import wait_until
 
 READY_TIMEOUT = 1800.0  # image pulls on a fresh cluster take long
 API_TIMEOUT = 300.0
 MONITORING_NAMESPACE = "monitoring"
+#: how long :meth:`OpenWhiskRelease.open_window` waits for a fresh scrape (the shipped interval is 1 s)
+WINDOW_TIMEOUT = 30.0
 
 
 def _given(settings: Any, name: str) -> bool:
@@ -175,12 +178,37 @@ class OpenWhiskRelease:
             info["kube_error"] = str(exc)
         return info
 
+    def _scope(self) -> Scope:
+        return Scope(backend=self.backend, namespace=self.namespace, release=self.release)
+
+    def open_window(self, timeout: float = WINDOW_TIMEOUT) -> float | None:
+        """With monitoring: wait for a Prometheus scrape newer than now; return the window start.
+
+        Call it between a warm-up and the measured invocations: the baseline of :meth:`monitor` for a
+        window starting at the returned time (epoch s) is then a scrape taken after the warm-up, so the
+        warm-up is not counted. Uses the ``up`` series :meth:`monitor` closes its window with (same
+        PromQL helper as the local backend); costs up to one scrape interval. Without monitoring
+        (no ``prometheus_url``) nothing happens and None is returned. Raises :class:`BackendError`
+        naming Prometheus and the series when no fresh scrape arrives within ``timeout`` seconds.
+        """
+        if not self.prometheus_url:
+            return None
+        selector = self._scope().up_selector()
+        moment = time.time()
+        try:
+            scraped_after(PromClient(self.prometheus_url), moment, selector, timeout)
+        except StartupTimeout as exc:
+            raise BackendError(
+                f"Prometheus at {self.prometheus_url} took no scrape of {selector} within {timeout:g}s "
+                f"after the warm-up, so the monitoring window cannot be opened; check that target in "
+                f"Prometheus (Status > Targets) or run without --ow-monitoring ({exc})") from None
+        return time.time()
+
     def monitor(self, start: float, end: float) -> dict[str, Any]:
         """Prometheus metrics of the window, or {} without --ow-monitoring."""
         if not self.prometheus_url:
             return {}
-        scope = Scope(backend=self.backend, namespace=self.namespace, release=self.release)
-        return window_metrics(PromClient(self.prometheus_url), start, end, scope=scope)
+        return window_metrics(PromClient(self.prometheus_url), start, end, scope=self._scope())
 
     def dump(self) -> str:
         """Pods, states and logs of the release namespace (for a failed start)."""

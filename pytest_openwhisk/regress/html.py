@@ -89,7 +89,7 @@ def trend_chart(runs: Sequence[Run], name: str) -> str:
 
 
 def _table(report: GateReport) -> str:
-    head = "".join(f"<th>{escape(h)}</th>" for h in table.HEADER)
+    head = "".join(f"<th>{escape(h)}</th>" for h in table.header(report))
     body = []
     for row, cells in zip(report.comparisons, table.rows(report), strict=True):
         css = row.verdict if row.verdict in (REGRESSION, SLOWER, FASTER) else ""
@@ -113,7 +113,8 @@ def render(report: GateReport, trend: Sequence[Run] | None = None) -> str:
         f" vs current <b>{escape(report.current.label)}</b> ({current_when}); "
         f"gate {escape(', '.join(str(r) for r in report.rules))}; alpha={report.alpha:g} "
         f"(intervals {100 * (1 - 2 * report.alpha):g}%), {report.resamples} bootstrap resamples, "
-        f"seed {report.seed}; generated {dt.datetime.now(dt.UTC).strftime('%Y-%m-%d %H:%M UTC')}</p>",
+        f"seed {report.seed}; {escape(table.describe_correction(report))}; "
+        f"generated {dt.datetime.now(dt.UTC).strftime('%Y-%m-%d %H:%M UTC')}</p>",
         f'<div class="banner {"pass" if passed else "fail"}">{escape(banner)}</div>',
         _table(report),
     ]

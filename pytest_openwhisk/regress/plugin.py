@@ -38,7 +38,8 @@ def pytest_report_header(config: pytest.Config) -> list[str] | None:
         return None
     rules = ", ".join(str(rule) for rule in gate.settings.rules)
     base = gate.baseline.label if gate.baseline else f"{gate.settings.baseline} (none found)"
-    return [f"openwhisk regression gate: {rules} vs {base} (alpha={gate.settings.alpha:g})"]
+    correction = "" if gate.settings.correction == "none" else f", {gate.settings.correction} correction"
+    return [f"openwhisk regression gate: {rules} vs {base} (alpha={gate.settings.alpha:g}{correction})"]
 
 
 def pytest_sessionfinish(session: pytest.Session) -> None:

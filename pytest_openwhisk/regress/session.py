@@ -88,6 +88,7 @@ class RegressSession:
             return False
         self.report = gate.evaluate(self.baseline, current, self.settings.rules, alpha=self.settings.alpha,
                                     resamples=self.settings.resamples, seed=self.settings.seed,
+                                    correction=self.settings.correction,
                                     fingerprint_differences=differences)
         if self.settings.html is not None:
             from pytest_openwhisk.regress.html import write_report

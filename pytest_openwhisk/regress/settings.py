@@ -12,7 +12,13 @@ from typing import TypeVar, cast
 import pytest
 
 from pytest_openwhisk.regress.fingerprint import VOLATILE_KEYS
-from pytest_openwhisk.regress.gate import DEFAULT_ALPHA, DEFAULT_RESAMPLES, DEFAULT_SEED
+from pytest_openwhisk.regress.gate import (
+    CORRECTIONS,
+    DEFAULT_ALPHA,
+    DEFAULT_CORRECTION,
+    DEFAULT_RESAMPLES,
+    DEFAULT_SEED,
+)
 from pytest_openwhisk.regress.spec import GateRule, GateSpecError, parse_gate
 
 T = TypeVar("T")
@@ -49,6 +55,16 @@ def parse_seed(value: str) -> int:
     return int(value)
 
 
+def parse_correction(value: str) -> str:
+    """Multiple-comparison correction: ``none``, ``holm`` or ``bh`` (case-insensitive)."""
+    name = value.strip().lower()
+    if name not in CORRECTIONS:
+        raise argparse.ArgumentTypeError(
+            f"invalid multiple-comparison correction {value!r}; use one of {', '.join(CORRECTIONS)} "
+            "(holm: family-wise error rate, bh: Benjamini-Hochberg false discovery rate)")
+    return name
+
+
 def parse_spec(value: str) -> str:
     """Check a gate spec at parse time (the text is kept; :func:`parse_gate` builds the rules)."""
     try:
@@ -73,6 +89,10 @@ def add_options(parser: pytest.Parser) -> None:
                     help=f"bootstrap resamples (default {DEFAULT_RESAMPLES})")
     group.addoption("--ow-regression-seed", type=parse_seed, default=None, metavar="N",
                     help=f"bootstrap seed (default {DEFAULT_SEED}); same data + seed = same verdicts")
+    group.addoption("--ow-regression-correction", type=parse_correction, default=None,
+                    metavar="|".join(CORRECTIONS),
+                    help="adjust the p-values of all gated rows for multiple comparisons: holm (family-wise "
+                         f"error rate) or bh (false discovery rate); default {DEFAULT_CORRECTION}")
     group.addoption("--ow-regression-allow-fingerprint-mismatch", action="store_true", default=None,
                     help="compare runs whose OpenWhisk fingerprints differ (a warning instead of an error)")
     group.addoption("--ow-regression-html", metavar="PATH", default=None,
@@ -83,6 +103,7 @@ def add_options(parser: pytest.Parser) -> None:
         ("ow_regression_alpha", "string", "significance level (see --ow-regression-alpha)"),
         ("ow_regression_resamples", "string", "bootstrap resamples"),
         ("ow_regression_seed", "string", "bootstrap seed"),
+        ("ow_regression_correction", "string", "multiple-comparison correction: none, holm or bh"),
         ("ow_regression_allow_fingerprint_mismatch", "bool", "compare across fingerprints with a warning"),
         ("ow_regression_html", "string", "HTML report path"),
     ):
@@ -99,6 +120,7 @@ class RegressSettings:
     alpha: float = DEFAULT_ALPHA
     resamples: int = DEFAULT_RESAMPLES
     seed: int = DEFAULT_SEED
+    correction: str = DEFAULT_CORRECTION
     allow_fingerprint_mismatch: bool = False
     html: Path | None = None
     ignore_fingerprint_keys: frozenset[str] = field(default=VOLATILE_KEYS)
@@ -154,6 +176,7 @@ class RegressSettings:
             alpha=parsed("ow_regression_alpha", parse_alpha, DEFAULT_ALPHA),
             resamples=parsed("ow_regression_resamples", parse_resamples, DEFAULT_RESAMPLES),
             seed=parsed("ow_regression_seed", parse_seed, DEFAULT_SEED),
+            correction=parsed("ow_regression_correction", parse_correction, DEFAULT_CORRECTION),
             allow_fingerprint_mismatch=bool(allow),
             html=Path(str(html)) if html else None,
         )

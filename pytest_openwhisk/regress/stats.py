@@ -27,6 +27,8 @@ from scipy import stats as sps
 _CHUNK_VALUES = 2_000_000
 #: Fisher's exact test is used when an expected cell count is below this
 _FISHER_BELOW = 5.0
+#: smallest normal-approximation p-value reported: further out the normal tail says nothing about the data
+NORMAL_P_FLOOR = 1e-16
 #: accepted names of :func:`adjust_p_values` methods
 CORRECTIONS = ("none", "holm", "bh")
 
@@ -157,13 +159,14 @@ def normal_p_greater(replicates: NDArray[np.float64]) -> float:
     ``z = mean / sd`` of the replicates (log-ratios or differences) and ``p = 1 - Phi(z)``: the same
     hypothesis as the percentile p-value ``P(replicate <= 0)``, but continuous, so it is not limited to
     multiples of ``1 / resamples`` (needed once a multiple-comparison correction divides alpha).
+    Values are floored at :data:`NORMAL_P_FLOOR`.
     """
     mean, sd = float(np.mean(replicates)), float(np.std(replicates, ddof=1)) if replicates.size > 1 else 0.0
     if not math.isfinite(mean) or not math.isfinite(sd):
         return 1.0
     if sd == 0:
-        return 0.0 if mean > 0 else 1.0
-    return float(sps.norm.sf(mean / sd))
+        return NORMAL_P_FLOOR if mean > 0 else 1.0
+    return max(NORMAL_P_FLOOR, float(sps.norm.sf(mean / sd)))
 
 
 def adjust_p_values(p_values: Sequence[float], method: str) -> list[float]:
@@ -176,7 +179,8 @@ def adjust_p_values(p_values: Sequence[float], method: str) -> list[float]:
       among flagged rows): ``p_(i) * m / i``, made non-increasing from the largest down, capped at 1.
     """
     if method not in CORRECTIONS:
-        raise ValueError(f"unknown multiple-comparison correction {method!r}; use one of {', '.join(CORRECTIONS)}")
+        raise ValueError(f"unknown multiple-comparison correction {method!r}; "
+                         f"use one of {', '.join(CORRECTIONS)}")
     p = np.asarray(p_values, dtype=np.float64)
     m = p.size
     if method == "none" or m == 0:

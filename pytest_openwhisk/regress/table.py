@@ -5,7 +5,24 @@ from __future__ import annotations
 from pytest_openwhisk.regress.gate import Comparison, GateReport
 from pytest_openwhisk.regress.spec import GateRule
 
-HEADER = ("benchmark", "metric", "baseline", "current", "change [CI]", "p", "shift p", "n", "verdict")
+HEADER = (
+    "benchmark", "metric", "baseline", "current", "change [CI]", "p", "adj p", "shift p", "n", "verdict",
+)
+
+
+def header(report: GateReport) -> tuple[str, ...]:
+    """The column titles; ``adj p`` (the corrected p-value) only when the report used a correction."""
+    if report.correction == "none":
+        return tuple(h for h in HEADER if h != "adj p")
+    return HEADER
+
+
+def describe_correction(report: GateReport) -> str:
+    """``"correction=holm (family-wise error rate; ...)"`` or ``"correction=none"``."""
+    if report.correction == "none":
+        return "correction=none"
+    what = "family-wise error rate" if report.correction == "holm" else "false discovery rate"
+    return f"correction={report.correction} ({what}; latency p from a normal approx. of the bootstrap)"
 
 
 def _value(rule: GateRule | None, value: float | None) -> str:
@@ -33,26 +50,29 @@ def _p(value: float | None) -> str:
 
 
 def rows(report: GateReport) -> list[tuple[str, ...]]:
-    """One tuple of cells per comparison (same order as :data:`HEADER`)."""
+    """One tuple of cells per comparison (same order as :func:`header`)."""
     out: list[tuple[str, ...]] = []
+    adjusted = report.correction != "none"
     for row in report.comparisons:
         metric = f"{row.rule.metric} ({row.rule.describe()})" if row.rule else "-"
         n = f"{row.n_base}/{row.n_current}" if row.n_base or row.n_current else "-"
+        ps = (_p(row.p_value), _p(row.p_adjusted)) if adjusted else (_p(row.p_value),)
         out.append((row.benchmark, metric, _value(row.rule, row.base), _value(row.rule, row.current),
-                    format_change(row), _p(row.p_value), _p(row.shift_p), n, row.verdict))
+                    format_change(row), *ps, _p(row.shift_p), n, row.verdict))
     return out
 
 
 def format_report(report: GateReport) -> list[str]:
     """The gate table plus the reasons of failing rows and the warnings, as lines."""
-    cells = [HEADER, *rows(report)]
-    widths = [max(len(line[i]) for line in cells) for i in range(len(HEADER))]
+    titles = header(report)
+    cells = [titles, *rows(report)]
+    widths = [max(len(line[i]) for line in cells) for i in range(len(titles))]
     lines = [
         f"baseline: {report.base.label}   current: {report.current.label}   "
         f"alpha={report.alpha:g} (intervals {100 * (1 - 2 * report.alpha):g}%)   bootstrap resamples="
-        f"{report.resamples} seed={report.seed}",
+        f"{report.resamples} seed={report.seed}   {describe_correction(report)}",
         "gate: " + ", ".join(str(rule) for rule in report.rules),
-        "  ".join(h.ljust(w) for h, w in zip(HEADER, widths, strict=True)).rstrip(),
+        "  ".join(h.ljust(w) for h, w in zip(titles, widths, strict=True)).rstrip(),
     ]
     lines += ["  ".join(c.ljust(w) for c, w in zip(line, widths, strict=True)).rstrip() for line in cells[1:]]
     for row in report.failures:

@@ -7,23 +7,88 @@ and an OpenWhisk API stand-in (``conftest.py``).
 from __future__ import annotations
 
 import json
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any
+from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
 from pytest_openwhisk.backends.existing import ExistingBackend
 from pytest_openwhisk.client import OpenWhiskClient
 from pytest_openwhisk.errors import BackendError, ToolMissing
+from pytest_openwhisk.kube.deploy import OpenWhiskRelease
 from pytest_openwhisk.kube.values import CHART_GUEST_AUTH
 from pytest_openwhisk.options import Settings
 
-from .conftest import FakeTools, KubeState, OpenWhiskState
+from .conftest import FakeTools, KubeState, OpenWhiskState, _serve
 from .fake_tool import KUBECONFIG
 
 #: plugins in-process pytester runs do not need (each costs seconds of re-imports)
 FAST = ("-p", "no:hypothesispytest", "-p", "no:anyio", "-p", "no:xdist", "-p", "no:xdist.looponfail",
         "-p", "no:pytest-kind", "-p", "no:cacheprovider")
+
+
+UP_TIMESTAMP = 'min(timestamp(up{job="kubelet"}))'
+
+
+@dataclass
+class PromState:
+    """A Prometheus stand-in: the ``up`` timestamp it reports is old for ``stale`` queries, then now."""
+
+    stale: int = 1
+    queries: list[str] = field(default_factory=list)
+    answers: list[float] = field(default_factory=list)
+
+
+class PromHandler(BaseHTTPRequestHandler):
+    prom: PromState
+
+    def log_message(self, *args: Any) -> None:
+        pass
+
+    def do_GET(self) -> None:
+        url = urlsplit(self.path)
+        query = parse_qs(url.query).get("query", [""])[0]
+        self.prom.queries.append(query)
+        if url.path == "/-/ready":
+            body: dict[str, Any] = {}
+        elif url.path == "/api/v1/query" and query == UP_TIMESTAMP:
+            fresh = len(self.prom.queries) > self.prom.stale
+            stamp = time.time() if fresh else time.time() - 100.0  # the scrape before the warm-up
+            self.prom.answers.append(stamp)
+            result = [{"metric": {}, "value": [time.time(), str(stamp)]}]
+            body = {"status": "success", "data": {"resultType": "vector", "result": result}}
+        else:
+            body = {"status": "error", "error": f"unexpected query {query!r}"}
+        data = json.dumps(body).encode()
+        self.send_response(200 if body.get("status", "success") == "success" else 400)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+
+def serve_prometheus(monkeypatch: pytest.MonkeyPatch) -> Iterator[PromState]:
+    """--ow-monitoring=on reaches a Prometheus stand-in (kube-prometheus-stack's install is skipped)."""
+    state = PromState()
+    handler = type("PromHandler", (PromHandler,), {"prom": state})
+    for url in _serve(handler):
+
+        def install_monitoring(self: OpenWhiskRelease, url: str = url) -> None:
+            self.prometheus_url = url
+
+        monkeypatch.setattr(OpenWhiskRelease, "install_monitoring", install_monitoring)
+        yield state
+
+
+@pytest.fixture
+def prometheus(monkeypatch: pytest.MonkeyPatch) -> Iterator[PromState]:
+    """A Prometheus stand-in that --ow-monitoring=on uses (see :func:`serve_prometheus`)."""
+    yield from serve_prometheus(monkeypatch)
 
 
 @pytest.fixture
@@ -94,6 +159,27 @@ def test_installs_the_release_uses_its_guest_key_and_leaves_it_installed(
     assert backend.kept_message is None
 
 
+def test_open_window_waits_for_a_scrape_after_the_warmup_with_monitoring(
+    fake_tools: FakeTools, release: KubeState, kubeconfig: Path, ow_api: tuple[str, OpenWhiskState],
+    prometheus: PromState, tmp_path: Path,
+) -> None:
+    with ExistingBackend(settings(kubeconfig, ow_api[0], monitoring=True), tmp_path) as backend:
+        before = time.time()
+        backend.open_window()
+    assert prometheus.queries.count(UP_TIMESTAMP) == 2  # the stale scrape did not open the window
+    assert prometheus.answers[-1] >= before
+
+
+def test_open_window_does_nothing_without_monitoring(
+    fake_tools: FakeTools, release: KubeState, kubeconfig: Path, ow_api: tuple[str, OpenWhiskState],
+    tmp_path: Path,
+) -> None:
+    with ExistingBackend(settings(kubeconfig, ow_api[0]), tmp_path) as backend:
+        started = time.monotonic()
+        backend.open_window()
+        assert time.monotonic() - started < 1.0
+
+
 def test_installed_release_without_values_is_only_connected(
     fake_tools: FakeTools, release: KubeState, kubeconfig: Path, ow_api: tuple[str, OpenWhiskState],
     tmp_path: Path,
@@ -113,6 +199,7 @@ def test_without_kubeconfig_nothing_of_kubernetes_is_used(
         with OpenWhiskClient(backend.apihost, backend.auth, "guest") as client:
             backend.force_cold(client, "hello")
         assert backend.monitor(0.0, 1.0) == {}
+        backend.open_window()  # no release, no Prometheus: nothing to wait for
         assert "release" not in backend.fingerprint()
     assert fake_tools.calls("helm") == []
 

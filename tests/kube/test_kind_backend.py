@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +19,7 @@ from pytest_openwhisk.kube.values import CHART_GUEST_AUTH, RUNTIMES_FILE
 from pytest_openwhisk.options import Settings
 
 from .conftest import FakeTools, KubeState, OpenWhiskState, pod
+from .test_integration_existing import UP_TIMESTAMP, PromState, serve_prometheus
 
 KIND = Settings(cluster="kind")
 
@@ -32,6 +34,12 @@ def ow_url(ow_api: tuple[str, OpenWhiskState], monkeypatch: pytest.MonkeyPatch) 
 def release(kube_api: tuple[str, KubeState]) -> KubeState:
     kube_api[1].default_release()
     return kube_api[1]
+
+
+@pytest.fixture
+def prometheus(monkeypatch: pytest.MonkeyPatch) -> Iterator[PromState]:
+    """A Prometheus stand-in that --ow-monitoring=on uses."""
+    yield from serve_prometheus(monkeypatch)
 
 
 def test_start_creates_cluster_installs_openwhisk_and_deletes_it(
@@ -115,6 +123,30 @@ def test_start_creates_cluster_installs_openwhisk_and_deletes_it(
         f"--kubeconfig={kubeconfig}",
     ]
     assert backend.kept_message is None
+
+
+def test_open_window_waits_for_a_fresh_scrape_and_names_a_missing_one(
+    fake_tools: FakeTools, release: KubeState, ow_url: str, prometheus: PromState, tmp_path: Path
+) -> None:
+    with KindBackend(Settings(cluster="kind", monitoring=True), tmp_path / "work") as backend:
+        backend.open_window()
+        assert prometheus.queries.count(UP_TIMESTAMP) == 2  # waited past the scrape before the warm-up
+        prometheus.stale = 10**6  # Prometheus stops scraping the kubelet
+        assert backend.deployment is not None
+        with pytest.raises(BackendError, match=r'no scrape of up\{job="kubelet"\} within 0.3s') as caught:
+            backend.deployment.open_window(timeout=0.3)
+        assert backend.deployment.prometheus_url is not None
+        assert backend.deployment.prometheus_url in str(caught.value)
+
+
+def test_open_window_without_monitoring_asks_no_prometheus(
+    fake_tools: FakeTools, release: KubeState, ow_url: str, prometheus: PromState, tmp_path: Path
+) -> None:
+    with KindBackend(KIND, tmp_path / "work") as backend:
+        backend.open_window()
+        assert backend.deployment is not None
+        assert backend.deployment.open_window() is None
+    assert prometheus.queries == []
 
 
 def test_keep_cluster_leaves_it_and_says_how_to_delete(

@@ -227,6 +227,81 @@ def test_concurrent_runs_clients_times_per_client_in_parallel() -> None:
     assert m.mode == "concurrent"
 
 
+class WindowLog:
+    """A FakeClient answer and a ``before_window`` hook that write one shared, ordered log."""
+
+    def __init__(self, fail: bool = False) -> None:
+        self.events: list[str] = []
+        self.lock = threading.Lock()
+        self.fail = fail
+
+    def answer(self, name: str) -> InvokeResult:
+        with self.lock:
+            self.events.append("invoke")
+        now = time.time()
+        return InvokeResult(200, record(), "c" * 32, now, now + 0.001, 1.0)
+
+    def hook(self) -> None:
+        with self.lock:
+            self.events.append("window")
+        if self.fail:
+            raise StartupTimeout("no fresh scrape")
+
+
+def test_concurrent_opens_the_window_once_between_warmup_and_measured_phase() -> None:
+    log = WindowLog()
+    m = run_concurrent(FakeClient(log.answer), Act(), clients=3, per_client=4, warmup=2,  # type: ignore[arg-type]
+                       before_window=log.hook)
+    assert log.events.count("window") == 1
+    assert log.events.index("window") == 3 * 2  # after every warm-up invocation, before any measured one
+    assert len(log.events) == 3 * 2 + 1 + 3 * 4
+    assert len(m.samples) == 12
+
+
+def test_concurrent_without_warmup_does_not_open_a_window() -> None:
+    log = WindowLog()
+    run_concurrent(FakeClient(log.answer), Act(), clients=2, per_client=2, warmup=0,  # type: ignore[arg-type]
+                   before_window=log.hook)
+    assert log.events == ["invoke"] * 4  # like run_warm: nothing to keep out of the window
+
+
+def test_concurrent_window_failure_stops_before_measuring_and_is_raised() -> None:
+    log = WindowLog(fail=True)
+    with pytest.raises(StartupTimeout, match="no fresh scrape"):
+        run_concurrent(FakeClient(log.answer), Act(), clients=3, per_client=4, warmup=1,  # type: ignore[arg-type]
+                       before_window=log.hook)
+    assert log.events == ["invoke"] * 3 + ["window"]
+
+
+def test_bench_concurrent_hands_the_backends_window_opener_to_the_runner(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from types import SimpleNamespace
+
+    from pytest_openwhisk import bench
+
+    seen: dict[str, Any] = {}
+
+    class Stop(Exception):
+        pass
+
+    def fake_run_concurrent(*args: Any, **kwargs: Any) -> Any:
+        seen.update(kwargs)
+        raise Stop
+
+    class Backend(FakeBackend):
+        def open_window(self) -> None:
+            pass
+
+    backend = Backend()
+    monkeypatch.setattr(bench, "run_concurrent", fake_run_concurrent)
+    runner = bench.BenchRunner(client=FakeClient(), backend=backend,  # type: ignore[arg-type]
+                               config=SimpleNamespace(stash={}), nodeid="t::x")  # type: ignore[arg-type]
+    with pytest.raises(Stop):
+        runner.concurrent("hello", clients=2, per_client=1)
+    assert seen["before_window"] == backend.open_window
+
+
 def test_202_fetches_the_record_later() -> None:
     accepted = InvokeResult(202, {"activationId": "c" * 32}, "c" * 32, 1.0, 61.0, 60000.0)
     client = FakeClient(lambda name: accepted)
