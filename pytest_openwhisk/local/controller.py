@@ -15,10 +15,11 @@ from typing import Any
 from pytest_openwhisk.local import records, sequences
 from pytest_openwhisk.local.config import LocalConfig
 from pytest_openwhisk.local.entities import ActionDoc
+from pytest_openwhisk.local.entity_store import EntityStore
 from pytest_openwhisk.local.httpapi import Reject
 from pytest_openwhisk.local.metrics import Metrics
 from pytest_openwhisk.local.records import Caller
-from pytest_openwhisk.local.store import Activation, ActivationStore, EntityStore
+from pytest_openwhisk.local.store import Activation, ActivationStore
 from pytest_openwhisk.local.throttle import Throttle
 from pytest_openwhisk.local.types import InvokerProtocol, RunOutcome, RunRequest
 

@@ -15,8 +15,9 @@ from typing import TYPE_CHECKING, Any
 
 from pytest_openwhisk.local import records
 from pytest_openwhisk.local.entities import ActionDoc
+from pytest_openwhisk.local.entity_store import EntityStore
 from pytest_openwhisk.local.httpapi import Reject
-from pytest_openwhisk.local.store import Activation, EntityStore
+from pytest_openwhisk.local.store import Activation
 from pytest_openwhisk.local.types import APPLICATION_ERROR, SUCCESS, WHISK_ERROR
 
 if TYPE_CHECKING:

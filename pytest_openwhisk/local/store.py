@@ -1,6 +1,6 @@
-"""In-memory entity store (actions) and activation store of the embedded controller.
+"""In-memory activation store of the embedded controller.
 
-Both live on the server's event loop thread (no locks). Activations are kept sorted by ``start`` per
+It lives on the server's event loop thread (no locks). Activations are kept sorted by ``start`` per
 namespace and per name filter key (the ``activations`` and ``activations-filters`` CouchDB views), so list
 queries are a bisect plus a slice, newest first, whatever the number of records.
 """
@@ -14,41 +14,6 @@ from dataclasses import dataclass
 from typing import Any
 
 import orjson
-
-from pytest_openwhisk.local.entities import ActionDoc
-
-
-class EntityStore:
-    """Actions by document id ``ns/[pkg/]name``; packages are implicit (a path prefix)."""
-
-    def __init__(self) -> None:
-        self._docs: dict[str, ActionDoc] = {}
-
-    def get(self, path: str) -> ActionDoc | None:
-        return self._docs.get(path)
-
-    def put(self, doc: ActionDoc) -> None:
-        self._docs[doc.path] = doc
-
-    def delete(self, path: str) -> ActionDoc | None:
-        return self._docs.pop(path, None)
-
-    def _in(self, namespace: str) -> list[ActionDoc]:
-        """Actions listed under ``namespace``: a root namespace lists its packages' actions too."""
-        docs = [
-            d
-            for d in self._docs.values()
-            if d.namespace == namespace
-            or ("/" not in namespace and d.namespace.split("/", 1)[0] == namespace)
-        ]
-        docs.sort(key=lambda d: d.updated, reverse=True)
-        return docs
-
-    def page(self, namespace: str, skip: int, limit: int) -> list[ActionDoc]:
-        return self._in(namespace)[skip : skip + limit]
-
-    def count(self, namespace: str, skip: int) -> int:
-        return max(0, len(self._in(namespace)) - skip)
 
 
 @dataclass(slots=True)
