@@ -105,7 +105,7 @@ class ActionsApi:
         ns, name = self._target(request)
         overwrite = query_bool(request.query, "overwrite", False)
         body = parse_json_body(await request.read(), request.content_type)
-        put = parse_put({} if body is None else body, self.limits, self.own)
+        put = parse_put({} if body is None else body, self.limits, self.own, self.ctl.config.kinds)
         path = f"{ns}/{name}"
         old = self.ctl.entities.get(path)
         if old is not None and not overwrite:

@@ -21,7 +21,7 @@ def _byte_size(n: int) -> str:
     return f"{n // MB} MB" if n % MB == 0 else f"{n} B"
 
 
-def root_info(limits: Limits) -> dict[str, Any]:
+def root_info(limits: Limits, kinds: tuple[str, ...] | None = None) -> dict[str, Any]:
     """``GET /`` (``Controller.info``)."""
     return {
         "description": "OpenWhisk",
@@ -48,7 +48,7 @@ def root_info(limits: Limits) -> dict[str, Any]:
             "min_action_logs": limits.logs_mb_min * MB,
             "max_action_logs": limits.logs_mb_max * MB,
         },
-        "runtimes": manifest.manifest_json(),
+        "runtimes": manifest.manifest_json(kinds),
         "embedded": {"server": "pytest-openwhisk", "version": __version__},
     }
 
@@ -94,7 +94,7 @@ class MiscApi:
     def __init__(self, ctl: Controller) -> None:
         self.ctl = ctl
         self.own = ctl.config.namespace
-        self._root = root_info(ctl.limits)
+        self._root = root_info(ctl.limits, ctl.config.kinds)
         self._limits = namespace_limits(ctl.limits)
         self._api = {
             "description": "OpenWhisk API",

@@ -79,6 +79,11 @@ class LocalConfig:
     auth: str = field(default_factory=random_auth)
     limits: Limits = field(default_factory=Limits)
     pool: PoolConfig = field(default_factory=PoolConfig)
+    #: runtime kinds offered (``GET /`` runtimes, accepted on PUT); None = every kind this host can run
+    kinds: tuple[str, ...] | None = None
+    #: PEM certificate and key: serve HTTPS with this pair (both or neither; apihost becomes https://)
+    tls_cert: str | None = None
+    tls_key: str | None = None
 
     @classmethod
     def benchmark(cls, **overrides: object) -> LocalConfig:

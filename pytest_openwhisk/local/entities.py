@@ -115,7 +115,7 @@ class ActionPut:
     del_annotations: list[str] | None = None
 
 
-def _parse_exec(value: Any, caller_ns: str) -> dict[str, Any]:
+def _parse_exec(value: Any, caller_ns: str, kinds: tuple[str, ...] | None) -> dict[str, Any]:
     if not isinstance(value, dict):
         raise malformed_content("exec malformed")
     kind = value.get("kind")
@@ -132,7 +132,7 @@ def _parse_exec(value: Any, caller_ns: str) -> dict[str, Any]:
             raise malformed_content(FQN_MALFORMED)
         return {"kind": SEQUENCE, "components": ["/" + qualified_path(c, caller_ns) for c in components]}
     try:
-        resolved = manifest.resolve_kind(kind)
+        resolved = manifest.resolve_kind(kind, kinds)
     except ValueError as exc:
         raise malformed_content(str(exc)) from None
     code = value.get("code")
@@ -186,13 +186,13 @@ def _check_limits(value: Any, limits: Limits) -> dict[str, int]:
     return out
 
 
-def parse_put(body: Any, limits: Limits, caller_ns: str) -> ActionPut:
-    """Validate a PUT body (400 malformed / bad limits / bad kind, 413 sizes)."""
+def parse_put(body: Any, limits: Limits, caller_ns: str, kinds: tuple[str, ...] | None = None) -> ActionPut:
+    """Validate a PUT body (400 malformed / bad limits / bad kind, 413 sizes); ``kinds``: those offered."""
     if not isinstance(body, dict):
         raise malformed_content("JSON object expected")
     put = ActionPut()
     if body.get("exec") is not None:
-        put.exec = _parse_exec(body["exec"], caller_ns)
+        put.exec = _parse_exec(body["exec"], caller_ns, kinds)
         code = put.exec.get("code")
         if code is not None:
             size = len(code.encode())

@@ -27,17 +27,48 @@ def family(kind: str) -> str:
     return resolve_kind(kind).split(":", 1)[0]
 
 
-def resolve_kind(kind: str) -> str:
+def offered(allowed: tuple[str, ...] | None = None) -> tuple[str, ...]:
+    """All of :data:`KINDS`, or only those in ``allowed`` (``LocalConfig.kinds``), in KINDS order."""
+    if allowed is None:
+        return KINDS
+    return tuple(k for k in KINDS if k in allowed)
+
+
+def check_allowed(allowed: tuple[str, ...] | None) -> None:
+    """Refuse a ``LocalConfig.kinds`` value naming a kind this platform does not have."""
+    if allowed is None:
+        return
+    unknown = [k for k in allowed if k not in KINDS]
+    if unknown or not allowed:
+        what = f"unknown kind(s) {', '.join(repr(k) for k in unknown)}" if unknown else "no kind"
+        raise ValueError(
+            f"LocalConfig.kinds names {what}; use None (every kind) or a tuple of: {', '.join(KINDS)}"
+        )
+
+
+def _default_of(fam: str, kinds: tuple[str, ...]) -> str | None:
+    """The family's default kind among ``kinds`` (the manifest default, else the first offered one)."""
+    preferred = _ALIASES[f"{fam}:default"]
+    if preferred in kinds:
+        return preferred
+    return next((k for k in kinds if k.split(":", 1)[0] == fam), None)
+
+
+def resolve_kind(kind: str, allowed: tuple[str, ...] | None = None) -> str:
     """Map a requested kind to the kind stored on the action (``python:default`` -> ``python:3.11``).
 
     Raises ``ValueError`` with OpenWhisk's own message for kinds this platform cannot run
-    (``blackbox``, ``java:8``, typos...).
+    (``blackbox``, typos, kinds left out of ``allowed``...).
     """
-    if kind in KINDS:
+    kinds = offered(allowed)
+    if kind in kinds:
         return kind
     if kind in _ALIASES:
-        return _ALIASES[kind]
-    valid = ", ".join((*KINDS, *_ALIASES))
+        resolved = _default_of(kind.split(":", 1)[0], kinds)
+        if resolved is not None:
+            return resolved
+    aliases = [a for a in _ALIASES if _default_of(a.split(":", 1)[0], kinds) is not None]
+    valid = ", ".join((*kinds, *aliases))
     raise ValueError(
         f"The specified runtime '{kind}' is not supported by this platform. Valid values are: {valid}."
     )
@@ -77,9 +108,13 @@ def _entry(kind: str, default: bool) -> dict[str, Any]:
     return entry
 
 
-def manifest_json() -> dict[str, Any]:
+def manifest_json(allowed: tuple[str, ...] | None = None) -> dict[str, Any]:
     """The ``runtimes`` object of ``GET /``: family -> list of kind entries in OpenWhisk's shape."""
-    return {
-        "nodejs": [_entry(k, k == NODEJS_DEFAULT) for k in NODEJS_KINDS],
-        "python": [_entry(k, k == PYTHON_DEFAULT) for k in PYTHON_KINDS],
-    }
+    kinds = offered(allowed)
+    out: dict[str, Any] = {}
+    for fam in ("nodejs", "python"):
+        default = _default_of(fam, kinds)
+        entries = [_entry(k, k == default) for k in kinds if k.split(":", 1)[0] == fam]
+        if entries:
+            out[fam] = entries
+    return out

@@ -47,6 +47,9 @@ def config_from_json(text: str) -> LocalConfig:
         auth=data["auth"],
         limits=Limits(**data["limits"]),
         pool=PoolConfig(**pool),
+        kinds=None if data.get("kinds") is None else tuple(data["kinds"]),
+        tls_cert=data.get("tls_cert"),
+        tls_key=data.get("tls_key"),
     )
 
 
@@ -176,6 +179,8 @@ class LocalOpenWhiskProcess:
             self._session = requests.Session()
             user, _, key = self.auth.partition(":")
             self._session.auth = (user, key)
+            self._session.verify = self.config.tls_cert or True  # a self-signed tls_cert is its own CA
+            self._session.trust_env = False  # else REQUESTS_CA_BUNDLE overrides verify (loopback: no proxy)
         response = self._session.request(method, self.apihost + path, timeout=60, **kwargs)
         if response.status_code >= 400:
             raise BackendError(f"{method} {path} answered {response.status_code}: {response.text[:500]}")

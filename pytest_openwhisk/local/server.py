@@ -9,12 +9,14 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import ssl
 import threading
 from typing import Any
 
 from aiohttp import web
 
 from pytest_openwhisk.errors import BackendError, StartupTimeout
+from pytest_openwhisk.local import manifest
 from pytest_openwhisk.local.api_actions import ActionsApi
 from pytest_openwhisk.local.api_activations import ActivationsApi
 from pytest_openwhisk.local.api_misc import MiscApi, evict_path
@@ -46,8 +48,31 @@ def new_loop() -> asyncio.AbstractEventLoop:
     return uvloop.new_event_loop()
 
 
-def apihost_of(host: str, port: int) -> str:
-    return f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
+def apihost_of(host: str, port: int, tls: bool = False) -> str:
+    """``http[s]://host:port`` (IPv6 hosts in brackets)."""
+    scheme = "https" if tls else "http"
+    return f"{scheme}://[{host}]:{port}" if ":" in host else f"{scheme}://{host}:{port}"
+
+
+def tls_context(config: LocalConfig) -> ssl.SSLContext | None:
+    """The server's TLS context from ``config.tls_cert``/``tls_key`` (None: plain HTTP).
+
+    Raises ``ValueError`` naming the setting and the fix when only one is given or the pair does not load."""
+    cert, key = config.tls_cert, config.tls_key
+    if cert is None and key is None:
+        return None
+    if cert is None or key is None:
+        given, missing = ("tls_cert", "tls_key") if cert is not None else ("tls_key", "tls_cert")
+        raise ValueError(f"LocalConfig.{given} is set but {missing} is not; give both PEM files or neither")
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    try:
+        context.load_cert_chain(cert, key)
+    except (OSError, ssl.SSLError) as exc:
+        raise ValueError(
+            f"cannot load the TLS pair tls_cert={cert!r}, tls_key={key!r}: {exc}; give a PEM certificate "
+            "and its unencrypted PEM private key"
+        ) from None
+    return context
 
 
 class Server:
@@ -55,6 +80,8 @@ class Server:
 
     def __init__(self, config: LocalConfig, invoker: InvokerProtocol | None = None) -> None:
         self.config = config
+        manifest.check_allowed(config.kinds)
+        self._tls = tls_context(config)
         self._own_invoker = invoker is None
         if invoker is None:
             from pytest_openwhisk.local.invoker import Invoker
@@ -63,7 +90,7 @@ class Server:
         self.controller = Controller(config, invoker)
         self._runner: web.AppRunner | None = None
         self.port = config.port
-        self.apihost = apihost_of(config.host, config.port)
+        self.apihost = apihost_of(config.host, config.port, self._tls is not None)
 
     @property
     def invoker(self) -> InvokerProtocol:
@@ -75,10 +102,12 @@ class Server:
             create_app(self.controller), access_log=None, handle_signals=False, shutdown_timeout=2.0
         )
         await self._runner.setup()
-        site = web.TCPSite(self._runner, self.config.host, self.config.port, backlog=1024)
+        site = web.TCPSite(
+            self._runner, self.config.host, self.config.port, backlog=1024, ssl_context=self._tls
+        )
         await site.start()
         self.port = int(self._runner.addresses[0][1])
-        self.apihost = apihost_of(self.config.host, self.port)
+        self.apihost = apihost_of(self.config.host, self.port, self._tls is not None)
         if self._own_invoker and hasattr(self.invoker, "api_host"):
             self.invoker.api_host = self.apihost
         await self.invoker.start()
@@ -114,7 +143,7 @@ class LocalOpenWhisk:
         self.auth = self.config.auth
         self.namespace = self.config.namespace
         self.port = self.config.port
-        self.apihost = apihost_of(self.config.host, self.port)
+        self.apihost = apihost_of(self.config.host, self.port, self.config.tls_cert is not None)
         self._invoker = invoker
         self._startup_timeout = startup_timeout
         self._thread: threading.Thread | None = None
