@@ -10,23 +10,27 @@ from aiohttp import web
 
 from pytest_openwhisk.local import sequences
 from pytest_openwhisk.local.controller import Controller
-from pytest_openwhisk.local.entities import ActionDoc, make_action, parse_put, update_action
+from pytest_openwhisk.local.entities import (
+    ActionDoc,
+    check_entity_name,
+    make_action,
+    parse_put,
+    update_action,
+)
 from pytest_openwhisk.local.httpapi import (
     NOT_FOUND,
     TID,
     Reject,
-    check_entity_name,
     json_response,
     list_limit,
     list_skip,
-    malformed_content,
     malformed_query,
     namespace_of,
     parse_json_body,
     query_bool,
 )
 from pytest_openwhisk.local.records import blocking_view
-from pytest_openwhisk.local.types import SUCCESS, WHISK_ERROR
+from pytest_openwhisk.local.types import SUCCESS, WHISK_ERROR, malformed_content
 
 PREFIX = "/api/v1/namespaces/{ns}/actions"
 ACTIVATION_HEADER = "x-openwhisk-activation-id"

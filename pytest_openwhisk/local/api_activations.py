@@ -8,10 +8,10 @@ from collections.abc import Mapping
 from aiohttp import web
 
 from pytest_openwhisk.local.controller import Controller
+from pytest_openwhisk.local.entities import is_entity_name
 from pytest_openwhisk.local.httpapi import (
     NOT_FOUND,
     Reject,
-    is_entity_name,
     json_response,
     list_limit,
     list_skip,

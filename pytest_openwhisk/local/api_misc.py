@@ -10,8 +10,9 @@ from pytest_openwhisk import __version__
 from pytest_openwhisk.local import manifest
 from pytest_openwhisk.local.config import Limits
 from pytest_openwhisk.local.controller import Controller
-from pytest_openwhisk.local.httpapi import json_response, malformed_content, namespace_of, parse_json_body
+from pytest_openwhisk.local.httpapi import json_response, namespace_of, parse_json_body
 from pytest_openwhisk.local.metrics import CONTENT_TYPE
+from pytest_openwhisk.local.types import malformed_content
 
 MB = 1024 * 1024
 

@@ -16,12 +16,11 @@ from pytest_openwhisk.local import records, sequences
 from pytest_openwhisk.local.config import LocalConfig
 from pytest_openwhisk.local.entities import ActionDoc
 from pytest_openwhisk.local.entity_store import EntityStore
-from pytest_openwhisk.local.httpapi import Reject
 from pytest_openwhisk.local.metrics import Metrics
 from pytest_openwhisk.local.records import Caller
 from pytest_openwhisk.local.store import Activation, ActivationStore
 from pytest_openwhisk.local.throttle import Throttle
-from pytest_openwhisk.local.types import InvokerProtocol, RunOutcome, RunRequest
+from pytest_openwhisk.local.types import ControllerError, Fault, InvokerProtocol, RunOutcome, RunRequest
 
 log = logging.getLogger("pytest_openwhisk.local")
 SHUTTING_DOWN = "The embedded OpenWhisk is shutting down; no new activations are accepted."
@@ -54,11 +53,11 @@ class Controller:
     def admit(self, namespace: str) -> None:
         """Charge the throttles for one invocation request (429 with OpenWhisk's messages)."""
         if self.closing:
-            raise Reject(503, SHUTTING_DOWN)
+            raise ControllerError(Fault.UNAVAILABLE, SHUTTING_DOWN)
         rejected = self.throttle.check(namespace)
         if rejected is not None:
             self.metrics.throttled(namespace, rejected[0])
-            raise Reject(429, rejected[1])
+            raise ControllerError(Fault.THROTTLED, rejected[1])
 
     @staticmethod
     def merge_params(doc: ActionDoc, payload: dict[str, Any] | None) -> dict[str, Any]:
@@ -67,7 +66,7 @@ class Controller:
         if not payload:
             return dict(stored) if stored else {}
         if doc.final_params and not doc.final_params.isdisjoint(payload):
-            raise Reject(400, PARAMETERS_NOT_ALLOWED)
+            raise ControllerError(Fault.BAD_REQUEST, PARAMETERS_NOT_ALLOWED)
         if not stored:
             return payload
         return {**stored, **payload}

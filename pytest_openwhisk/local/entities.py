@@ -19,10 +19,14 @@ import orjson
 
 from pytest_openwhisk.local import manifest
 from pytest_openwhisk.local.config import Limits
-from pytest_openwhisk.local.httpapi import Reject, is_entity_name, malformed_content
-from pytest_openwhisk.local.types import ActionSpec
+from pytest_openwhisk.local.types import ActionSpec, ControllerError, Fault, malformed_content
 
 SEQUENCE = "sequence"
+NOT_FOUND = "The requested resource does not exist."
+ENTITY_NAME_ILLEGAL = "The name of the entity contains illegal characters."
+ENTITY_NAME_MAX = 256
+#: ``EntityName.REGEX``; Java's ``\w`` is ASCII-only, hence ``re.ASCII``
+_ENTITY_NAME = re.compile(r"\A([\w]|[\w][\w@ .&-]{0,254}[\w@.&-])\Z", re.ASCII)
 _BASE64 = re.compile(r"^([A-Za-z0-9+/]{4})*([A-Za-z0-9+/]{4}|[A-Za-z0-9+/]{3}=|[A-Za-z0-9+/]{2}==)$")
 _SEMVER = re.compile(r"^(0|[1-9]\d*)\.(0|[1-9]\d*)\.(0|[1-9]\d*)$")
 FQN_MALFORMED = (
@@ -30,6 +34,22 @@ FQN_MALFORMED = (
     "the namespace and the name of the entity."
 )
 _MISSING = object()
+
+
+def is_entity_name(name: str) -> bool:
+    """OpenWhisk's entity name rule (``EntityName.REGEX``: ASCII, at most 256 characters)."""
+    return len(name) <= ENTITY_NAME_MAX and _ENTITY_NAME.match(name) is not None
+
+
+def check_entity_name(name: str) -> str:
+    """Refuse an illegal entity name with OpenWhisk's messages (400)."""
+    if not is_entity_name(name):
+        if len(name) > ENTITY_NAME_MAX:
+            raise ControllerError(
+                Fault.BAD_REQUEST, f"Name segement longer than allowed: {len(name)} > {ENTITY_NAME_MAX}."
+            )
+        raise ControllerError(Fault.BAD_REQUEST, ENTITY_NAME_ILLEGAL)
+    return name
 
 
 def is_binary_code(code: str) -> bool:
@@ -180,9 +200,9 @@ def _check_limits(value: Any, limits: Limits) -> dict[str, int]:
         if v is None:
             continue
         if v > high:
-            raise Reject(400, text.format(v=v, rel="exceeds", t=high))
+            raise ControllerError(Fault.BAD_REQUEST, text.format(v=v, rel="exceeds", t=high))
         if v < low:
-            raise Reject(400, text.format(v=v, rel="below", t=low))
+            raise ControllerError(Fault.BAD_REQUEST, text.format(v=v, rel="below", t=low))
     return out
 
 
@@ -197,18 +217,24 @@ def parse_put(body: Any, limits: Limits, caller_ns: str, kinds: tuple[str, ...] 
         if code is not None:
             size = len(code.encode())
             if size > limits.code_max_bytes:
-                raise Reject(413, f"exec larger than allowed: {size} > {limits.code_max_bytes} bytes.")
+                raise ControllerError(
+                    Fault.TOO_LARGE, f"exec larger than allowed: {size} > {limits.code_max_bytes} bytes."
+                )
     if body.get("parameters") is not None:
         put.parameters = _key_values(body["parameters"], "parameters")
         size = json_size(put.parameters)
         if size > limits.parameter_max_bytes:
-            raise Reject(413, f"parameters larger than allowed: {size} > {limits.parameter_max_bytes} bytes.")
+            raise ControllerError(
+                Fault.TOO_LARGE,
+                f"parameters larger than allowed: {size} > {limits.parameter_max_bytes} bytes.",
+            )
     if body.get("annotations") is not None:
         put.annotations = _key_values(body["annotations"], "annotations")
         size = json_size(put.annotations)
         if size > limits.parameter_max_bytes:
-            raise Reject(
-                413, f"annotations larger than allowed: {size} > {limits.parameter_max_bytes} bytes."
+            raise ControllerError(
+                Fault.TOO_LARGE,
+                f"annotations larger than allowed: {size} > {limits.parameter_max_bytes} bytes.",
             )
     if body.get("limits") is not None:
         put.limits = _check_limits(body["limits"], limits)
@@ -374,7 +400,7 @@ def _sequence_params(exec_: Mapping[str, Any]) -> list[dict[str, Any]]:
 def make_action(put: ActionPut, namespace: str, name: str, limits: Limits) -> ActionDoc:
     """A new action from a PUT (``WhiskActionsApi.makeWhiskAction``)."""
     if put.exec is None:
-        raise Reject(400, "exec undefined")
+        raise ControllerError(Fault.BAD_REQUEST, "exec undefined")
     exec_ = put.exec
     params = _sequence_params(exec_) if exec_["kind"] == SEQUENCE else list(put.parameters or [])
     return ActionDoc(

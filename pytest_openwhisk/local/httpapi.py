@@ -12,13 +12,15 @@ import binascii
 import hmac
 import logging
 import os
-import re
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
 import orjson
 from aiohttp import web
 from aiohttp.typedefs import Middleware
+
+from pytest_openwhisk.local.entities import ENTITY_NAME_MAX, is_entity_name
+from pytest_openwhisk.local.types import ControllerError, Fault, malformed_content
 
 log = logging.getLogger("pytest_openwhisk.local")
 
@@ -41,12 +43,23 @@ INVALID_CREDENTIALS = "The supplied authentication is invalid"
 NOT_FOUND = "The requested resource does not exist."
 ROUTE_NOT_FOUND = "The requested resource could not be found."
 INTERNAL_ERROR = "There was an internal server error."
-ENTITY_NAME_ILLEGAL = "The name of the entity contains illegal characters."
 NAMESPACE_ILLEGAL = "The namespace contains illegal characters."
-ENTITY_NAME_MAX = 256
-_ENTITY_NAME = re.compile(r"\A([\w]|[\w][\w@ .&-]{0,254}[\w@.&-])\Z")
 _TRUE = frozenset({"true", "yes", "on", "1"})
 _FALSE = frozenset({"false", "no", "off", "0"})
+
+
+#: HTTP status of each domain fault
+FAULT_STATUS: Mapping[Fault, int] = {
+    Fault.BAD_REQUEST: 400,
+    Fault.FORBIDDEN: 403,
+    Fault.NOT_FOUND: 404,
+    Fault.NOT_ALLOWED: 405,
+    Fault.CONFLICT: 409,
+    Fault.TOO_LARGE: 413,
+    Fault.UNPROCESSABLE: 422,
+    Fault.THROTTLED: 429,
+    Fault.UNAVAILABLE: 503,
+}
 
 
 class Reject(Exception):
@@ -87,11 +100,6 @@ def error_response(
 def malformed_query(name: str, message: str) -> Reject:
     """Pekko's MalformedQueryParamRejection, re-wrapped."""
     return Reject(400, f"The query parameter '{name}' was malformed:\n{message}")
-
-
-def malformed_content(message: str) -> Reject:
-    """Pekko's MalformedRequestContentRejection, re-wrapped."""
-    return Reject(400, f"The request content was malformed:\n{message}")
 
 
 def query_bool(query: Mapping[str, str], name: str, default: bool) -> bool:
@@ -135,20 +143,6 @@ def list_skip(query: Mapping[str, str], collection: str) -> int:
     if n < 0:
         raise malformed_query("skip", f"The value '{n}' is not greater than or equal to 0 for {collection}.")
     return n
-
-
-def is_entity_name(name: str) -> bool:
-    """OpenWhisk's entity name rule (``EntityName.REGEX``, at most 256 characters)."""
-    return len(name) <= ENTITY_NAME_MAX and _ENTITY_NAME.match(name) is not None
-
-
-def check_entity_name(name: str) -> str:
-    """Reject an illegal entity name with OpenWhisk's messages."""
-    if not is_entity_name(name):
-        if len(name) > ENTITY_NAME_MAX:
-            raise Reject(400, f"Name segement longer than allowed: {len(name)} > {ENTITY_NAME_MAX}.")
-        raise Reject(400, ENTITY_NAME_ILLEGAL)
-    return name
 
 
 def parse_json_body(body: bytes, content_type: str | None) -> Any:
@@ -221,6 +215,8 @@ def make_middleware(authenticator: Authenticator) -> Middleware:
             response = await handler(request)
         except Reject as exc:
             response = error_response(exc.status, exc.message, tid, exc.headers)
+        except ControllerError as exc:
+            response = error_response(FAULT_STATUS[exc.fault], exc.message, tid)
         except web.HTTPMethodNotAllowed as exc:
             allowed = ", ".join(sorted(exc.allowed_methods))
             response = error_response(405, f"HTTP method not allowed, supported methods: {allowed}", tid)

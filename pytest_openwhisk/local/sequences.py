@@ -11,17 +11,14 @@ from __future__ import annotations
 
 import logging
 import time
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from pytest_openwhisk.local import records
+from pytest_openwhisk.local.config import Limits
 from pytest_openwhisk.local.entities import ActionDoc
 from pytest_openwhisk.local.entity_store import EntityStore
-from pytest_openwhisk.local.httpapi import Reject
 from pytest_openwhisk.local.store import Activation
-from pytest_openwhisk.local.types import APPLICATION_ERROR, SUCCESS, WHISK_ERROR
-
-if TYPE_CHECKING:
-    from pytest_openwhisk.local.controller import Controller
+from pytest_openwhisk.local.types import APPLICATION_ERROR, SUCCESS, WHISK_ERROR, ControllerError, Fault
 
 TOO_LONG = "Too many actions in the sequence."
 NO_COMPONENT = "No component specified for the sequence."
@@ -31,33 +28,55 @@ FAILED = "Sequence failed."
 log = logging.getLogger("pytest_openwhisk.local")
 
 
+class SequenceHost(Protocol):
+    """What running a sequence needs from the controller (which implements it; no import cycle)."""
+
+    limits: Limits
+    entities: EntityStore
+    caller: records.Caller
+
+    async def run_primitive(
+        self,
+        doc: ActionDoc,
+        params: dict[str, Any] | list[Any],
+        tid: str,
+        activation_id: str,
+        received_at: float,
+        cause: str | None = None,
+    ) -> Activation:
+        """Run one primitive activation and store its record (never raises)."""
+
+    def store_sequence(self, activation: Activation) -> Activation:
+        """Store a finished sequence record."""
+
+
 def _atomic_count(entities: EntityStore, origin: str, components: list[str], limit: int) -> int:
     if len(components) > limit:
-        raise Reject(400, TOO_LONG)
+        raise ControllerError(Fault.BAD_REQUEST, TOO_LONG)
     total = 0
     for path in components:
         if path == origin:
-            raise Reject(400, CYCLIC)
+            raise ControllerError(Fault.BAD_REQUEST, CYCLIC)
         doc = entities.get(path)
         if doc is None:
-            raise Reject(400, COMPONENT_MISSING)
+            raise ControllerError(Fault.BAD_REQUEST, COMPONENT_MISSING)
         total += _atomic_count(entities, origin, doc.components, limit) if doc.is_sequence else 1
         if total > limit:
-            raise Reject(400, TOO_LONG)
+            raise ControllerError(Fault.BAD_REQUEST, TOO_LONG)
     return total
 
 
 def check_create(entities: EntityStore, path: str, components: list[str], limit: int) -> None:
     """The checks of ``checkSequenceActionLimits`` for a sequence stored at ``path`` (400 on failure)."""
     if len(components) > limit:
-        raise Reject(400, TOO_LONG)
+        raise ControllerError(Fault.BAD_REQUEST, TOO_LONG)
     if not components:
-        raise Reject(400, NO_COMPONENT)
+        raise ControllerError(Fault.BAD_REQUEST, NO_COMPONENT)
     _atomic_count(entities, path, components, limit)
 
 
 async def run(
-    ctl: Controller,
+    ctl: SequenceHost,
     doc: ActionDoc,
     payload: dict[str, Any] | list[Any],
     tid: str,
@@ -126,7 +145,12 @@ async def run(
 
 
 async def run_guarded(
-    ctl: Controller, doc: ActionDoc, payload: dict[str, Any], tid: str, activation_id: str, received_at: float
+    ctl: SequenceHost,
+    doc: ActionDoc,
+    payload: dict[str, Any],
+    tid: str,
+    activation_id: str,
+    received_at: float,
 ) -> Activation:
     """:func:`run` for a top-level sequence; an unexpected failure still ends with a stored record."""
     try:

@@ -22,8 +22,8 @@ from pytest_openwhisk.local.api_activations import ActivationsApi
 from pytest_openwhisk.local.api_misc import MiscApi, evict_path
 from pytest_openwhisk.local.config import LocalConfig
 from pytest_openwhisk.local.controller import Controller
-from pytest_openwhisk.local.httpapi import Authenticator, Reject, make_middleware
-from pytest_openwhisk.local.types import InvokerProtocol
+from pytest_openwhisk.local.httpapi import Authenticator, make_middleware
+from pytest_openwhisk.local.types import ControllerError, InvokerProtocol
 
 log = logging.getLogger("pytest_openwhisk.local")
 
@@ -225,7 +225,7 @@ class LocalOpenWhisk:
         The next invocation of that action is a cold start."""
         try:
             normalized = evict_path(path, self.namespace)
-        except Reject as exc:
+        except ControllerError as exc:
             raise ValueError(f"evict path {path!r}: {exc.message}") from None
         return int(self._call(self._evict(normalized)))
 

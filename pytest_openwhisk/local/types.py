@@ -7,6 +7,7 @@ raises for action faults: those are status codes 1-3, as in OpenWhisk's ``Activa
 
 from __future__ import annotations
 
+import enum
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -19,6 +20,37 @@ STATUS_STRINGS: Mapping[int, str] = {
     DEVELOPER_ERROR: "action developer error",
     WHISK_ERROR: "whisk internal error",
 }
+
+
+class Fault(enum.Enum):
+    """Why the controller refused a request, in OpenWhisk's terms (the HTTP layer maps each to a status)."""
+
+    BAD_REQUEST = "bad request"  # 400
+    FORBIDDEN = "forbidden"  # 403
+    NOT_FOUND = "not found"  # 404
+    NOT_ALLOWED = "method not allowed"  # 405
+    CONFLICT = "conflict"  # 409
+    TOO_LARGE = "too large"  # 413
+    UNPROCESSABLE = "unprocessable"  # 422
+    THROTTLED = "throttled"  # 429
+    UNAVAILABLE = "unavailable"  # 503
+
+
+class ControllerError(Exception):
+    """A refused request raised by the controller's domain code (entities, sequences, controller).
+
+    It carries OpenWhisk's message; the HTTP layer answers it in the error envelope with the fault's
+    status."""
+
+    def __init__(self, fault: Fault, message: str) -> None:
+        super().__init__(message)
+        self.fault = fault
+        self.message = message
+
+
+def malformed_content(message: str) -> ControllerError:
+    """A request body that does not deserialise (Pekko's MalformedRequestContentRejection wording)."""
+    return ControllerError(Fault.BAD_REQUEST, f"The request content was malformed:\n{message}")
 
 
 @dataclass(frozen=True)

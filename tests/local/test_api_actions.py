@@ -8,7 +8,14 @@ from typing import Any
 
 import pytest
 
+from pytest_openwhisk.wait import wait_until
+
 from .conftest import ECHO, Api, ServerFactory, notes_of
+
+
+def _past_ms(stamp: int) -> None:
+    """Wait (without a bare sleep) until the clock is past ``stamp`` (epoch ms): the next stamp differs."""
+    wait_until(lambda: time.time() * 1000 > stamp + 1, what="the next millisecond", timeout=5, interval=0.001)
 
 
 def test_create_returns_full_action_json(api: Api) -> None:
@@ -114,8 +121,8 @@ def test_delete_returns_the_entity_then_404(api: Api) -> None:
 
 def test_list_newest_first_with_paging_and_count(api: Api) -> None:
     for i in range(5):
-        api.put_action(f"a{i}")
-        time.sleep(0.002)  # distinct `updated` stamps (ms)
+        updated = api.put_action(f"a{i}").json()["updated"]  # distinct `updated` stamps (ms)
+        _past_ms(updated)
     listed = api.get("/actions").json()
     assert [a["name"] for a in listed] == ["a4", "a3", "a2", "a1", "a0"]
     summary = listed[0]

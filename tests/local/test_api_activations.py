@@ -7,14 +7,22 @@ from typing import Any
 
 import pytest
 
+from pytest_openwhisk.wait import wait_until
+
 from .conftest import FAIL, Api
+
+
+def _past_ms(stamp: int) -> None:
+    """Wait (without a bare sleep) until the clock is past ``stamp`` (epoch ms): the next stamp differs."""
+    wait_until(lambda: time.time() * 1000 > stamp + 1, what="the next millisecond", timeout=5, interval=0.001)
 
 
 def _run(api: Api, name: str, n: int) -> list[dict[str, Any]]:
     records = []
     for i in range(n):
         records.append(api.invoke(name, {"i": i}).json())
-        time.sleep(0.002)  # distinct start stamps (ms)
+        end = records[-1]["end"]  # distinct start stamps (ms): the next one starts after this one ended
+        _past_ms(end)
     return records
 
 
