@@ -25,9 +25,11 @@ from pytest_openwhisk.local.httpapi import (
     list_limit,
     list_skip,
     malformed_query,
+    max_body_bytes,
     namespace_of,
     parse_json_body,
     query_bool,
+    read_body,
 )
 from pytest_openwhisk.local.records import blocking_view
 from pytest_openwhisk.local.types import SUCCESS, WHISK_ERROR, malformed_content
@@ -44,6 +46,7 @@ class ActionsApi:
         self.own = ctl.config.namespace
         self.limits = ctl.limits
         self.max_wait_ms = ctl.limits.blocking_wait_ms
+        self.max_put = max_body_bytes(ctl.limits)
 
     def routes(self) -> list[web.RouteDef]:
         one = PREFIX + "/{name}"
@@ -108,7 +111,7 @@ class ActionsApi:
     async def put(self, request: web.Request) -> web.Response:
         ns, name = self._target(request)
         overwrite = query_bool(request.query, "overwrite", False)
-        body = parse_json_body(await request.read(), request.content_type)
+        body = parse_json_body(await read_body(request, self.max_put), request.content_type)
         put = parse_put({} if body is None else body, self.limits, self.own, self.ctl.config.kinds)
         path = f"{ns}/{name}"
         old = self.ctl.entities.get(path)
@@ -143,7 +146,7 @@ class ActionsApi:
         blocking = query_bool(query, "blocking", False)
         result_only = query_bool(query, "result", False)
         wait_ms = self._wait_ms(query)
-        raw = await request.read()
+        raw = await read_body(request, max_bytes)
         if len(raw) > max_bytes:
             raise Reject(413, f"Request larger than allowed: {len(raw)} > {max_bytes} bytes.")
         payload = parse_json_body(raw, request.content_type)

@@ -10,7 +10,7 @@ from pytest_openwhisk import __version__
 from pytest_openwhisk.local import manifest
 from pytest_openwhisk.local.config import Limits
 from pytest_openwhisk.local.controller import Controller
-from pytest_openwhisk.local.httpapi import json_response, namespace_of, parse_json_body
+from pytest_openwhisk.local.httpapi import json_response, namespace_of, parse_json_body, read_body
 from pytest_openwhisk.local.metrics import CONTENT_TYPE
 from pytest_openwhisk.local.types import malformed_content
 
@@ -143,7 +143,7 @@ class MiscApi:
         return response
 
     async def evict(self, request: web.Request) -> web.Response:
-        body = parse_json_body(await request.read(), request.content_type)
+        body = parse_json_body(await read_body(request, 65536), request.content_type)
         if body is not None and not isinstance(body, dict):
             raise malformed_content("JSON object expected")
         path = evict_path((body or {}).get("path"), self.own)

@@ -12,6 +12,7 @@ import binascii
 import hmac
 import logging
 import os
+import zlib
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
@@ -19,6 +20,7 @@ import orjson
 from aiohttp import web
 from aiohttp.typedefs import Middleware
 
+from pytest_openwhisk.local.config import Limits
 from pytest_openwhisk.local.entities import ENTITY_NAME_MAX, is_entity_name
 from pytest_openwhisk.local.types import ControllerError, Fault, malformed_content
 
@@ -43,6 +45,9 @@ INVALID_CREDENTIALS = "The supplied authentication is invalid"
 NOT_FOUND = "The requested resource does not exist."
 ROUTE_NOT_FOUND = "The requested resource could not be found."
 INTERNAL_ERROR = "There was an internal server error."
+BAD_REQUEST_ID = (
+    "The value of HTTP header 'X-Request-ID' was malformed:\nuse printable UTF-8 text (e.g. 32 hex digits)"
+)
 NAMESPACE_ILLEGAL = "The namespace contains illegal characters."
 _TRUE = frozenset({"true", "yes", "on", "1"})
 _FALSE = frozenset({"false", "no", "off", "0"})
@@ -72,6 +77,20 @@ class Reject(Exception):
         self.headers = headers
 
 
+def max_body_bytes(limits: Limits) -> int:
+    """The largest request body the controller reads (an action PUT with code, parameters, annotations)."""
+    return limits.code_max_bytes + 2 * limits.parameter_max_bytes + limits.payload_max_bytes + 65536
+
+
+def valid_request_id(value: str) -> bool:
+    """An ``X-Request-ID`` usable as transaction id: UTF-8 text without control characters."""
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:  # bytes that were not UTF-8 (kept as surrogate escapes)
+        return False
+    return value.isprintable()
+
+
 def new_tid() -> str:
     """A fresh 32-character transaction id (lowercase hex is a subset of OpenWhisk's alphabet)."""
     return os.urandom(16).hex()
@@ -90,11 +109,57 @@ def raw_json_response(
     return web.Response(body=body, status=status, headers=all_headers)
 
 
+def printable(text: str) -> str:
+    """``text`` safe for a JSON body: undecodable header bytes (surrogate escapes) become ``\\udcXX``."""
+    return text.encode("utf-8", "backslashreplace").decode("utf-8")
+
+
 def error_response(
     status: int, message: str, tid: str, headers: Mapping[str, str] | None = None
 ) -> web.Response:
     """OpenWhisk's error envelope."""
-    return json_response({"error": message, "code": tid}, status, headers)
+    try:
+        return json_response({"error": message, "code": tid}, status, headers)
+    except TypeError:  # a message quoting undecodable request bytes
+        return json_response({"error": printable(message), "code": printable(tid)}, status, headers)
+
+
+#: zlib ``wbits`` per accepted ``Content-Encoding`` (the server does not decompress on its own)
+_WBITS: Mapping[str, int] = {
+    "gzip": 16 + zlib.MAX_WBITS,
+    "x-gzip": 16 + zlib.MAX_WBITS,
+    "deflate": zlib.MAX_WBITS,
+}
+
+
+async def read_body(request: web.Request, limit: int) -> bytes:
+    """The request body, decoded per ``Content-Encoding`` (identity, gzip, deflate) up to ``limit`` bytes.
+
+    A body that does not decode is 400 (OpenWhisk's envelope, never a 500), an unknown encoding 400 naming
+    the accepted ones, and a body inflating past ``limit`` 413 (a compression bomb stops there)."""
+    raw = await request.read()
+    encoding = request.headers.get("Content-Encoding", "").strip().lower()
+    if encoding in ("", "identity"):
+        return raw
+    wbits = _WBITS.get(encoding)
+    if wbits is None:
+        raise Reject(
+            400,
+            f"The request's Content-Encoding '{printable(encoding)}' is not supported. Expected:\n"
+            "gzip, deflate or identity",
+        )
+    inflater = zlib.decompressobj(wbits)
+    try:
+        body = inflater.decompress(raw, limit + 1)
+    except zlib.error as exc:
+        raise malformed_content(
+            f"The request's Content-Encoding is {encoding} but its body is not: {exc}"
+        ) from None
+    if len(body) > limit or inflater.unconsumed_tail:
+        raise Reject(413, f"Request larger than allowed: more than {limit} bytes once decoded ({encoding}).")
+    if not inflater.eof:
+        raise malformed_content(f"The request's Content-Encoding is {encoding} but its body is truncated.")
+    return body
 
 
 def malformed_query(name: str, message: str) -> Reject:
@@ -205,9 +270,14 @@ def make_middleware(authenticator: Authenticator) -> Middleware:
     @web.middleware
     async def middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
         tid = request.headers.get("X-Request-ID") or new_tid()
+        bad_tid = not valid_request_id(tid)
+        if bad_tid:
+            tid = new_tid()
         request[TID] = tid
         path = request.path
         try:
+            if bad_tid:
+                raise Reject(400, BAD_REQUEST_ID)
             if request.method == "OPTIONS":  # CORS preflight: 200, no auth (OpenWhisk's ``options`` route)
                 return web.Response(status=200, headers=CORS_HEADERS)
             if path.startswith("/api/v1/namespaces") or path.startswith("/admin/"):

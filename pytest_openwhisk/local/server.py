@@ -22,7 +22,7 @@ from pytest_openwhisk.local.api_activations import ActivationsApi
 from pytest_openwhisk.local.api_misc import MiscApi, evict_path
 from pytest_openwhisk.local.config import LocalConfig
 from pytest_openwhisk.local.controller import Controller
-from pytest_openwhisk.local.httpapi import Authenticator, make_middleware
+from pytest_openwhisk.local.httpapi import Authenticator, make_middleware, max_body_bytes
 from pytest_openwhisk.local.types import ControllerError, InvokerProtocol
 
 log = logging.getLogger("pytest_openwhisk.local")
@@ -30,10 +30,9 @@ log = logging.getLogger("pytest_openwhisk.local")
 
 def create_app(ctl: Controller) -> web.Application:
     """The controller's aiohttp application."""
-    limits = ctl.limits
-    max_body = limits.code_max_bytes + 2 * limits.parameter_max_bytes + limits.payload_max_bytes + 65536
     app = web.Application(
-        middlewares=[make_middleware(Authenticator(ctl.config.auth))], client_max_size=max_body
+        middlewares=[make_middleware(Authenticator(ctl.config.auth))],
+        client_max_size=max_body_bytes(ctl.limits),
     )
     app.add_routes([*ActionsApi(ctl).routes(), *ActivationsApi(ctl).routes(), *MiscApi(ctl).routes()])
     return app
@@ -99,7 +98,11 @@ class Server:
     async def start(self) -> None:
         """Bind the listener, then start the invoker (it learns the apihost for ``__OW_API_HOST``)."""
         self._runner = web.AppRunner(
-            create_app(self.controller), access_log=None, handle_signals=False, shutdown_timeout=2.0
+            create_app(self.controller),
+            access_log=None,
+            handle_signals=False,
+            shutdown_timeout=2.0,
+            auto_decompress=False,  # read_body decodes Content-Encoding itself (bad bodies: 400, not 500)
         )
         await self._runner.setup()
         site = web.TCPSite(
