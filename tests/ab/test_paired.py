@@ -1,0 +1,102 @@
+"""Paired statistics on synthetic data: calibrated under drift, powerful on small shifts, deterministic."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from pytest_openwhisk.ab.paired import compare_paired, complete_pairs, randomization
+
+
+def drifting_pairs(
+    rng: np.random.Generator, n: int = 200, shift: float = 0.0
+) -> tuple[np.ndarray, np.ndarray]:
+    """Pairs sharing a machine state that jumps between quiet and busy (x1.6) every 10-40 pairs."""
+    level = np.empty(n)
+    i, busy = 0, False
+    while i < n:
+        span = int(rng.integers(10, 40))
+        level[i : i + span] = 1.6 if busy else 1.0
+        i, busy = i + span, not busy
+    base = 10.0 * level + rng.lognormal(0.0, 0.4, n)
+    head = (10.0 * level + rng.lognormal(0.0, 0.4, n)) * (1.0 + shift)
+    return base, head
+
+
+def test_aa_under_drift_is_calibrated() -> None:
+    rng = np.random.default_rng(3)
+    alarms = covered = 0
+    for trial in range(60):
+        base, head = drifting_pairs(rng)
+        result = compare_paired(base, head, 0.5, alpha=0.05, resamples=200, seed=trial)
+        alarms += result.p_slower < 0.05
+        covered += result.low <= 1.0 <= result.high
+    assert alarms <= 8  # expected 3 of 60 at alpha 0.05
+    assert covered >= 48  # 90% intervals: expected 54 of 60
+
+
+def test_detects_a_five_percent_slowdown_under_drift() -> None:
+    base, head = drifting_pairs(np.random.default_rng(5), shift=0.05)
+    result = compare_paired(base, head, 0.5, seed=1)
+    assert result.p_slower < 0.01
+    assert result.low < 1.05 < result.high
+    assert result.low > 1.0
+    assert result.pairs == 200
+    assert result.p_faster > 0.5
+
+
+def test_faster_head_has_small_p_faster() -> None:
+    base, head = drifting_pairs(np.random.default_rng(6), shift=-0.08)
+    result = compare_paired(base, head, 0.95, seed=1)
+    assert result.p_faster < 0.01
+    assert result.p_slower > 0.5
+
+
+def test_same_seed_same_result_and_mean_statistic() -> None:
+    base, head = drifting_pairs(np.random.default_rng(7))
+    assert compare_paired(base, head, None, seed=4) == compare_paired(base, head, None, seed=4)
+    assert compare_paired(base, head, None, seed=4).base == pytest.approx(float(np.mean(base)))
+
+
+def test_absolute_effect_is_a_difference_in_ms() -> None:
+    base, head = drifting_pairs(np.random.default_rng(8))
+    result = compare_paired(base, head + 2.0, 0.5, relative=False, seed=1)
+    assert result.effect == pytest.approx(result.head - result.base)
+    assert result.low < 2.5
+    assert result.p_slower < 0.01
+
+
+def test_proportions_rise_detected_and_identical_flags_never_flagged() -> None:
+    base = np.zeros(200)
+    head = np.zeros(200)
+    head[::10] = 1  # 10% errors
+    result = compare_paired(base, head, None, relative=False, seed=1)
+    assert result.effect == pytest.approx(0.1)
+    assert result.p_slower < 0.01
+    none = compare_paired(base, base, None, relative=False, seed=1)
+    assert none.p_slower == 1.0
+    assert none.effect == 0.0
+
+
+def test_pairs_with_missing_values_are_dropped() -> None:
+    base, head = complete_pairs([1.0, None, 3.0, 4.0], [1.5, 2.0, None])
+    assert base.size == head.size == 3
+    result = compare_paired(np.r_[base, np.ones(30)], np.r_[head, np.ones(30)], 0.5, resamples=100)
+    assert result.pairs == 31
+
+
+def test_randomization_distribution_is_symmetric_for_equal_sides() -> None:
+    values = np.arange(1.0, 51.0)
+    null = randomization(values, values, 0.5, True, 500, np.random.default_rng(1))
+    assert np.all(null == 0.0)
+
+
+def test_bad_input_names_the_value() -> None:
+    with pytest.raises(ValueError, match="same length"):
+        compare_paired([1.0, 2.0], [1.0], 0.5)
+    with pytest.raises(ValueError, match="alpha must be in"):
+        compare_paired([1.0], [1.0], 0.5, alpha=0.7)
+    with pytest.raises(ValueError, match="resamples must be at least 100"):
+        compare_paired([1.0], [1.0], 0.5, resamples=10)
+    with pytest.raises(ValueError, match="no pair has a finite value"):
+        compare_paired([np.nan], [1.0], 0.5)
