@@ -421,13 +421,22 @@ def _compare(args: argparse.Namespace, profiles: Sequence[Profile], outcome: Out
             f"{100 * (1 - 2 * args.alpha):g}%), {args.resamples} resamples, seed {args.seed}, "
             f"{table.describe_correction(first)}"
         )
-        print("matrix: metrics " + ", ".join(str(rule) for rule in rules) + (" (gate)" if args.gate else ""))
+        print(
+            "matrix: metrics "
+            + ", ".join(str(rule) for rule in rules)
+            + (
+                " (gate)"
+                if args.gate
+                else " (report only: REGRESSION marks a significant change beyond the "
+                "threshold; add --gate to fail on it)"
+            )
+        )
     for line in format_table(labelled):
         print(line)
     for label, report in labelled:
         for diff in report.fingerprint_differences:
             print(f"matrix: {label}: setup differs (expected): {diff}")
-        for row in report.failures:
+        for row in report.failures if args.gate else ():
             print(
                 f"FAILED {label} {_short(row.benchmark)} {row.rule.metric if row.rule else ''}: {row.reason}"
             )
