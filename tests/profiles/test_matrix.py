@@ -81,18 +81,10 @@ def test_profiles_alternate_and_each_run_gets_its_profile_and_json(
     monkeypatch.setattr(matrix, "_run_one", run)
     outcome = matrix.run_matrix(
         parse(
-            "--profile",
-            "no-prewarm",
-            "--profile",
-            "stem-cells",
-            "--rounds",
-            "2",
-            "--out",
+            *"--profile no-prewarm --profile stem-cells --rounds 2 --out".split(),
             str(tmp_path),
             "--",
-            "benchmarks",
-            "-k",
-            "cold",
+            *"benchmarks -k cold".split(),
         )
     )
     assert isinstance(outcome, Outcome)
@@ -124,20 +116,12 @@ def test_table_verdicts_html_summary_and_gate(
     html = tmp_path / "report.html"
     code = matrix.matrix(
         parse(
-            "--profile",
-            "idle-10m",
-            "--profile",
-            "idle-15s",
-            "--rounds",
-            "2",
-            "--metrics",
-            "p50:5%,cold_ratio:2%",
-            "--html",
+            *"--profile idle-10m --profile idle-15s --rounds 2 --metrics p50:5%,cold_ratio:2% --html".split(),
             str(html),
-            "--out",
+            *"--out".split(),
             str(tmp_path / "out"),
             "--",
-            "t.py",
+            *"t.py".split(),
         )
     )
     out = capsys.readouterr().out
@@ -162,18 +146,10 @@ def test_table_verdicts_html_summary_and_gate(
     assert summary["profiles"][1]["knobs"] == {"idle_timeout": 15.0}
     gated = matrix.matrix(
         parse(
-            "--profile",
-            "idle-10m",
-            "--profile",
-            "idle-15s",
-            "--rounds",
-            "1",
-            "--gate",
-            "p50:5%",
-            "--out",
+            *"--profile idle-10m --profile idle-15s --rounds 1 --gate p50:5% --out".split(),
             str(tmp_path / "gated"),
             "--",
-            "t.py",
+            *"t.py".split(),
         )
     )
     assert gated == EXIT_GATE
@@ -188,20 +164,12 @@ def test_three_profiles_write_one_report_per_comparison(
     html = tmp_path / "r.html"
     outcome = matrix.run_matrix(
         parse(
-            "--profile",
-            "default",
-            "--profile",
-            "idle-15s",
-            "--profile",
-            "no-prewarm",
-            "--rounds",
-            "1",
-            "--html",
+            *"--profile default --profile idle-15s --profile no-prewarm --rounds 1 --html".split(),
             str(html),
-            "--out",
+            *"--out".split(),
             str(tmp_path),
             "--",
-            "t.py",
+            *"t.py".split(),
         )
     )
     assert isinstance(outcome, Outcome)
@@ -265,16 +233,10 @@ def test_a_run_without_results_stops_with_its_last_lines(
     monkeypatch.setattr(matrix, "_run_one", run)
     code = matrix.matrix(
         parse(
-            "--profile",
-            "default",
-            "--profile",
-            "idle-15s",
-            "--rounds",
-            "3",
-            "--out",
+            *"--profile default --profile idle-15s --rounds 3 --out".split(),
             str(tmp_path),
             "--",
-            "t.py",
+            *"t.py".split(),
         )
     )
     assert code == EXIT_USAGE
@@ -292,16 +254,10 @@ def test_failed_tests_are_compared_anyway(
     assert (
         matrix.matrix(
             parse(
-                "--profile",
-                "default",
-                "--profile",
-                "idle-15s",
-                "--rounds",
-                "1",
-                "--out",
+                *"--profile default --profile idle-15s --rounds 1 --out".split(),
                 str(tmp_path),
                 "--",
-                "t.py",
+                *"t.py".split(),
             )
         )
         == EXIT_OK
