@@ -166,12 +166,28 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="benchmark preset: throttles raised (LocalConfig.benchmark())",
     )
+    serve.add_argument(
+        "--config-fd",
+        type=_positive_int("config fd", 0),
+        default=None,
+        help="read the whole LocalConfig as JSON from this inherited fd (LocalOpenWhiskProcess passes it so)",
+    )
     return parser
 
 
-def config_from_args(args: argparse.Namespace, env: MutableMapping[str, str]) -> LocalConfig:
-    """Flags > the config handed over by LocalOpenWhiskProcess (env) > preset > defaults."""
+def read_config_fd(fd: int) -> str:
+    """The JSON config written by LocalOpenWhiskProcess into the pipe ``fd`` (read to EOF, then closed)."""
+    with os.fdopen(fd, "rb") as pipe:
+        return pipe.read().decode()
+
+
+def config_from_args(
+    args: argparse.Namespace, env: MutableMapping[str, str], handed_text: str | None = None
+) -> LocalConfig:
+    """Flags > the config handed over by LocalOpenWhiskProcess (pipe, or env) > preset > defaults."""
     handed = env.pop(CONFIG_ENV, None)
+    if handed_text:
+        handed = handed_text
     if handed:
         config = config_from_json(handed)
     elif args.benchmark:
@@ -253,8 +269,9 @@ async def serve(config: LocalConfig, args: argparse.Namespace, announce: bool) -
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    handed = CONFIG_ENV in os.environ
-    config = config_from_args(args, os.environ)  # pops the handed-over config
+    handed_text = read_config_fd(args.config_fd) if args.config_fd is not None else None
+    handed = CONFIG_ENV in os.environ or bool(handed_text)
+    config = config_from_args(args, os.environ, handed_text)  # pops a config handed over in the env
     if not is_loopback(config.host) and not args.allow_remote:
         parser.error(
             f"--host {config.host} is not a loopback address; the server would accept invocations "

@@ -12,8 +12,7 @@ from dataclasses import dataclass, field, replace
 
 #: the well-known guest key of OpenWhisk standalone and the Helm chart (opt-in with --auth guest)
 GUEST_AUTH = (
-    "23bc46b1-71f6-4ed5-8c54-816aa4f8c502:"
-    "123zO3xZCLrMN6v2BKK1dXYFpXlPkccOFqm12CdAsMgRU4VrNZ9lyGVCGuMDGIwP"
+    "23bc46b1-71f6-4ed5-8c54-816aa4f8c502:123zO3xZCLrMN6v2BKK1dXYFpXlPkccOFqm12CdAsMgRU4VrNZ9lyGVCGuMDGIwP"
 )
 
 
@@ -66,6 +65,10 @@ class PoolConfig:
     prewarm: tuple[StemCell, ...] = (StemCell("nodejs:20", 2, 256),)  # runtimes.json HEAD
     idle_container_timeout_s: float = 600.0  # destroy idle warm containers after this
     isolation: str = "auto"  # "auto" (bwrap when it works), "bwrap", "none"
+    #: whole-container limits: "auto" (cgroups when writable, else the RSS watchdog), "cgroup", "watchdog"
+    enforcement: str = "auto"
+    pids_max: int = 128  # processes + threads per container (cgroup pids, or RLIMIT_NPROC under bwrap)
+    disk_mb: int = 512  # unpacked code size cap; also the size of a bwrap sandbox's private /tmp
 
 
 @dataclass(frozen=True)

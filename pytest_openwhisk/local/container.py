@@ -1,16 +1,21 @@
 """One "container": a runtime proxy process plus the invoker's keep-alive HTTP client to it.
 
-The invoker binds a listening socket on 127.0.0.1:0 and hands its fd to the child (``pass_fds``):
-connections made right after the spawn wait in the kernel's backlog until the runtime accepts, so
-there is no port discovery, no readiness polling and no bind race. stdout/stderr are pipes read on
-the event loop into :class:`~pytest_openwhisk.local.logs.StreamTail` objects; process exit is
-watched through a pidfd. The HTTP client is a minimal HTTP/1.1 client over asyncio streams
-(one request per connection at a time, connections reused).
+The invoker binds a listening Unix socket in a directory only its own uid can reach (mode 0700; inside a
+bwrap sandbox it is not even visible) and hands its fd to the child (``pass_fds``): the invoker is the only
+client that can reach a runtime, so no action can ``/init`` or ``/run`` another action's container (TCP on
+loopback would be open to every local process). Connections made right after the spawn wait in the
+kernel's backlog until the runtime accepts, so there is no readiness polling and no bind race.
+stdout/stderr are pipes read on the event loop into :class:`~pytest_openwhisk.local.logs.StreamTail`
+objects; process exit is watched through a pidfd. With a resource group (``resources.py``) the process
+enters its cgroup behind a gate before it runs anything, and killing the container kills every process of
+the group. The HTTP client is a minimal HTTP/1.1 client over asyncio streams (one request per connection
+at a time, connections reused).
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import itertools
 import os
 import shutil
@@ -22,6 +27,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from pytest_openwhisk.local.logs import StreamTail
+from pytest_openwhisk.local.resources import Group, gate_command
 
 MAX_BODY_BYTES = 64 * 1024 * 1024  # bodies above this are dropped with the connection
 _ids = itertools.count(1)
@@ -87,13 +93,18 @@ class _Connection:
 class Container:
     """A runtime process serving one action revision at a time (after /init) on loopback."""
 
-    def __init__(self, kind: str, memory_mb: int, isolation: str, root: str) -> None:
-        self.id = f"wsk{next(_ids):05d}"
+    def __init__(
+        self, kind: str, memory_mb: int, isolation: str, root: str, group: Group | None = None
+    ) -> None:
+        self.seq = next(_ids)
+        self.id = f"wsk{self.seq:05d}"
         self.kind = kind
         self.memory_mb = memory_mb
         self.isolation = isolation
-        self.workdir = os.path.join(root, self.id)
-        self.port = 0
+        self.root = root
+        self.workdir = os.path.join(root, self.id)  # host work dir (isolation none only)
+        self.socket_path = os.path.join(root, "s", self.id)
+        self.group = group
         self.pid = 0
         self.returncode: int | None = None
         self.stdout = StreamTail("stdout")
@@ -104,32 +115,56 @@ class Container:
         self._idle: list[_Connection] = []
         self._open = 0
         self._pidfd = -1
+        self.on_destroyed: Any = None  # called once the container is gone (frees its resource group)
 
     # --- lifecycle -------------------------------------------------------------------------------------
 
-    def spawn(self, command_for_fd: Any, env: dict[str, str]) -> None:
+    @property
+    def runtime_workdir(self) -> str:
+        """The work dir as the runtime sees it (the sandbox's private /tmp under bwrap)."""
+        from pytest_openwhisk.local.isolation import SANDBOX_WORKDIR
+
+        return SANDBOX_WORKDIR if self.isolation == "bwrap" else self.workdir
+
+    def spawn(self, command_for_fd: Any, env: dict[str, str], extra_fds: tuple[int, ...] = ()) -> None:
         """Start the process; ``command_for_fd(fd)`` builds its argv for the listening socket's fd.
 
-        Raises OSError when the process cannot be started (the caller reports a whisk error).
+        ``extra_fds`` are inherited too (e.g. bwrap's seccomp program). Raises OSError when the process
+        cannot be started (the caller reports a whisk error).
         """
         loop = asyncio.get_running_loop()
-        os.makedirs(self.workdir, exist_ok=True)
-        listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        if self.isolation != "bwrap":
+            os.makedirs(self.workdir, exist_ok=True)
+        os.makedirs(os.path.dirname(self.socket_path), mode=0o700, exist_ok=True)
+        listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        gated = self.group is not None and self.group.gated
         try:
-            listener.bind(("127.0.0.1", 0))
+            listener.bind(self.socket_path)
             listener.listen(128)
-            self.port = listener.getsockname()[1]
             fd = listener.fileno()
+            argv = command_for_fd(fd)
+            if gated:
+                argv = gate_command(argv)
             self._proc = subprocess.Popen(
-                command_for_fd(fd),
-                pass_fds=(fd,),
+                argv,
+                pass_fds=(fd, *extra_fds),
                 env=env,
-                cwd=self.workdir,
+                cwd=self.workdir if self.isolation != "bwrap" else self.root,
                 stdin=subprocess.PIPE,
                 stdout=subprocess.PIPE,
                 stderr=subprocess.PIPE,
                 start_new_session=True,
             )
+            if self.group is not None:
+                try:
+                    self.group.attach(self._proc.pid)
+                except OSError:
+                    self._proc.kill()
+                    self._proc.wait()
+                    raise
+            if gated:
+                assert self._proc.stdin is not None
+                os.write(self._proc.stdin.fileno(), b"\n")  # open the gate: it is in its cgroup now
         finally:
             listener.close()
         self.pid = self._proc.pid
@@ -190,7 +225,8 @@ class Container:
         return self.returncode
 
     def kill(self) -> None:
-        """SIGKILL the process group (the runtime and, under bwrap, its sandbox); idempotent."""
+        """SIGKILL the process group (the runtime and, under bwrap, its sandbox) and every other process
+        of the container's resource group (daemons in a new session included); idempotent."""
         self.killed = True
         for conn in self._idle:
             conn.close()
@@ -200,13 +236,24 @@ class Container:
                 os.killpg(self.pid, signal.SIGKILL)
             except ProcessLookupError:
                 pass
+        if self.group is not None:
+            self.group.kill()
 
     async def destroy(self) -> None:
-        """Kill the process, wait for it and remove its work dir."""
+        """Kill the process and everything it started, wait for it and remove its work dir and socket."""
         self.kill()
         if self._proc is not None:
             await self.wait_exit(5.0)
-        await asyncio.get_running_loop().run_in_executor(None, shutil.rmtree, self.workdir, True)
+        if self.group is not None:
+            self.group.kill()  # anything forked while the first kill ran
+        loop = asyncio.get_running_loop()
+        if self.isolation != "bwrap":
+            await loop.run_in_executor(None, shutil.rmtree, self.workdir, True)
+        with contextlib.suppress(OSError):
+            os.unlink(self.socket_path)
+        callback, self.on_destroyed = self.on_destroyed, None
+        if callback is not None:
+            callback(self)
 
     # --- HTTP --------------------------------------------------------------------------------------------
 
@@ -233,12 +280,9 @@ class Container:
             self._open -= 1
             conn.close()
         try:
-            reader, writer = await asyncio.open_connection("127.0.0.1", self.port, limit=1 << 20)
+            reader, writer = await asyncio.open_unix_connection(self.socket_path, limit=1 << 20)
         except OSError as exc:
             raise RuntimeGone(f"cannot connect to the runtime: {exc}") from None
-        sock = writer.get_extra_info("socket")
-        if sock is not None:
-            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         self._open += 1
         return _Connection(reader, writer)
 

@@ -10,6 +10,7 @@ the sentinels and gives the container back (destroyed after status 2/3).
 from __future__ import annotations
 
 import asyncio
+import errno
 import os
 import shutil
 import site
@@ -18,9 +19,16 @@ from typing import Any
 
 import orjson
 
+from pytest_openwhisk.local import resources, seccomp
 from pytest_openwhisk.local.config import LocalConfig
 from pytest_openwhisk.local.container import Container, Response, RuntimeGone, now_ms
-from pytest_openwhisk.local.isolation import is_out_of_memory, resolve_mode, runtime_command, sandbox
+from pytest_openwhisk.local.isolation import (
+    is_out_of_memory,
+    resolve_mode,
+    runtime_command,
+    sandbox,
+    sandbox_uid,
+)
 from pytest_openwhisk.local.logs import format_line, merge
 from pytest_openwhisk.local.manifest import family, interpreter, resolve_kind
 from pytest_openwhisk.local.pool import COLD, PREWARMED, WARM, Lease, Pool, SpawnFailed
@@ -60,6 +68,7 @@ class Invoker:
         self.isolation = "none"
         self._root = ""
         self._pool: Pool | None = None
+        self.control: resources.Control | None = None
         self._site_dirs = [
             d for d in (*site.getsitepackages(), site.getusersitepackages()) if os.path.isdir(d)
         ]
@@ -70,6 +79,8 @@ class Invoker:
         """Choose the isolation mode, create the work root and spawn the prewarmed stem cells."""
         loop = asyncio.get_running_loop()
         self.isolation = await loop.run_in_executor(None, resolve_mode, self.config.pool.isolation)
+        self.control = await loop.run_in_executor(None, resources.select, self.config.pool.enforcement)
+        self.control.start()
         self._root = tempfile.mkdtemp(prefix="ow-invoker-")
         self._pool = Pool(self.config.pool, self._spawn)
         self._pool.start()
@@ -79,6 +90,10 @@ class Invoker:
         if self._pool is not None:
             await self._pool.stop()
             self._pool = None
+        if self.control is not None:
+            await self.control.stop()
+            resources.kill_tokened(self.control.token_prefix)  # none mode: daemons outside any cgroup
+            self.control = None
         if self._root:
             shutil.rmtree(self._root, ignore_errors=True)
             self._root = ""
@@ -105,7 +120,13 @@ class Invoker:
         """Pool state: containers by state, memory, start counters, settings and isolation mode."""
         if self._pool is None:
             return {"running": False, "isolation": self.isolation}
-        return {"running": True, "isolation": self.isolation, **self._pool.stats()}
+        enforcement = self.control.mode if self.control is not None else ""
+        return {
+            "running": True,
+            "isolation": self.isolation,
+            "enforcement": enforcement,
+            **self._pool.stats(),
+        }
 
     async def run(self, request: RunRequest) -> RunOutcome:
         """Schedule, run and interpret one activation; never raises for action faults."""
@@ -244,7 +265,8 @@ class Invoker:
 
     async def _died(self, container: Container, message: str) -> _Failure:
         code = await container.wait_exit(2.0)
-        if is_out_of_memory(code, list(container.stderr.recent)) and not container.killed:
+        group_oom = container.group is not None and container.group.oom_killed()
+        if group_oom or (is_out_of_memory(code, list(container.stderr.recent)) and not container.killed):
             return _Failure(DEVELOPER_ERROR, OOM)
         return _Failure(DEVELOPER_ERROR, message)
 
@@ -302,22 +324,52 @@ class Invoker:
     # --- processes ---------------------------------------------------------------------------------------
 
     def _spawn(self, kind: str, memory_mb: int) -> Container:
+        pool = self.config.pool
+        control = self.control
+        assert control is not None
         container = Container(kind, memory_mb, self.isolation, self._root)
+        container.group = control.group(container.id, memory_mb, pool.pids_max)
+        container.on_destroyed = lambda c: control.forget(c.id)
         fam = family(kind)
+        program = interpreter(kind)[0]
+        if shutil.which(program) is None:  # the sandbox or the cgroup gate would only fail after the spawn
+            control.forget(container.id)
+            raise FileNotFoundError(errno.ENOENT, "No such file or directory", program)
+        workdir = container.runtime_workdir
         env = {
             "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
-            "HOME": container.workdir,
+            "HOME": workdir,
             "LANG": "C.UTF-8",
             "__OW_EXECUTION_ENV": f"local/{fam}",
+            resources.TOKEN_ENV: container.group.token,
         }
         if self.api_host:
             env["__OW_API_HOST"] = self.api_host
+        bwrap = self.isolation == "bwrap"
+        seccomp_fd = seccomp.program_fd() if bwrap else -1
 
         def command(fd: int) -> list[str]:
-            argv = runtime_command(fam, interpreter(kind), memory_mb, fd, container.workdir, self._site_dirs)
-            return sandbox(self.isolation, argv, container.workdir)
+            argv = runtime_command(
+                fam, interpreter(kind), memory_mb, fd, workdir, self._site_dirs, pool.disk_mb * MB
+            )
+            return sandbox(
+                self.isolation,
+                argv,
+                workdir,
+                uid=sandbox_uid(container.seq) if os.geteuid() == 0 else None,
+                disk_mb=pool.disk_mb,
+                pids_max=pool.pids_max,
+                seccomp_fd=seccomp_fd,
+            )
 
-        container.spawn(command, env)
+        try:
+            container.spawn(command, env, extra_fds=(seccomp_fd,) if bwrap else ())
+        except OSError:
+            control.forget(container.id)
+            raise
+        finally:
+            if seccomp_fd >= 0:
+                os.close(seccomp_fd)
         return container
 
 

@@ -20,6 +20,9 @@ DEVELOPER_ERROR = "The action did not initialize or run as expected. Log data mi
 COLLECTION_ERROR = "There was an issue while collecting your logs. Data might be missing."
 
 Line = tuple[int, str]  # (epoch ns when read, text without the newline)
+MAX_PENDING = 16  # chunks (sentinels) waiting to be taken; more sentinels than this do not cut
+_SENTINEL_BYTES = SENTINEL.encode()
+_TAIL = len(_SENTINEL_BYTES) + 1
 
 
 def timestamp(ns: int) -> str:
@@ -36,48 +39,92 @@ def format_line(ns: int, stream: str, text: str) -> str:
 class StreamTail:
     """Lines of one pipe, cut into per-activation chunks at the sentinel.
 
-    ``limit_bytes`` bounds what one chunk keeps (the rest is counted, not stored), so a runaway
-    action cannot fill the invoker's memory. ``recent`` keeps the last few KB for crash diagnosis.
+    ``limit_bytes`` bounds what the tail keeps, across the current chunk and the chunks not yet taken
+    (the rest is counted, not stored), so a runaway action cannot fill the invoker's memory: an
+    unfinished line is capped at the limit as it arrives (linear time whatever its length; OpenWhisk's
+    log reader caps lines the same way), a sentinel glued to the end of an unfinished line still ends the
+    activation, and at most :data:`MAX_PENDING` chunks wait to be taken (further sentinels do not cut).
+    ``recent`` keeps the last few KB for crash diagnosis.
     """
 
     def __init__(self, name: str, limit_bytes: int = 10 * 1024 * 1024) -> None:
         self.name = name
         self.limit_bytes = limit_bytes
         self.recent: deque[str] = deque(maxlen=32)
-        self._partial = b""
+        self._partial: list[bytes] = []  # pieces of the unfinished line, at most limit_bytes in all
+        self._partial_size = 0
+        self._partial_over = False  # the unfinished line is longer than what was kept of it
+        self._partial_end = b""  # its last bytes (to find a sentinel glued to a long line)
         self._lines: list[Line] = []
         self._kept = 0
+        self._pending = 0  # bytes held by chunks waiting in the queue
         self._dropped = False
-        self._chunks: asyncio.Queue[tuple[list[Line], bool]] = asyncio.Queue()
+        self._chunks: asyncio.Queue[tuple[list[Line], bool, int]] = asyncio.Queue()
         self.eof = False
 
     def feed(self, data: bytes) -> None:
         """Add bytes read from the pipe (any split); complete lines are stamped now."""
         now = time.time_ns()
-        data = self._partial + data
-        *complete, self._partial = data.split(b"\n")
-        for raw in complete:
-            text = raw.decode("utf-8", "replace").rstrip("\r")
-            if text == SENTINEL:
-                self._cut()
-                continue
-            self.recent.append(text[:512])
-            size = len(raw) + 1
-            if self._kept + size > self.limit_bytes:
-                self._dropped = True
+        start = 0
+        while (newline := data.find(b"\n", start)) >= 0:
+            piece = data[start:newline]
+            start = newline + 1
+            if self._partial or self._partial_over:
+                self._add_partial(piece)
+                raw = b"".join(self._partial)
+                over, end = self._partial_over, self._partial_end
+                self._partial, self._partial_size, self._partial_over, self._partial_end = [], 0, False, b""
+                self._line(now, raw, over, end)
             else:
-                self._kept += size
-                self._lines.append((now, text))
+                self._line(now, piece, False, piece[-_TAIL:])
+        if start < len(data):
+            self._add_partial(data[start:])
+
+    def _add_partial(self, piece: bytes) -> None:
+        if piece:
+            self._partial_end = (self._partial_end + piece[-_TAIL:])[-_TAIL:]
+        room = self.limit_bytes + _TAIL - self._partial_size
+        if len(piece) > room:
+            self._partial_over = True
+            piece = piece[: max(0, room)]
+        if piece:
+            self._partial.append(piece)
+            self._partial_size += len(piece)
+
+    def _line(self, now: int, raw: bytes, over: bool, end: bytes) -> None:
+        if raw.endswith(b"\r"):
+            raw = raw[:-1]
+        glued = (end.rstrip(b"\r") if end else raw).endswith(_SENTINEL_BYTES)
+        if glued:  # "text<sentinel>": the action's last line had no newline
+            if not over:
+                raw = raw.rstrip(b"\r")[: -len(_SENTINEL_BYTES)]
+            if raw:
+                self._keep(now, raw, over)
+            self._cut()
+            return
+        self._keep(now, raw, over)
+
+    def _keep(self, now: int, raw: bytes, over: bool) -> None:
+        self.recent.append(raw[:512].decode("utf-8", "replace"))
+        size = len(raw) + 1
+        if over or self._kept + self._pending + size > self.limit_bytes:
+            self._dropped = True
+        else:
+            self._kept += size
+            self._lines.append((now, raw.decode("utf-8", "replace")))
 
     def close(self) -> None:
         """The pipe reached EOF (process gone): hand out what is left and every later read is empty."""
-        if self._partial:
+        if self._partial or self._partial_over:
             self.feed(b"\n")
         self.eof = True
-        self._cut()
+        self._cut(force=True)
 
-    def _cut(self) -> None:
-        self._chunks.put_nowait((self._lines, self._dropped))
+    def _cut(self, force: bool = False) -> None:
+        if self._chunks.qsize() >= MAX_PENDING and not force:
+            return  # a sentinel flood: keep collecting into the current chunk (bounded by the limit)
+        self._chunks.put_nowait((self._lines, self._dropped, self._kept))
+        self._pending += self._kept
         self._lines, self._kept, self._dropped = [], 0, False
 
     async def next_chunk(self, timeout: float) -> tuple[list[Line], bool, bool]:
@@ -85,17 +132,18 @@ class StreamTail:
         if self._chunks.empty() and self.eof:
             return [], False, True
         try:
-            lines, dropped = await asyncio.wait_for(self._chunks.get(), timeout)
+            lines, dropped, size = await asyncio.wait_for(self._chunks.get(), timeout)
         except TimeoutError:
             lines, dropped = self._lines, self._dropped  # the sentinel never came: take what is there
             self._lines, self._kept, self._dropped = [], 0, False
             return lines, dropped, False
+        self._pending -= size
         return lines, dropped, True
 
     def discard_pending(self) -> None:
         """Forget chunks of earlier activations (e.g. after the pool reuses a container for a new action)."""
         while not self._chunks.empty():
-            self._chunks.get_nowait()
+            self._pending -= self._chunks.get_nowait()[2]
 
 
 def merge(

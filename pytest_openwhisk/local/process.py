@@ -1,9 +1,9 @@
 """:class:`LocalOpenWhiskProcess`: the embedded OpenWhisk in a child process (no GIL shared with the caller).
 
-Runs ``python -m pytest_openwhisk.local serve --ready-file F`` in its own process group. The
-whole :class:`LocalConfig` (auth key included) travels in the environment variable
-``PYTEST_OPENWHISK_LOCAL_CONFIG``, never on the command line; the child removes it from its
-environment before starting any runtime. The
+Runs ``python -m pytest_openwhisk.local serve --ready-file F --config-fd N`` in its own process group.
+The whole :class:`LocalConfig` (auth key included) travels through a pipe (fd N), never on the command
+line nor in the environment (``/proc/<pid>/environ`` keeps a process's initial environment readable for
+its whole life, even after it unsets a variable). The
 ready file (JSON: apihost, port, pid, namespace; no key) appears once the server is bound and the pool is up.
 """
 
@@ -101,18 +101,37 @@ class LocalOpenWhiskProcess:
         self._dir = Path(tempfile.mkdtemp(prefix="ow-local-"))
         ready = self._dir / "ready.json"
         stderr_path = self._dir / "stderr.log"
-        env = {**os.environ, CONFIG_ENV: config_to_json(self.config)}
-        cmd = [self._python, "-m", "pytest_openwhisk.local", "serve", "--ready-file", str(ready)]
+        env = {k: v for k, v in os.environ.items() if k != CONFIG_ENV}
+        # the config (auth key included) goes through a pipe: an environment variable would stay readable
+        # in /proc/<pid>/environ for the server's whole life, even after the server unsets it
+        config_read, config_write = os.pipe()
+        cmd = [
+            self._python,
+            "-m",
+            "pytest_openwhisk.local",
+            "serve",
+            "--ready-file",
+            str(ready),
+            "--config-fd",
+            str(config_read),
+        ]
         try:
-            with stderr_path.open("wb") as stderr:
-                self.process = subprocess.Popen(
-                    cmd,
-                    env=env,
-                    stdin=subprocess.DEVNULL,
-                    stdout=subprocess.DEVNULL,
-                    stderr=stderr,
-                    start_new_session=True,
-                )
+            try:
+                with stderr_path.open("wb") as stderr:
+                    self.process = subprocess.Popen(
+                        cmd,
+                        env=env,
+                        stdin=subprocess.DEVNULL,
+                        stdout=subprocess.DEVNULL,
+                        stderr=stderr,
+                        start_new_session=True,
+                        pass_fds=(config_read,),
+                    )
+            finally:
+                os.close(config_read)
+            with os.fdopen(config_write, "wb") as pipe:
+                config_write = -1
+                pipe.write(config_to_json(self.config).encode())
             process = self.process
 
             def probe() -> dict[str, Any] | None:
@@ -135,6 +154,8 @@ class LocalOpenWhiskProcess:
                     f"was ready; its stderr:\n{_tail(stderr_path)}"
                 )
         except BaseException:
+            if config_write >= 0:
+                os.close(config_write)
             self._terminate()
             raise
         self.apihost, self.port = str(info["apihost"]), int(info["port"])

@@ -1,7 +1,9 @@
 // The Node.js runtime of the embedded OpenWhisk: one action per process, OpenWhisk's /init + /run protocol.
 //
-// Started by the invoker as `node [--max-old-space-size=MB] nodejs_proxy.js LISTEN_FD WORKDIR`. It serves
-// HTTP/1.1 keep-alive on the inherited listening socket. Semantics follow openwhisk-runtime-nodejs:
+// Started by the invoker as `node [--max-old-space-size=MB] nodejs_proxy.js LISTEN_FD WORKDIR CODE_MAX_BYTES`.
+// It serves HTTP/1.1 keep-alive on the inherited listening socket (a Unix socket only the invoker can
+// reach). A zipped action may unpack to at most CODE_MAX_BYTES (0 = no cap). Semantics follow
+// openwhisk-runtime-nodejs:
 //   /init once (second -> 403), source code (`main` or module.exports/exports.main) or a base64 zip whose
 //   package.json `main` (or index.js) exports the entry point;
 //   /run: string-valued top-level keys -> process.env.__OW_<KEY>; undefined -> {}; a non-object result ->
@@ -17,6 +19,7 @@ const path = require('path');
 const SENTINEL = 'XXX_THE_END_OF_A_WHISK_ACTIVATION_XXX';
 const listenFd = Number(process.argv[2]);
 const workdir = process.argv[3];
+const codeMax = Number(process.argv[4] || 0);
 
 let status = 'ready'; // ready -> initialised -> running/stopped
 let initialised = false;
@@ -45,10 +48,12 @@ function unzip(buffer) {
   const count = buffer.readUInt16LE(eocd + 10);
   let offset = buffer.readUInt32LE(eocd + 16);
   const entries = [];
+  let unpacked = 0;
   for (let n = 0; n < count; n++) {
     if (buffer.readUInt32LE(offset) !== 0x02014b50) throw new Error('corrupt zip central directory');
     const method = buffer.readUInt16LE(offset + 10);
     const compressed = buffer.readUInt32LE(offset + 20);
+    const size = buffer.readUInt32LE(offset + 24);
     const nameLength = buffer.readUInt16LE(offset + 28);
     const extraLength = buffer.readUInt16LE(offset + 30);
     const commentLength = buffer.readUInt16LE(offset + 32);
@@ -56,11 +61,19 @@ function unzip(buffer) {
     const name = buffer.toString('utf8', offset + 46, offset + 46 + nameLength);
     offset += 46 + nameLength + extraLength + commentLength;
     if (name.endsWith('/')) continue;
+    unpacked += size;
+    if (codeMax > 0 && unpacked > codeMax) {
+      throw new Error(`the zip file unpacks to more than the allowed ${codeMax} bytes; ship less code or raise the pool's code size limit`);
+    }
     if (path.isAbsolute(name) || name.split(/[\\/]/).includes('..')) throw new Error(`unsafe path in zip: ${name}`);
     const start = local + 30 + buffer.readUInt16LE(local + 26) + buffer.readUInt16LE(local + 28);
     const raw = buffer.subarray(start, start + compressed);
     if (method === 0) entries.push({ name, data: raw });
-    else if (method === 8) entries.push({ name, data: zlib.inflateRawSync(raw) });
+    else if (method === 8) {
+      // the declared size bounds the output: a lying header cannot inflate past it
+      const data = zlib.inflateRawSync(raw, { maxOutputLength: Math.max(1, size) });
+      entries.push({ name, data });
+    }
     else throw new Error(`unsupported zip compression method ${method} for ${name}`);
   }
   return entries;

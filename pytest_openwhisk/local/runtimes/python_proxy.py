@@ -1,16 +1,19 @@
 """The Python runtime of the embedded OpenWhisk: one action per process, OpenWhisk's /init + /run protocol.
 
-Started by the invoker as ``python -I -S python_proxy.py LISTEN_FD MEMORY_BYTES WORKDIR SITE_DIRS``. It
-serves HTTP/1.1 with keep-alive on the inherited listening socket (so there is no port to discover
-and no bind race) and imports only a few stdlib modules: ``http.server`` alone costs ~90 ms here,
-so the request parsing is done by hand. Semantics follow the actionloop Python launcher:
+Started by the invoker as ``python -I -S python_proxy.py LISTEN_FD MEMORY_BYTES WORKDIR SITE_DIRS
+CODE_MAX_BYTES``. It serves HTTP/1.1 with keep-alive on the inherited listening socket (a Unix socket only
+the invoker can reach, so there is no port to discover and no bind race) and imports only a few stdlib
+modules: ``http.server`` alone costs ~90 ms here, so the request parsing is done by hand. Semantics
+follow the actionloop Python launcher:
 
 * ``/init`` once (a second one is refused with 403); plain code or a base64 zip with ``__main__.py``
   at its root (plus ``virtualenv/lib/python3.*/site-packages`` when present); ``main`` selectable.
 * ``/run``: non-``value`` keys become ``__OW_<KEY>`` env vars; an exception is an application error
   ``{"error": str(exc)}`` (traceback on stderr); a result that is not a dict or list is refused with 502.
 * after every activation the sentinel line goes to stdout and stderr.
-* a ``MemoryError`` ends the process with exit code 137, which the invoker reports as an OOM.
+* a ``MemoryError`` (also while serialising the result) ends the process with exit code 137 after
+  writing :data:`MARKER_OOM` on stderr, which the invoker reports as an OOM;
+* a zipped action may unpack to at most ``CODE_MAX_BYTES`` (0 = no cap).
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ from typing import Any, NoReturn
 
 SENTINEL = "XXX_THE_END_OF_A_WHISK_ACTIVATION_XXX"
 EXIT_OOM = 137
+MARKER_OOM = "MemoryError: the action exhausted its memory limit"
 REASONS = {
     200: "OK",
     400: "Bad Request",
@@ -37,8 +41,9 @@ REASONS = {
 class Action:
     """The initialised action: its entry point, shared by every connection."""
 
-    def __init__(self, workdir: str, site_dirs: list[str]) -> None:
+    def __init__(self, workdir: str, site_dirs: list[str], code_max_bytes: int = 0) -> None:
         self.workdir = workdir
+        self.code_max_bytes = code_max_bytes
         self.site_dirs = site_dirs
         self.lock = threading.Lock()
         self.initialised = False
@@ -80,6 +85,12 @@ class Action:
                 archive = zipfile.ZipFile(io.BytesIO(base64.b64decode(value["code"], validate=True)))
             except Exception as exc:
                 raise ValueError(f"the code is not a base64-encoded zip file ({exc})") from None
+            unpacked = sum(info.file_size for info in archive.infolist())
+            if self.code_max_bytes and unpacked > self.code_max_bytes:
+                raise ValueError(
+                    f"the zip file unpacks to {unpacked} bytes, more than the allowed "
+                    f"{self.code_max_bytes} bytes; ship less code or raise the pool's code size limit"
+                )
             archive.extractall(action_dir)
             if not os.path.isfile(entry):
                 raise ValueError(
@@ -136,6 +147,10 @@ class Action:
         return 200, result
 
 
+class Box(list):  # type: ignore[type-arg]
+    """Holds a response payload so that :func:`respond` owns the only reference to it."""
+
+
 def end_activation() -> None:
     """Print the activation-end sentinel on stdout and stderr."""
     sys.stdout.write(SENTINEL + "\n")
@@ -147,31 +162,45 @@ def end_activation() -> None:
 def out_of_memory() -> NoReturn:
     """Report an exhausted memory limit and end the process (the invoker maps exit 137 to an OOM)."""
     try:
-        sys.stderr.write("MemoryError: the action exhausted its memory limit\n")
+        sys.stderr.write(MARKER_OOM + "\n")
         end_activation()
     finally:
         os._exit(EXIT_OOM)
 
 
 def respond(conn: socket.socket, status: int, payload: Any) -> None:
-    """Send one JSON response (headers and body in one write)."""
+    """Send one JSON response; small ones in one write, large ones without copying the body again.
+
+    ``payload`` may be a :class:`Box` that this function empties, so a large result is freed as soon as
+    it is serialised. A ``MemoryError`` while serialising is the action's OOM."""
+    if type(payload) is Box:
+        payload = payload.pop()
     try:
         body = json.dumps(payload, ensure_ascii=False, allow_nan=False, separators=(",", ":")).encode()
+    except MemoryError:
+        payload = None
+        out_of_memory()
     except (TypeError, ValueError) as exc:
         status, body = (
             502,
             json.dumps({"error": f"The action did not return a dictionary or array: {exc}"}).encode(),
         )
+    payload = None  # the result may be large: let it go before sending
     head = (
         f"HTTP/1.1 {status} {REASONS.get(status, 'Error')}\r\nContent-Type: application/json\r\n"
         f"Content-Length: {len(body)}\r\n\r\n"
     ).encode()
-    conn.sendall(head + body)
+    if len(body) < 65536:
+        conn.sendall(head + body)
+    else:
+        conn.sendall(head)
+        conn.sendall(body)
 
 
 def serve(conn: socket.socket, action: Action) -> None:
     """Serve one keep-alive connection until the peer closes it."""
-    conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    if conn.family != socket.AF_UNIX:
+        conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
     stream = conn.makefile("rb")
     try:
         while True:
@@ -200,8 +229,8 @@ def serve(conn: socket.socket, action: Action) -> None:
             except ValueError as exc:
                 respond(conn, 400, {"error": f"Error unmarshaling request: {exc}"})
                 continue
-            status, payload = action.init(message) if path == b"/init" else action.run(message)
-            respond(conn, status, payload)
+            reply = Box(action.init(message) if path == b"/init" else action.run(message))
+            respond(conn, reply.pop(0), reply)
     except (ConnectionError, OSError):
         return
     finally:
@@ -220,13 +249,14 @@ def exit_with_parent() -> None:
 def main() -> None:
     """Entry point: limit memory, then accept connections on the inherited socket forever."""
     fd, memory, workdir, sites = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3], sys.argv[4]
+    code_max = int(sys.argv[5]) if len(sys.argv) > 5 else 0
     if memory > 0:
         import resource
 
         resource.setrlimit(resource.RLIMIT_AS, (memory, memory))
     sys.stdout.reconfigure(line_buffering=True)  # type: ignore[union-attr]
     sys.argv = [os.path.join(workdir, "action", "__main__.py")]
-    action = Action(workdir, [d for d in sites.split(os.pathsep) if d])
+    action = Action(workdir, [d for d in sites.split(os.pathsep) if d], code_max)
     listener = socket.socket(fileno=fd)
     threading.Thread(target=exit_with_parent, daemon=True).start()
     while True:

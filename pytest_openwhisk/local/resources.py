@@ -1,0 +1,475 @@
+"""Whole-container resource limits and reaping: a cgroup per container, or a watchdog over the process tree.
+
+A container's memory limit must hold for every process it starts, not per process, and nothing it starts
+may outlive it. :func:`select` picks, once per invoker:
+
+* ``cgroup-v2`` (a writable unified hierarchy with the ``memory`` and ``pids`` controllers, e.g. a
+  delegated subtree) or ``cgroup-v1`` (writable ``memory``, ``pids`` and ``cpuacct`` hierarchies): one
+  cgroup per container under the server's own cgroup with ``memory`` = the action's limit (no swap) and
+  ``pids`` = :data:`DEFAULT_PIDS_MAX`. The kernel OOM-kills inside the group (counted in
+  ``memory.events`` / ``memory.oom_control`` as ``oom_kill``: that is how an OOM is told from another
+  death) and a fork bomb stops at the process limit. The process enters its group before it runs
+  anything: the command starts with a gate (``sh`` reading a line from its stdin pipe) that the invoker
+  opens after writing the gate's pid into ``cgroup.procs``. Killing a container kills every process in its
+  group (``cgroup.kill`` on v2, a kill loop over ``cgroup.procs`` on v1), daemons included.
+* ``watchdog`` (no writable cgroups, e.g. an unprivileged user on a v1 host): a task samples the resident
+  memory of each container's whole process tree every :data:`WATCHDOG_INTERVAL_S` and kills a container
+  above its limit (reported as an OOM). Members are the runtime's descendants plus any process carrying
+  the container's token in its environment (``__OW_LOCAL_CONTAINER``; daemons that re-parent to init keep
+  it). Process counts are then bounded by ``RLIMIT_NPROC`` under a per-container uid (bwrap mode only).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import secrets
+import signal
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+log = logging.getLogger("pytest_openwhisk.local")
+
+MODES = ("auto", "cgroup", "watchdog")
+DEFAULT_PIDS_MAX = 128
+WATCHDOG_INTERVAL_S = 0.1
+TOKEN_ENV = "__OW_LOCAL_CONTAINER"
+CGROUP_ROOT = Path("/sys/fs/cgroup")
+PAGE = os.sysconf("SC_PAGE_SIZE")
+CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+
+
+@dataclass
+class Usage:
+    """Resources of one container's process tree: CPU time (ns, user+sys), current and peak RSS (bytes)."""
+
+    cpu_ns: int
+    rss_bytes: int
+    peak_bytes: int
+
+
+# --- /proc helpers ------------------------------------------------------------------------------------
+
+
+def _stat(pid: int) -> tuple[int, int, int] | None:
+    """(ppid, rss bytes, cpu ns of the process and its waited-for children) from /proc/PID/stat."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as handle:
+            raw = handle.read()
+    except OSError:
+        return None
+    fields = raw[raw.rfind(b")") + 2 :].split()
+    try:
+        ppid = int(fields[1])
+        ticks = int(fields[11]) + int(fields[12]) + int(fields[13]) + int(fields[14])
+        rss = int(fields[21]) * PAGE
+    except (IndexError, ValueError):
+        return None
+    return ppid, rss, ticks * 1_000_000_000 // CLOCK_TICKS
+
+
+def _pids() -> list[int]:
+    return [int(name) for name in os.listdir("/proc") if name.isdigit()]
+
+
+def has_token(pid: int, token: bytes) -> bool:
+    """Whether process ``pid`` carries ``token`` (``__OW_LOCAL_CONTAINER=...``) in its environment."""
+    try:
+        with open(f"/proc/{pid}/environ", "rb") as handle:
+            return token in handle.read()
+    except OSError:
+        return False
+
+
+def tree(root: int, table: dict[int, tuple[int, int, int]]) -> list[int]:
+    """``root`` and its descendants in a ``pid -> (ppid, ...)`` table."""
+    children: dict[int, list[int]] = {}
+    for pid, row in table.items():
+        children.setdefault(row[0], []).append(pid)
+    out, todo = [], [root]
+    while todo:
+        pid = todo.pop()
+        if pid in table:
+            out.append(pid)
+        todo.extend(children.get(pid, ()))
+    return out
+
+
+def kill_tokened(prefix: str, exclude: Iterable[int] = ()) -> int:
+    """SIGKILL every process whose environment holds ``__OW_LOCAL_CONTAINER=<prefix>...``; how many."""
+    needle = f"{TOKEN_ENV}={prefix}".encode()
+    skip = {os.getpid(), *exclude}
+    count = 0
+    for pid in _pids():
+        if pid not in skip and has_token(pid, needle):
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.kill(pid, signal.SIGKILL)
+                count += 1
+    return count
+
+
+# --- groups -------------------------------------------------------------------------------------------
+
+
+class Group:
+    """The resource group of one container (base class: no cgroup; the watchdog variant)."""
+
+    kind = "watchdog"
+
+    def __init__(self, token: str, memory_bytes: int) -> None:
+        self.token = token
+        self.memory_bytes = memory_bytes
+        self.pid = 0
+        self.oom = False  # set when the watchdog (or the kernel, for cgroups) killed it for memory
+        self.peak_bytes = 0
+        self.rss_bytes = 0
+        self.cpu_ns = 0
+        self._members: set[int] = set()
+
+    @property
+    def gated(self) -> bool:
+        """Whether the command must start behind a gate (cgroups: enter the group before running)."""
+        return False
+
+    def attach(self, pid: int) -> None:
+        """The runtime process (or its gate) has started with ``pid``."""
+        self.pid = pid
+
+    def members(self, table: dict[int, tuple[int, int, int]] | None = None) -> list[int]:
+        """Every process of the container (descendants of the runtime plus token holders)."""
+        if table is None:
+            table = {pid: row for pid in _pids() if (row := _stat(pid)) is not None}
+        found = set(tree(self.pid, table)) if self.pid else set()
+        needle = f"{TOKEN_ENV}={self.token}".encode()
+        # processes that left the tree (re-parented daemons) are remembered once seen
+        for pid in self._members - found:
+            if pid in table and has_token(pid, needle):
+                found.add(pid)
+        self._members = found
+        return sorted(found)
+
+    def sample(self, table: dict[int, tuple[int, int, int]]) -> Usage:
+        """Current RSS (sum over the tree), peak so far and CPU time of the live tree."""
+        pids = self.members(table)
+        rss = sum(table[p][1] for p in pids if p in table)
+        cpu = sum(table[p][2] for p in pids if p in table)
+        self.rss_bytes = rss
+        self.peak_bytes = max(self.peak_bytes, rss)
+        self.cpu_ns = max(self.cpu_ns, cpu)
+        return Usage(self.cpu_ns, rss, self.peak_bytes)
+
+    def usage(self) -> Usage:
+        """Resources used so far."""
+        table = {pid: row for pid in _pids() if (row := _stat(pid)) is not None}
+        return self.sample(table)
+
+    def oom_killed(self) -> bool:
+        """Whether the container was killed for exceeding its memory limit."""
+        return self.oom
+
+    def kill(self) -> None:
+        """SIGKILL every process of the container, daemons included."""
+        for pid in self.members():
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.kill(pid, signal.SIGKILL)
+        kill_tokened(self.token, exclude=())
+
+    def remove(self) -> None:
+        """Forget the group (after its processes are gone)."""
+
+
+class CgroupGroup(Group):
+    """One cgroup per container (v1: one directory per controller; v2: one directory)."""
+
+    def __init__(self, token: str, memory_bytes: int, dirs: dict[str, Path], version: int, pids_max: int):
+        super().__init__(token, memory_bytes)
+        self.kind = f"cgroup-v{version}"
+        self.version = version
+        self.dirs = dirs  # controller -> directory (v2: every controller -> the same directory)
+        for path in {*dirs.values()}:
+            path.mkdir(exist_ok=True)
+        if version == 2:
+            d = dirs["memory"]
+            _write(d / "memory.max", str(memory_bytes))
+            _write(d / "memory.swap.max", "0", missing_ok=True)
+            _write(d / "pids.max", str(pids_max))
+        else:
+            mem = dirs["memory"]
+            _write(mem / "memory.limit_in_bytes", str(memory_bytes))
+            _write(mem / "memory.memsw.limit_in_bytes", str(memory_bytes), missing_ok=True)
+            _write(mem / "memory.swappiness", "0", missing_ok=True)
+            _write(dirs["pids"] / "pids.max", str(pids_max))
+
+    @property
+    def gated(self) -> bool:
+        return True
+
+    def attach(self, pid: int) -> None:
+        super().attach(pid)
+        for path in {*self.dirs.values()}:
+            _write(path / "cgroup.procs", str(pid))
+
+    def members(self, table: dict[int, tuple[int, int, int]] | None = None) -> list[int]:
+        return _procs(self.dirs["memory"])
+
+    def usage(self) -> Usage:
+        mem, cpu = self.dirs["memory"], self.dirs.get("cpuacct", self.dirs["memory"])
+        if self.version == 2:
+            rss = _read_int(mem / "memory.current")
+            peak = _read_int(mem / "memory.peak", default=rss)
+            cpu_ns = _read_kv(cpu / "cpu.stat").get("usage_usec", 0) * 1000
+        else:
+            rss = _read_int(mem / "memory.usage_in_bytes")
+            peak = _read_int(mem / "memory.max_usage_in_bytes")
+            cpu_ns = _read_int(cpu / "cpuacct.usage")
+        self.rss_bytes, self.peak_bytes, self.cpu_ns = rss, max(peak, self.peak_bytes), cpu_ns
+        return Usage(cpu_ns, rss, self.peak_bytes)
+
+    def oom_killed(self) -> bool:
+        mem = self.dirs["memory"]
+        name = "memory.events" if self.version == 2 else "memory.oom_control"
+        return self.oom or _read_kv(mem / name).get("oom_kill", 0) > 0
+
+    def kill(self) -> None:
+        if self.version == 2 and _write(self.dirs["memory"] / "cgroup.kill", "1", missing_ok=True):
+            return
+        for _ in range(100):  # v1: kill until empty (a forking process may add members meanwhile)
+            pids = self.members()
+            if not pids:
+                return
+            for pid in pids:
+                with contextlib.suppress(ProcessLookupError, PermissionError):
+                    os.kill(pid, signal.SIGKILL)
+
+    def remove(self) -> None:
+        for path in {*self.dirs.values()}:
+            for _ in range(50):
+                try:
+                    path.rmdir()
+                    break
+                except FileNotFoundError:
+                    break
+                except OSError:  # still has members being torn down
+                    time.sleep(0.002)
+
+
+def _write(path: Path, text: str, *, missing_ok: bool = False) -> bool:
+    try:
+        with open(path, "w") as handle:
+            handle.write(text)
+    except FileNotFoundError:
+        if missing_ok:
+            return False
+        raise
+    return True
+
+
+def _read_int(path: Path, default: int = 0) -> int:
+    try:
+        return int(path.read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return default
+
+
+def _read_kv(path: Path) -> dict[str, int]:
+    out: dict[str, int] = {}
+    try:
+        text = path.read_text()
+    except OSError:
+        return out
+    for line in text.splitlines():
+        key, _, value = line.partition(" ")
+        with contextlib.suppress(ValueError):
+            out[key] = int(value.strip())
+    return out
+
+
+def _procs(path: Path) -> list[int]:
+    try:
+        return [int(x) for x in (path / "cgroup.procs").read_text().split()]
+    except OSError:
+        return []
+
+
+# --- choosing a mode ----------------------------------------------------------------------------------
+
+
+def _own_cgroups() -> dict[str, str]:
+    """controller -> this process's cgroup path ("" key for the unified hierarchy)."""
+    out: dict[str, str] = {}
+    try:
+        text = Path("/proc/self/cgroup").read_text()
+    except OSError:
+        return out
+    for line in text.splitlines():
+        _, controllers, path = line.split(":", 2)
+        for name in controllers.split(",") if controllers else [""]:
+            out[name] = path
+    return out
+
+
+def _v1_parent(controller: str, own: dict[str, str], nonce: str, root: Path) -> Path | None:
+    base = root / controller
+    if not (base / "cgroup.procs").exists() or controller not in own:
+        return None
+    parent = base / own[controller].lstrip("/") / f"ow-{nonce}"
+    try:
+        parent.mkdir(exist_ok=True)
+    except OSError:
+        return None
+    return parent
+
+
+def _v2_parent(own: dict[str, str], nonce: str, root: Path) -> Path | None:
+    unified = root if (root / "cgroup.controllers").exists() else root / "unified"
+    if not (unified / "cgroup.controllers").exists() or "" not in own:
+        return None
+    base = unified / own[""].lstrip("/")
+    try:
+        available = set((base / "cgroup.controllers").read_text().split())
+    except OSError:
+        return None
+    if not {"memory", "pids"} <= available:
+        return None
+    parent = base / f"ow-{nonce}"
+    try:
+        parent.mkdir(exist_ok=True)
+        # a process may not sit in an inner cgroup that enables controllers: our children go in leaves
+        _write(parent / "cgroup.subtree_control", "+memory +pids" + (" +cpu" if "cpu" in available else ""))
+    except OSError:
+        with contextlib.suppress(OSError):
+            parent.rmdir()
+        return None
+    return parent
+
+
+class Control:
+    """The invoker's resource control: makes a :class:`Group` per container and runs the watchdog."""
+
+    def __init__(self, mode: str, parents: dict[str, Path], why: str = "") -> None:
+        self.mode = mode  # "cgroup-v1", "cgroup-v2" or "watchdog"
+        self.parents = parents
+        self.why = why  # why cgroups are not used (watchdog mode)
+        self.nonce = (parents and next(iter(parents.values())).name.removeprefix("ow-")) or secrets.token_hex(
+            6
+        )
+        self.groups: dict[str, Group] = {}
+        self._task: asyncio.Task[None] | None = None
+        self.on_oom: Callable[[str], None] | None = None
+        self.samples = 0
+
+    @property
+    def token_prefix(self) -> str:
+        """Prefix of every container token of this invoker (for reaping after a crash)."""
+        return f"{self.nonce}-"
+
+    def group(self, container_id: str, memory_mb: int, pids_max: int) -> Group:
+        """A new group for a container."""
+        token = f"{self.nonce}-{container_id}"
+        memory_bytes = memory_mb * 1024 * 1024
+        if self.mode == "watchdog":
+            group = Group(token, memory_bytes)
+        else:
+            version = 2 if self.mode == "cgroup-v2" else 1
+            dirs = {name: parent / container_id for name, parent in self.parents.items()}
+            if version == 2:
+                one = self.parents["memory"] / container_id
+                dirs = {"memory": one, "pids": one, "cpuacct": one}
+            group = CgroupGroup(token, memory_bytes, dirs, version, pids_max)
+        self.groups[container_id] = group
+        return group
+
+    def forget(self, container_id: str) -> None:
+        """The container is gone: remove its group."""
+        group = self.groups.pop(container_id, None)
+        if group is not None:
+            group.remove()
+
+    def start(self) -> None:
+        """Start the watchdog (watchdog mode only)."""
+        if self.mode == "watchdog" and self._task is None:
+            self._task = asyncio.get_running_loop().create_task(self._watch())
+
+    async def stop(self) -> None:
+        """Stop the watchdog and remove the server's cgroup directories."""
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+        for container_id in list(self.groups):
+            self.groups[container_id].kill()
+            self.forget(container_id)
+        for parent in self.parents.values():
+            with contextlib.suppress(OSError):
+                parent.rmdir()
+
+    def check(self) -> None:
+        """One watchdog pass: kill every container whose process tree exceeds its memory limit."""
+        if not self.groups:
+            return
+        table = {pid: row for pid in _pids() if (row := _stat(pid)) is not None}
+        self.samples += 1
+        for container_id, group in list(self.groups.items()):
+            usage = group.sample(table)
+            if usage.rss_bytes > group.memory_bytes and not group.oom:
+                group.oom = True
+                log.warning(
+                    "container %s: process tree RSS %d MB > limit %d MB; killed",
+                    container_id,
+                    usage.rss_bytes >> 20,
+                    group.memory_bytes >> 20,
+                )
+                group.kill()
+                if self.on_oom is not None:
+                    self.on_oom(container_id)
+
+    async def _watch(self) -> None:
+        while True:
+            await asyncio.sleep(WATCHDOG_INTERVAL_S)
+            try:
+                self.check()
+            except Exception:  # a vanished process must not stop the watchdog
+                log.exception("resource watchdog pass failed")
+
+
+def select(requested: str, root: Path = CGROUP_ROOT) -> Control:
+    """The resource control for ``PoolConfig.enforcement``: ``auto`` (cgroups when writable, else the
+    watchdog), ``cgroup`` (ConfigError when unusable) or ``watchdog``."""
+    from pytest_openwhisk.errors import ConfigError
+
+    if requested not in MODES:
+        raise ConfigError(f"pool enforcement {requested!r} is not supported; use one of {', '.join(MODES)}")
+    if requested == "watchdog":
+        return Control("watchdog", {}, "watchdog requested")
+    nonce = secrets.token_hex(6)
+    own = _own_cgroups()
+    why = ""
+    v2 = _v2_parent(own, nonce, root)
+    if v2 is not None:
+        return Control("cgroup-v2", {"memory": v2}, "")
+    parents: dict[str, Path] = {}
+    for controller in ("memory", "pids", "cpuacct"):
+        parent = _v1_parent(controller, own, nonce, root)
+        if parent is None:
+            why = f"no writable cgroup v2 subtree with memory+pids, nor a writable v1 {controller} hierarchy"
+            break
+        parents[controller] = parent
+    if len(parents) == 3:
+        return Control("cgroup-v1", parents, "")
+    for parent in parents.values():
+        with contextlib.suppress(OSError):
+            parent.rmdir()
+    if requested == "cgroup":
+        raise ConfigError(f"pool enforcement 'cgroup' is not usable: {why}; or set enforcement='auto'")
+    return Control("watchdog", {}, why)
+
+
+def gate_command(command: list[str]) -> list[str]:
+    """``command`` behind a gate that waits for a line on stdin (sent once the invoker moved it into its
+    cgroup); the shell's ``read`` takes only that line, the runtime keeps stdin (EOF = invoker gone)."""
+    return ["/bin/sh", "-c", 'read _ || exit 111; exec "$@"', "gate", *command]
