@@ -18,8 +18,7 @@ from typing import Any
 import pytest
 
 from pytest_openwhisk.catalog import FunctionSpec, chain_overhead_per_step_ms, deploy, nested_own_ms
-from pytest_openwhisk.measure import sample_from_record
-from pytest_openwhisk.samples import Sample
+from pytest_openwhisk.samples import Sample, sample_from_record
 from pytest_openwhisk.stats import percentile
 
 LENGTHS = (1, 10, 50, 100)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import io
-import re
 import uuid
 import warnings
 import zipfile
@@ -16,18 +15,17 @@ import pytest
 
 from pytest_openwhisk.client import InvokeResult, OpenWhiskClient
 from pytest_openwhisk.errors import ConfigError
+from pytest_openwhisk.names import is_entity_name, slug
 
 #: file extension -> kind family default
 EXTENSION_KINDS = {".py": "python:default", ".js": "nodejs:default"}
 _SKIP_DIRS = {"__pycache__", ".git", ".pytest_cache", ".mypy_cache", ".ruff_cache"}
-_NAME_OK = re.compile(r"^\w(?:[\w@ .&-]{0,254}[\w@.&-])?$")
 _ZIP_EPOCH = (1980, 1, 1, 0, 0, 0)
 
 
 def name_prefix(test_name: str, max_len: int = 40) -> str:
     """A short, valid OpenWhisk name fragment from a test name plus a random suffix (unique per test)."""
-    cleaned = re.sub(r"[^A-Za-z0-9_-]+", "-", test_name).strip("-_") or "test"
-    return f"{cleaned[:max_len].rstrip('-_')}-{uuid.uuid4().hex[:6]}"
+    return f"{slug(test_name, max_len=max_len, fallback='test', sep='-')}-{uuid.uuid4().hex[:6]}"
 
 
 def zip_folder(folder: Path) -> bytes:
@@ -134,7 +132,7 @@ class ActionFactory:
         self._registry: MutableSet[str] = registry if registry is not None else set()
 
     def _unique(self, base_name: str) -> str:
-        if not isinstance(base_name, str) or not _NAME_OK.match(base_name) or "/" in base_name:
+        if not is_entity_name(base_name):
             raise ConfigError(
                 f"invalid action name {base_name!r}; use letters, digits, _ - @ . & and spaces "
                 "(not starting with a symbol, no '/')"

@@ -14,9 +14,9 @@ import requests
 from requests.adapters import HTTPAdapter
 
 from pytest_openwhisk.errors import STATUS_ERRORS, ActivationFailed, ApiError, BackendError, NotFound
+from pytest_openwhisk.names import ACTIVATION_ID_HEADER
 from pytest_openwhisk.wait import wait_until
 
-ACTIVATION_HEADER = "x-openwhisk-activation-id"
 MAX_PAGE = 200
 
 
@@ -307,7 +307,7 @@ class OpenWhiskClient:
         except requests.RequestException as exc:
             raise BackendError(f"POST {url} failed: {type(exc).__name__}: {exc}") from exc
         elapsed = time.perf_counter() - start
-        activation_id = response.headers.get(ACTIVATION_HEADER)
+        activation_id = response.headers.get(ACTIVATION_ID_HEADER)
         if not activation_id and isinstance(body, dict):
             activation_id = body.get("activationId")
         ran = response.status_code in (200, 202) or (response.status_code in (500, 502) and activation_id)

@@ -36,15 +36,32 @@ def ow_cluster(
     """
     session = _session(pytestconfig)
     backend = load_backend(ow_settings, tmp_path_factory.mktemp("openwhisk"))
-    with backend:
-        session.backend = backend
-        try:
-            yield backend
-        finally:
-            session.backend = None
-    kept = getattr(backend, "kept_message", None)
+    try:
+        backend.__enter__()
+    except BaseException as exc:
+        _note_pod_dump(session, backend, exc)
+        raise
+    session.backend = backend
+    try:
+        yield backend
+    finally:
+        session.backend = None
+        backend.__exit__(None, None, None)
+    kept = backend.kept_message()
     if kept:
         session.notes.append(kept)
+
+
+def _note_pod_dump(session: OpenWhiskSession, backend: Backend, exc: BaseException) -> None:
+    """Name the pod dump of a failed start (if the backend wrote one) in the error and the summary."""
+    dump = backend.pod_dump()
+    if not dump:
+        return
+    line = f"pods of the failed OpenWhisk start (states, events, logs): {dump}"
+    if not any(dump in note for note in getattr(exc, "__notes__", [])):
+        exc.add_note(line)
+    if line not in session.notes:
+        session.notes.append(line)
 
 
 @pytest.fixture(scope="session")

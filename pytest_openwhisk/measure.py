@@ -32,7 +32,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
 from pytest_openwhisk.errors import OpenWhiskError
-from pytest_openwhisk.samples import ACCEPTED_NO_RESULT, CLIENT_ERROR, STATUS_SUCCESS, Sample, annotation
+from pytest_openwhisk.samples import ACCEPTED_NO_RESULT, CLIENT_ERROR, Sample, annotation, sample_from_record
 from pytest_openwhisk.stats import summarize
 
 if TYPE_CHECKING:
@@ -130,30 +130,6 @@ def _check_count(what: str, value: object, minimum: int) -> int:
         example = max(minimum, 10)
         raise ValueError(f"{what}={value!r} is invalid; use an integer >= {minimum}, e.g. {what}={example}")
     return value
-
-
-def sample_from_record(name: str, record: Mapping[str, Any], *, sent: float, received: float,
-                       latency_ms: float, http_status: int, mode: str) -> Sample:
-    """Join the client's timing with an activation record into a Sample."""
-    raw_response = record.get("response")
-    response: Mapping[str, Any] = raw_response if isinstance(raw_response, dict) else {}
-    status = str(response.get("status") or ("success" if response.get("success") else "unknown"))
-    result = response.get("result")
-    error = None
-    if status != STATUS_SUCCESS:
-        error = str(result.get("error")) if isinstance(result, dict) and "error" in result else status
-    wait = annotation(dict(record), "waitTime")
-    init = annotation(dict(record), "initTime")
-    duration = record.get("duration")
-    return Sample(
-        action=name, sent=sent, received=received, latency_ms=latency_ms, http_status=http_status,
-        status=status, activation_id=record.get("activationId"),
-        start_ms=record.get("start"), end_ms=record.get("end"),
-        duration_ms=float(duration) if isinstance(duration, int | float) else None,
-        wait_ms=float(wait) if isinstance(wait, int | float) else None,
-        init_ms=float(init) if isinstance(init, int | float) else None,
-        cold=isinstance(init, int | float), error=error, mode=mode,
-    )
 
 
 def _client_error(name: str, sent: float, start: float, http_status: int, error: str, mode: str,

@@ -1,20 +1,19 @@
-"""The ``--ow-*`` options: argparse value types, registration, and the frozen :class:`Settings`.
+"""The ``--ow-*`` options: registration and the frozen :class:`Settings`.
 
 Every option has a command-line flag ``--ow-NAME``, an ini key ``ow_NAME`` and an environment variable
-``OW_NAME``. :meth:`Settings.from_config` resolves them in one place with the precedence
-CLI > env > ini > ``.wskprops`` (apihost, auth, namespace only) > default, and records where each
-value came from. Value syntax is checked by the argparse types (``ArgumentTypeError``); combinations
-are checked by :meth:`Settings.from_config` (``pytest.UsageError``).
+``OW_NAME``. :meth:`Settings.from_config` resolves them in one place (:func:`~pytest_openwhisk.resolve.
+resolve_option`) with the precedence CLI > env > ini > ``.wskprops`` (apihost, auth, namespace only) >
+default, and records where each value came from. Value syntax is checked by the shared parsers of
+:mod:`pytest_openwhisk.parsers` (argparse types); combinations by :meth:`Settings.from_config`
+(``pytest.UsageError``).
 """
 
 from __future__ import annotations
 
-import argparse
 import os
-import re
 import uuid
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
@@ -22,103 +21,31 @@ import pytest
 
 from pytest_openwhisk.errors import ConfigError
 from pytest_openwhisk.local.config import PoolConfig, StemCell
+from pytest_openwhisk.names import is_entity_name
+from pytest_openwhisk.parsers import (
+    CLUSTERS,
+    ISOLATIONS,
+    LOCAL_MODES,
+    choice,
+    format_duration,
+    format_prewarm,
+    parse_bool,
+    parse_duration,
+    parse_memory,
+    parse_prewarm,
+    text,
+)
+from pytest_openwhisk.resolve import resolve_option
 from pytest_openwhisk.wskprops import load_wskprops
 
-CLUSTERS = ("local", "kind", "existing")
-LOCAL_MODES = ("process", "thread")
-ISOLATIONS = ("auto", "bwrap", "none")
 DEFAULT_CHART = "https://openwhisk.apache.org/charts"
-_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h)\s*$")
-_UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0}
-_NAME = re.compile(r"^(?:\w|\w[\w@ .&-]{0,254}[\w@.&-])$")
-
-
-def parse_duration(value: str) -> float:
-    """``"250ms"`` -> 0.25, ``"15s"`` -> 15.0, ``"10m"`` -> 600.0 (seconds)."""
-    match = _DURATION.match(value)
-    if not match:
-        raise argparse.ArgumentTypeError(
-            f"invalid duration {value!r}; use a number with a unit ms, s, m or h, e.g. 250ms, 30s, 5m"
-        )
-    return float(match.group(1)) * _UNITS[match.group(2)]
-
-
-def format_duration(seconds: float) -> str:
-    """The shortest exact spelling of a duration: 600.0 -> ``"10m"``, 0.25 -> ``"250ms"``."""
-    for unit, size in (("h", 3600.0), ("m", 60.0), ("s", 1.0)):
-        if seconds >= size and (seconds / size).is_integer():
-            return f"{int(seconds / size)}{unit}"
-    return f"{seconds * 1000:g}ms"
-
-
-def parse_memory(value: str) -> int:
-    """Megabytes: ``"2048"``, ``"2048MB"``, ``"512m"`` or ``"4g"`` -> int MB (at least 128)."""
-    match = re.match(r"^\s*(\d+)\s*(mb|m|gb|g)?\s*$", value, re.IGNORECASE)
-    if not match:
-        raise argparse.ArgumentTypeError(
-            f"invalid memory size {value!r}; use megabytes, e.g. 2048, 512m or 4g"
-        )
-    megabytes = int(match.group(1)) * (1024 if (match.group(2) or "").lower().startswith("g") else 1)
-    if megabytes < 128:
-        raise argparse.ArgumentTypeError(
-            f"memory size {value!r} is below the smallest action (128 MB); use e.g. 2048"
-        )
-    return megabytes
-
-
-def parse_prewarm(value: str) -> tuple[StemCell, ...]:
-    """``"python:3:1,nodejs:20:2"`` (kind:count[:memoryMB], comma separated) or ``"none"``."""
-    if value.strip().lower() == "none":
-        return ()
-    cells: list[StemCell] = []
-    for item in value.split(","):
-        parts = item.strip().split(":")
-        if len(parts) not in (3, 4) or not all(parts) or not all(p.isdigit() for p in parts[2:]):
-            raise argparse.ArgumentTypeError(
-                f"invalid prewarm entry {item.strip()!r}; use kind:count[:memoryMB] separated by commas, "
-                "e.g. python:3:1,nodejs:20:2, or none"
-            )
-        memory = int(parts[3]) if len(parts) == 4 else 256
-        cells.append(StemCell(kind=f"{parts[0]}:{parts[1]}", count=int(parts[2]), memory_mb=memory))
-    return tuple(cells)
-
-
-def format_prewarm(cells: tuple[StemCell, ...]) -> str:
-    """Inverse of :func:`parse_prewarm` (``"none"`` for no stem cells)."""
-    if not cells:
-        return "none"
-    return ",".join(f"{c.kind}:{c.count}" + (f":{c.memory_mb}" if c.memory_mb != 256 else "") for c in cells)
-
-
-def parse_bool(value: str) -> bool:
-    """``on/off``, ``true/false``, ``yes/no``, ``1/0``."""
-    lowered = value.strip().lower()
-    if lowered in ("1", "true", "yes", "on"):
-        return True
-    if lowered in ("0", "false", "no", "off"):
-        return False
-    raise argparse.ArgumentTypeError(f"invalid switch {value!r}; use on or off")
-
-
-def _choice(option: str, allowed: tuple[str, ...]) -> Callable[[str], str]:
-    def parse(value: str) -> str:
-        if value not in allowed:
-            raise argparse.ArgumentTypeError(f"invalid {option} {value!r}; choose from {', '.join(allowed)}")
-        return value
-
-    parse.__name__ = option.replace("-", "_")
-    return parse
-
-
-def _text(value: str) -> str:
-    return value
 
 
 @dataclass(frozen=True)
 class _Opt:
     name: str  # Settings field; flag --ow-<name with dashes>, ini ow_<name>, env OW_<NAME>
     help: str
-    parse: Callable[[str], Any] = _text
+    parse: Callable[[str], Any] = text
     default: Any = None
     flag: bool = False  # store_true on the command line
     multi: bool = False  # repeatable; env separated by os.pathsep, ini one per line
@@ -136,7 +63,7 @@ class _Opt:
 # fmt: off
 OPTIONS: tuple[_Opt, ...] = (
     _Opt("cluster", "where OpenWhisk runs: local (embedded, default), kind (Helm on a kind cluster) or "
-         "existing (--ow-apihost/--ow-auth)", _choice("cluster", CLUSTERS), "local",
+         "existing (--ow-apihost/--ow-auth)", choice("cluster", CLUSTERS), "local",
          metavar="local|kind|existing"),
     _Opt("apihost", "API host of an existing OpenWhisk, e.g. https://host:31001 (no scheme means https)",
          metavar="URL"),
@@ -151,7 +78,7 @@ OPTIONS: tuple[_Opt, ...] = (
     _Opt("monitoring", "collect Prometheus metrics for each measurement: off (default) or on", parse_bool,
          False, metavar="off|on"),
     _Opt("local_mode", "embedded server in a child process (default) or in a thread of pytest",
-         _choice("local-mode", LOCAL_MODES), "process", metavar="process|thread"),
+         choice("local-mode", LOCAL_MODES), "process", metavar="process|thread"),
     _Opt("prewarm", "prewarmed containers, kind:count[:memoryMB],... or none (default nodejs:20:2)",
          parse_prewarm, PoolConfig().prewarm, metavar="SPEC"),
     _Opt("idle_timeout", "destroy warm containers idle this long, e.g. 15s, 10m (default 10m)",
@@ -159,7 +86,7 @@ OPTIONS: tuple[_Opt, ...] = (
     _Opt("user_memory", "memory of the local container pool in MB (default 2048)", parse_memory,
          PoolConfig().user_memory_mb, metavar="MB"),
     _Opt("isolation", "sandbox of local runtimes: auto (bwrap when it works), bwrap or none",
-         _choice("isolation", ISOLATIONS), "auto", metavar="auto|bwrap|none"),
+         choice("isolation", ISOLATIONS), "auto", metavar="auto|bwrap|none"),
     _Opt("insecure", "skip TLS verification (self-signed existing/kind clusters)", parse_bool, False,
          flag=True),
     _Opt("results_dir", "directory for per-invocation CSV files and plots (default .ow-results)", Path,
@@ -201,49 +128,23 @@ def add_options(parser: pytest.Parser) -> None:
         parser.addini(f"ow_{opt.name}", opt.help, type="linelist" if opt.multi else "string", default=None)
 
 
-def _ini_value(config: pytest.Config, name: str) -> Any:
-    try:
-        return config.getini(f"ow_{name}")
-    except ValueError:  # not registered (plugin loaded late)
-        return None
-
-
 def _resolve(config: pytest.Config, env: Mapping[str, str]) -> tuple[dict[str, Any], dict[str, str]]:
     values: dict[str, Any] = {}
     sources: dict[str, str] = {}
-    ini_dir = config.inipath.parent if config.inipath else config.rootpath
     for opt in OPTIONS:
-        cli = config.getoption(f"ow_{opt.name}", None)
-        if cli is not None and cli != []:
-            values[opt.name] = tuple(cli) if opt.multi else cli
-            sources[opt.name] = "cli"
-            continue
-        raw_env = env.get(opt.env)
-        if raw_env:
-            items = raw_env.split(os.pathsep) if opt.multi else [raw_env]
-            parsed = [_parse_text(opt, item, f"environment variable {opt.env}") for item in items if item]
-            values[opt.name] = tuple(parsed) if opt.multi else parsed[0]
-            sources[opt.name] = "env"
-            continue
-        raw_ini = _ini_value(config, opt.name)
-        if raw_ini:
-            items = list(raw_ini) if opt.multi else [raw_ini]
-            parsed = [_parse_text(opt, item, f"ini option ow_{opt.name}") for item in items]
-            if opt.parse is Path:
-                parsed = [p if p.is_absolute() else ini_dir / p for p in parsed]
-            values[opt.name] = tuple(parsed) if opt.multi else parsed[0]
-            sources[opt.name] = "ini"
-            continue
-        values[opt.name] = opt.default
-        sources[opt.name] = "default"
+        found = resolve_option(
+            config,
+            dest=f"ow_{opt.name}",
+            flag=opt.flag_name,
+            env_var=opt.env,
+            ini=f"ow_{opt.name}",
+            parse=opt.parse,
+            default=opt.default,
+            multi=opt.multi,
+            env=env,
+        )
+        values[opt.name], sources[opt.name] = found.value, found.source
     return values, sources
-
-
-def _parse_text(opt: _Opt, text: str, origin: str) -> Any:
-    try:
-        return opt.parse(text.strip())
-    except argparse.ArgumentTypeError as exc:
-        raise pytest.UsageError(f"{origin}: {exc} (or override it with {opt.flag_name})") from None
 
 
 def _check_auth(auth: str, source: str) -> None:
@@ -325,8 +226,6 @@ class Settings:
         settings._check(config)
         if settings.results_dir.is_absolute():
             return settings
-        from dataclasses import replace
-
         return replace(settings, results_dir=config.rootpath / settings.results_dir)
 
     def _check(self, config: pytest.Config) -> None:
@@ -371,7 +270,7 @@ class Settings:
                         f"prewarm {format_prewarm(self.prewarm)!r} from {origin}: {exc} "
                         "(use kind:count entries with those kinds, or none)"
                     ) from None
-        if self.namespace != "_" and not _NAME.match(self.namespace):
+        if self.namespace != "_" and not is_entity_name(self.namespace):
             raise pytest.UsageError(
                 f"invalid namespace {self.namespace!r}; use _ (the key's namespace) or a name of letters, "
                 "digits and @ . & - _"

@@ -8,13 +8,12 @@ them with the plugin.
 from __future__ import annotations
 
 from collections.abc import Generator
-from pathlib import Path
-from types import TracebackType
 from typing import Any
 
 import pytest
 
 from pytest_openwhisk import benchjson, report, slo
+from pytest_openwhisk.backends import preflight
 from pytest_openwhisk.bench import ow_bench, pytest_pyfunc_call
 from pytest_openwhisk.fixtures import ow_action, ow_client, ow_cluster, ow_settings
 from pytest_openwhisk.options import Settings, add_options
@@ -44,64 +43,22 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 
 @pytest.hookimpl(trylast=True)
 def pytest_configure(config: pytest.Config) -> None:
-    """Declare the markers, resolve the settings (UsageError on bad options) and stash the session."""
+    """Declare the markers, resolve the settings, check the backend's prerequisites, stash the session.
+
+    Bad options and missing tools (the backend's ``preflight``) end the session at once with one
+    message and exit status 4 (``pytest.UsageError``), before any test runs.
+    """
     for line in MARKERS:
         config.addinivalue_line("markers", line)
     if config.getoption("help", False):
         return
     settings = Settings.from_config(config)
-    _check_tools(settings)
+    problems = preflight(settings)
+    if problems:
+        raise pytest.UsageError(
+            f"--ow-cluster={settings.cluster} cannot start:\n  - " + "\n  - ".join(problems)
+        )
     config.stash[SESSION_KEY] = OpenWhiskSession(settings)
-
-
-def _check_tools(settings: Settings) -> None:
-    """Programs the settings need that can be checked before anything starts (``pytest.UsageError``)."""
-    if settings.monitoring and settings.cluster == "local":
-        from pytest_openwhisk.errors import ToolMissing
-        from pytest_openwhisk.monitoring.prometheus import find_prometheus
-
-        try:
-            find_prometheus()
-        except ToolMissing as exc:
-            raise pytest.UsageError(f"{exc}; or drop --ow-monitoring=on") from None
-
-
-@pytest.hookimpl(wrapper=True)
-def pytest_fixture_setup(fixturedef: Any, request: pytest.FixtureRequest) -> Generator[None, Any, Any]:
-    """When the ``ow_cluster`` backend fails to start, name its pod dump (if it wrote one) in the error."""
-    __tracebackhide__ = True
-    try:
-        return (yield)
-    except BaseException as exc:
-        if fixturedef.argname == "ow_cluster":
-            _note_pod_dump(request.config, exc)
-        raise
-
-
-def _failed_backend(exc: BaseException) -> Any:
-    """The backend whose ``start`` raised ``exc`` (the ``self`` of a backend frame in its traceback)."""
-    from pytest_openwhisk.backends.base import BaseBackend
-
-    tb: TracebackType | None = exc.__traceback__
-    found = None
-    while tb is not None:
-        candidate = tb.tb_frame.f_locals.get("self")
-        if isinstance(candidate, BaseBackend):
-            found = candidate
-        tb = tb.tb_next
-    return found
-
-
-def _note_pod_dump(config: pytest.Config, exc: BaseException) -> None:
-    dump = getattr(_failed_backend(exc), "pod_dump", None)
-    if not isinstance(dump, Path):
-        return
-    line = f"pods of the failed OpenWhisk start (states, events, logs): {dump}"
-    if not any(str(dump) in note for note in getattr(exc, "__notes__", [])):
-        exc.add_note(line)
-    session = config.stash.get(SESSION_KEY, None)
-    if session is not None and line not in session.notes:
-        session.notes.append(line)
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
@@ -121,12 +78,7 @@ def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pyte
     if session is None:
         return
     report.terminal_summary(terminalreporter, session)
-    notes = list(session.notes)
-    backend = session.backend  # still set when the session fixture was not torn down yet
-    kept = getattr(backend, "kept_message", None) if session.settings.keep_cluster else None
-    if kept and kept not in notes:
-        notes.append(kept)
-    for note in notes:
+    for note in session.notes:
         terminalreporter.write_line(f"openwhisk: {note}", yellow=True)
 
 

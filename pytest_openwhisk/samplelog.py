@@ -9,8 +9,6 @@ every line. Strings containing a known auth key are masked (``***``) before they
 
 from __future__ import annotations
 
-import hashlib
-import re
 import threading
 from collections.abc import Iterable
 from pathlib import Path
@@ -19,26 +17,12 @@ from typing import IO, Any
 
 import orjson
 
+from pytest_openwhisk.names import slug
 from pytest_openwhisk.samples import Sample
 
 #: folder under ``results_dir`` that holds the per-test sample logs
 SAMPLES_DIR = "samples"
-#: longest slug kept as is; longer ones are cut and suffixed with a hash (unique, bounded file names)
-MAX_SLUG = 120
 MASK = "***"
-
-
-def slug(text: str) -> str:
-    """``text`` as one file or folder name (letters, digits, ``._-``), at most :data:`MAX_SLUG` chars.
-
-    ``tests/test_x.py::test_a[64]`` -> ``tests_test_x.py_test_a_64``; long names keep a hash suffix so
-    two long node ids never share a folder.
-    """
-    cleaned = re.sub(r"[^A-Za-z0-9._-]+", "_", text).strip("_.") or "unnamed"
-    if len(cleaned) <= MAX_SLUG:
-        return cleaned
-    digest = hashlib.sha1(text.encode(), usedforsecurity=False).hexdigest()[:10]
-    return f"{cleaned[:MAX_SLUG - 11]}-{digest}"
 
 
 def sample_log_path(results_dir: Path, nodeid: str, measurement: str) -> Path:

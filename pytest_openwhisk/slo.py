@@ -10,8 +10,8 @@ Metric names (every one is an upper bound except ``throughput``, a lower bound):
 - ``cold_ratio`` and ``error_rate``: percentages such as ``"5%"``;
 - ``throughput``: minimum completed invocations per time, ``"800/s"`` or ``"6000/min"``.
 
-Durations take a unit: ``"250ms"``, ``"1s"``, ``"1.5s"``, ``"2m"``. Bare numbers are refused because
-``p99=250`` is ambiguous.
+Durations use the grammar of :func:`pytest_openwhisk.parsers.parse_duration`: ``"500ms"``, ``".5s"``,
+``"1.5s"``, ``"2m"``, ``"1h"``. Bare numbers are refused because ``p99=250`` is ambiguous.
 """
 
 from __future__ import annotations
@@ -24,6 +24,7 @@ from typing import Any
 import pytest
 
 from pytest_openwhisk.errors import ConfigError, SloViolation
+from pytest_openwhisk.parsers import InvalidValue, parse_duration
 from pytest_openwhisk.samples import Sample
 from pytest_openwhisk.stats import field_values, mean, percentile, throughput_rps
 
@@ -55,10 +56,8 @@ ALLOWED = (
     f"{', '.join(p for p in FAMILIES if p)} (e.g. cold_start_p95), or {', '.join(RATES)}, {THROUGHPUT}"
 )
 
-_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?|\.\d+)\s*(ms|s|m)\s*$")
 _RATE = re.compile(r"^\s*(\d+(?:\.\d+)?|\.\d+)\s*%\s*$")
 _THROUGHPUT = re.compile(r"^\s*(\d+(?:\.\d+)?|\.\d+)\s*/\s*(s|sec|min)\s*$")
-_MS_PER_UNIT = {"ms": 1.0, "s": 1000.0, "m": 60_000.0}
 
 
 class SloConfigError(ConfigError, ValueError):
@@ -117,12 +116,13 @@ def _bad(metric: str, value: object, expected: str, example: str) -> SloConfigEr
 
 
 def parse_duration_ms(metric: str, value: object) -> float:
-    """Parse ``"250ms"``, ``"1s"``, ``"1.5s"`` or ``"2m"`` into milliseconds."""
-    match = _DURATION.match(value) if isinstance(value, str) else None
-    if match is None:
-        expected = "a duration needs a unit (ms, s or m)"
-        raise _bad(metric, value, expected, '"250ms", "1.5s" or "2m"')
-    return float(match.group(1)) * _MS_PER_UNIT[match.group(2)]
+    """Parse a duration target (``"500ms"``, ``".5s"``, ``"1.5s"``, ``"2m"``, ``"1h"``) into milliseconds."""
+    if isinstance(value, str):
+        try:
+            return parse_duration(value) * 1000.0
+        except InvalidValue:
+            pass
+    raise _bad(metric, value, "a duration needs a unit (ms, s, m or h)", '"250ms", ".5s", "1.5s" or "2m"')
 
 
 def parse_rate(metric: str, value: object) -> float:

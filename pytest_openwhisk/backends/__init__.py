@@ -5,7 +5,7 @@ from __future__ import annotations
 import importlib
 from pathlib import Path
 
-from pytest_openwhisk.backends.base import Backend, BaseBackend
+from pytest_openwhisk.backends.base import Backend, BaseBackend, Capacity
 from pytest_openwhisk.options import Settings
 
 #: cluster name -> (module, class); modules are imported only when chosen
@@ -16,15 +16,24 @@ BACKENDS: dict[str, tuple[str, str]] = {
 }
 
 
+def backend_class(cluster: str) -> type[BaseBackend]:
+    """The backend class for ``cluster`` (its module imported now); ValueError naming the choices."""
+    try:
+        module_name, class_name = BACKENDS[cluster]
+    except KeyError:
+        raise ValueError(f"unknown cluster {cluster!r}; choose from {', '.join(BACKENDS)}") from None
+    cls: type[BaseBackend] = getattr(importlib.import_module(module_name), class_name)
+    return cls
+
+
 def load_backend(settings: Settings, workdir: Path) -> Backend:
     """Instantiate the backend named by ``settings.cluster`` (not started: use it as a context manager)."""
-    try:
-        module_name, class_name = BACKENDS[settings.cluster]
-    except KeyError:
-        raise ValueError(f"unknown cluster {settings.cluster!r}; choose from {', '.join(BACKENDS)}") from None
-    module = importlib.import_module(module_name)
-    backend: Backend = getattr(module, class_name)(settings, workdir)
-    return backend
+    return backend_class(settings.cluster)(settings, workdir)
 
 
-__all__ = ["BACKENDS", "Backend", "BaseBackend", "load_backend"]
+def preflight(settings: Settings) -> list[str]:
+    """What stops the chosen backend from starting (missing tools with their install step); [] when ready."""
+    return backend_class(settings.cluster).preflight(settings)
+
+
+__all__ = ["BACKENDS", "Backend", "BaseBackend", "Capacity", "backend_class", "load_backend", "preflight"]

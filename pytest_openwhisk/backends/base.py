@@ -1,7 +1,14 @@
-"""The :class:`Backend` protocol every OpenWhisk backend implements, and a base class for the lifecycle."""
+"""The :class:`Backend` protocol every OpenWhisk backend implements, and :class:`BaseBackend`, its defaults.
+
+A backend is created by :func:`~pytest_openwhisk.backends.load_backend` (not started) and used as a
+context manager. Before anything starts, the plugin calls the class's :meth:`Backend.preflight` once
+per session: a non-empty list of problems (a missing tool with its install step) ends the session with
+one message and exit status 4.
+"""
 
 from __future__ import annotations
 
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
@@ -9,6 +16,29 @@ from pytest_openwhisk.options import Settings
 
 if TYPE_CHECKING:
     from pytest_openwhisk.client import OpenWhiskClient
+
+
+@dataclass(frozen=True)
+class Capacity:
+    """What the deployed OpenWhisk can take, read from what is deployed (None where unknown).
+
+    ``user_memory_mb``: memory for action containers (all invokers together);
+    ``concurrent_invocations`` and ``invocations_per_minute``: the namespace's throttles;
+    ``max_action_memory_mb`` / ``min_action_memory_mb``: the per-action memory limit range;
+    ``max_action_timeout_ms``: the per-action time limit; ``invokers``: how many invokers serve it.
+    """
+
+    user_memory_mb: int | None = None
+    concurrent_invocations: int | None = None
+    invocations_per_minute: int | None = None
+    max_action_memory_mb: int | None = None
+    min_action_memory_mb: int | None = None
+    max_action_timeout_ms: int | None = None
+    invokers: int | None = None
+
+    def to_dict(self) -> dict[str, int | None]:
+        """A JSON-ready dict of every field."""
+        return asdict(self)
 
 
 @runtime_checkable
@@ -20,6 +50,14 @@ class Backend(Protocol):
     auth: str  # "uuid:key" (never logged or saved)
     namespace: str  # "guest" or "_"
 
+    @classmethod
+    def preflight(cls, settings: Settings) -> list[str]:
+        """Problems that stop this backend from starting with ``settings``, checked before anything starts.
+
+        One entry per problem, naming what is missing and how to install it (e.g. ``"kind is not on PATH;
+        install it: https://kind.sigs.k8s.io/docs/user/quick-start/#installation"``); [] when ready.
+        """
+
     def __enter__(self) -> Backend:
         """Start; tear down a half-started backend, then re-raise."""
 
@@ -30,19 +68,37 @@ class Backend(Protocol):
         """Make the next invocation of ``action`` a cold start."""
 
     def fingerprint(self) -> dict[str, Any]:
-        """Backend name, versions, runtime kinds, limits, pool settings; no secrets."""
+        """Backend name, versions, runtime kinds, limits, pool settings; no secrets.
+
+        Key ``energy``: ``{"source": str, "available": bool, "why": str}`` (why energy figures are
+        unavailable, "" when they are available).
+        """
 
     def monitor(self, start: float, end: float) -> dict[str, Any]:
         """Metrics for the window [start, end] (epoch s); {} when there is no monitoring."""
 
+    def open_window(self) -> None:
+        """Called right before a measured window (after its warm-up); monitoring waits for a fresh scrape."""
+
+    def kept_message(self) -> str | None:
+        """After ``__exit__`` with ``keep_cluster``: where the kept backend runs and how to stop it."""
+
+    def pod_dump(self) -> str:
+        """Path of the pods' states, events and logs written when the start failed; "" when none."""
+
+    def capacity(self) -> Capacity:
+        """What the deployed OpenWhisk can take (memory, throttles, action limits)."""
+
 
 class BaseBackend:
-    """Lifecycle shared by the backends: ``start()``/``stop()`` wrapped in a safe context manager.
+    """Defaults of the :class:`Backend` protocol and the lifecycle shared by the backends.
 
-    ``__enter__`` calls :meth:`start`; if it fails, :meth:`stop` runs (its own failure is attached as
-    a note) and the original error is re-raised, so a half-started backend leaves nothing behind.
-    ``__exit__`` calls :meth:`stop` unless ``settings.keep_cluster``, in which case :attr:`kept_message`
-    tells the user how to stop it later.
+    Subclasses implement :meth:`start`, :meth:`stop`, :meth:`force_cold` and :meth:`fingerprint`, and
+    override the rest where they have something to say. ``__enter__`` calls :meth:`start`; if it fails,
+    :meth:`stop` runs (its own failure is attached as a note) and the original error is re-raised, so
+    a half-started backend leaves nothing behind. ``__exit__`` calls :meth:`stop` unless
+    ``settings.keep_cluster`` and :meth:`keep_hint` has a command, in which case :meth:`release` runs
+    and :meth:`kept_message` tells the user how to stop it later.
     """
 
     name = "base"
@@ -53,10 +109,16 @@ class BaseBackend:
         self.apihost = ""
         self.auth = ""
         self.namespace = settings.namespace
-        self.kept_message: str | None = None
+        self._kept_message: str | None = None
+        self._pod_dump = ""
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(apihost={self.apihost!r}, namespace={self.namespace!r})"
+
+    @classmethod
+    def preflight(cls, settings: Settings) -> list[str]:
+        """Nothing to check by default."""
+        return []
 
     def start(self) -> None:
         """Start (or connect to) OpenWhisk and set ``apihost``, ``auth``, ``namespace``."""
@@ -64,6 +126,14 @@ class BaseBackend:
 
     def stop(self) -> None:
         """Stop everything :meth:`start` started; must be safe after a partial start and idempotent."""
+        raise NotImplementedError
+
+    def force_cold(self, client: OpenWhiskClient, action: str) -> None:
+        """Make the next invocation of ``action`` a cold start."""
+        raise NotImplementedError
+
+    def fingerprint(self) -> dict[str, Any]:
+        """Backend name, versions, runtime kinds, limits, pool settings; no secrets."""
         raise NotImplementedError
 
     def keep_hint(self) -> str | None:
@@ -87,15 +157,34 @@ class BaseBackend:
     def __exit__(self, *exc: object) -> None:
         hint = self.keep_hint() if self.settings.keep_cluster else None
         if hint:
-            self.kept_message = f"{self.name} backend kept running at {self.apihost}; stop it with: {hint}"
+            self._kept_message = f"{self.name} backend kept running at {self.apihost}; stop it with: {hint}"
             self.release()
         else:
             self.stop()
+
+    def kept_message(self) -> str | None:
+        """Set by ``__exit__`` when the backend was kept running (``--ow-keep-cluster``); else None."""
+        return self._kept_message
+
+    def pod_dump(self) -> str:
+        """Path of the pod dump a failed start wrote (see :meth:`write_pod_dump`); "" when none."""
+        return self._pod_dump
+
+    def write_pod_dump(self, text: str, filename: str) -> Path:
+        """Save ``text`` (pods' states, events, logs) as ``workdir/filename``, named by :meth:`pod_dump`."""
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        path = self.workdir / filename
+        path.write_text(text)
+        self._pod_dump = str(path)
+        return path
 
     def monitor(self, start: float, end: float) -> dict[str, Any]:
         """No monitoring by default."""
         return {}
 
     def open_window(self) -> None:
-        """Called right before a measured window (after its warm-up); monitoring backends wait there
-        for a fresh scrape so that earlier activity is not counted in the window. No-op by default."""
+        """No monitoring by default, so nothing to wait for."""
+
+    def capacity(self) -> Capacity:
+        """Nothing known by default (every field None)."""
+        return Capacity()

@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
 from pytest_openwhisk import __version__
-from pytest_openwhisk.backends.base import BaseBackend
+from pytest_openwhisk.backends.base import BaseBackend, Capacity
 from pytest_openwhisk.client import OpenWhiskClient
 from pytest_openwhisk.errors import BackendError
 from pytest_openwhisk.local.config import LocalConfig, PoolConfig
@@ -52,6 +52,20 @@ class LocalBackend(BaseBackend):
         self.server: _Server | None = None
         self._client: OpenWhiskClient | None = None
         self._prom: LocalPrometheus | None = None
+
+    @classmethod
+    def preflight(cls, settings: Settings) -> list[str]:
+        """With ``--ow-monitoring=on``: a ``prometheus`` binary (the error names the install step)."""
+        if not settings.monitoring:
+            return []
+        from pytest_openwhisk.errors import ToolMissing
+        from pytest_openwhisk.monitoring.prometheus import find_prometheus
+
+        try:
+            find_prometheus()
+        except ToolMissing as exc:
+            return [f"{exc}; or drop --ow-monitoring=on"]
+        return []
 
     def _make_server(self) -> _Server:
         if self.settings.local_mode == "thread":
@@ -122,7 +136,7 @@ class LocalBackend(BaseBackend):
             server.__exit__(None, None, None)
         elif server is not None:  # cannot outlive pytest (thread mode): stop rather than leak
             server.__exit__(None, None, None)
-            self.kept_message = None
+            self._kept_message = None
 
     def _require(self) -> tuple[_Server, OpenWhiskClient]:
         if self.server is None or self._client is None:
@@ -163,6 +177,19 @@ class LocalBackend(BaseBackend):
             "pool": pool.get("settings", pool),
             "isolation": pool.get("isolation", self.settings.isolation),
         }
+
+    def capacity(self) -> Capacity:
+        """The pool's memory, the configured throttles and action limits (the server's own settings)."""
+        limits = self.config.limits
+        return Capacity(
+            user_memory_mb=self.config.pool.user_memory_mb,
+            concurrent_invocations=limits.concurrent_invocations,
+            invocations_per_minute=limits.invocations_per_minute,
+            max_action_memory_mb=limits.memory_mb_max,
+            min_action_memory_mb=limits.memory_mb_min,
+            max_action_timeout_ms=limits.timeout_ms_max,
+            invokers=1,
+        )
 
     def open_window(self) -> None:
         """With ``--ow-monitoring=on``: wait for a scrape after everything so far (e.g. a warm-up), so

@@ -1,16 +1,20 @@
-"""Options of the regression-gate plugin, resolved once: CLI > env ``OW_*`` > ini ``ow_*`` > default."""
+"""Options of the regression-gate plugin, resolved once: CLI > env ``OW_*`` > ini ``ow_*`` > default.
+
+Resolution goes through the plugin's :func:`~pytest_openwhisk.resolve.resolve_option`, switches through
+the shared :func:`~pytest_openwhisk.parsers.parse_bool` (an invalid value is a usage error, never false).
+"""
 
 from __future__ import annotations
 
 import argparse
-import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TypeVar, cast
+from typing import Any
 
 import pytest
 
+from pytest_openwhisk.parsers import parse_bool, text
 from pytest_openwhisk.regress.fingerprint import VOLATILE_KEYS
 from pytest_openwhisk.regress.gate import (
     CORRECTIONS,
@@ -20,8 +24,7 @@ from pytest_openwhisk.regress.gate import (
     DEFAULT_SEED,
 )
 from pytest_openwhisk.regress.spec import GateRule, GateSpecError, parse_gate
-
-T = TypeVar("T")
+from pytest_openwhisk.resolve import Resolved, resolve_option
 
 
 def parse_alpha(value: str) -> float:
@@ -95,19 +98,19 @@ def add_options(parser: pytest.Parser) -> None:
                          f"error rate) or bh (false discovery rate); default {DEFAULT_CORRECTION}")
     group.addoption("--ow-regression-allow-fingerprint-mismatch", action="store_true", default=None,
                     help="compare runs whose OpenWhisk fingerprints differ (a warning instead of an error)")
-    group.addoption("--ow-regression-html", metavar="PATH", default=None,
+    group.addoption("--ow-regression-html", metavar="PATH", type=Path, default=None,
                     help="also write the self-contained HTML comparison report to PATH")
-    for name, kind, text in (
-        ("ow_regression", "args", "gate specs, e.g. p95:5% (see --ow-regression)"),
+    for name, kind, help_text in (
+        ("ow_regression", "linelist", "gate specs, one per line, e.g. p95:5% (see --ow-regression)"),
         ("ow_regression_baseline", "string", "baseline run (see --ow-regression-baseline)"),
         ("ow_regression_alpha", "string", "significance level (see --ow-regression-alpha)"),
         ("ow_regression_resamples", "string", "bootstrap resamples"),
         ("ow_regression_seed", "string", "bootstrap seed"),
         ("ow_regression_correction", "string", "multiple-comparison correction: none, holm or bh"),
-        ("ow_regression_allow_fingerprint_mismatch", "bool", "compare across fingerprints with a warning"),
+        ("ow_regression_allow_fingerprint_mismatch", "string", "compare across fingerprints (on/off)"),
         ("ow_regression_html", "string", "HTML report path"),
     ):
-        parser.addini(name, text, type=kind, default=None)  # type: ignore[arg-type]
+        parser.addini(name, help_text, type=kind, default=None)  # type: ignore[arg-type]
 
 
 @dataclass(frozen=True)
@@ -133,50 +136,30 @@ class RegressSettings:
     @classmethod
     def from_config(cls, config: pytest.Config, env: Mapping[str, str] | None = None) -> RegressSettings:
         """Resolve every option once; bad values raise ``pytest.UsageError`` naming the source and value."""
-        environ = os.environ if env is None else env
 
-        def raw(option: str) -> tuple[object, str]:
-            cli = config.getoption(option)
-            if cli is not None:
-                return cli, "--" + option.replace("_", "-")
-            var = option.upper()
-            if environ.get(var):
-                return environ[var], f"environment variable {var}"
-            value = config.getini(option)
-            if value in (None, "", []):
-                return None, "default"
-            return value, f"ini key {option}"
+        def get(option: str, parse: Callable[[str], Any], default: Any = None,
+                multi: bool = False) -> Resolved:
+            return resolve_option(config, dest=option, flag="--" + option.replace("_", "-"),
+                                  env_var=option.upper(), ini=option, parse=parse, default=default,
+                                  multi=multi, env_split=None, env=env)
 
-        def parsed(option: str, parse: Callable[[str], T], default: T) -> T:
-            value, source = raw(option)
-            if value is None:
-                return default
-            if not isinstance(value, str):
-                return cast(T, value)  # already parsed by argparse
-            try:
-                return parse(value)
-            except argparse.ArgumentTypeError as exc:
-                raise pytest.UsageError(f"{source}: {exc}") from None
-
-        specs, source = raw("ow_regression")
-        texts = [specs] if isinstance(specs, str) else [str(s) for s in cast(list[object], specs or [])]
+        specs = get("ow_regression", parse_spec, (), multi=True)
         try:
-            rules = tuple(parse_gate(texts)) if texts else ()
+            rules = tuple(parse_gate(list(specs.value))) if specs.value else ()
         except GateSpecError as exc:
-            raise pytest.UsageError(f"{source}: {exc}") from None
-        baseline, _ = raw("ow_regression_baseline")
-        allow, _ = raw("ow_regression_allow_fingerprint_mismatch")
-        if isinstance(allow, str):
-            allow = allow.strip().lower() in ("1", "true", "yes", "on")
-        html, _ = raw("ow_regression_html")
+            raise pytest.UsageError(f"{specs.origin}: {exc}") from None
+        baseline = get("ow_regression_baseline", text)
+        html = get("ow_regression_html", Path)
         return cls(
             rules=rules,
-            baseline=str(baseline or "latest"),
-            baseline_explicit=baseline is not None,
-            alpha=parsed("ow_regression_alpha", parse_alpha, DEFAULT_ALPHA),
-            resamples=parsed("ow_regression_resamples", parse_resamples, DEFAULT_RESAMPLES),
-            seed=parsed("ow_regression_seed", parse_seed, DEFAULT_SEED),
-            correction=parsed("ow_regression_correction", parse_correction, DEFAULT_CORRECTION),
-            allow_fingerprint_mismatch=bool(allow),
-            html=Path(str(html)) if html else None,
+            baseline=str(baseline.value or "latest"),
+            baseline_explicit=baseline.source != "default",
+            alpha=get("ow_regression_alpha", parse_alpha, DEFAULT_ALPHA).value,
+            resamples=get("ow_regression_resamples", parse_resamples, DEFAULT_RESAMPLES).value,
+            seed=get("ow_regression_seed", parse_seed, DEFAULT_SEED).value,
+            correction=get("ow_regression_correction", parse_correction, DEFAULT_CORRECTION).value,
+            allow_fingerprint_mismatch=bool(
+                get("ow_regression_allow_fingerprint_mismatch", parse_bool, False).value
+            ),
+            html=html.value,
         )

@@ -15,9 +15,8 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from pytest_openwhisk.errors import StartupTimeout
-from pytest_openwhisk.samples import ACCEPTED_NO_RESULT
+from pytest_openwhisk.samples import ACCEPTED_NO_RESULT, apply_record
 from pytest_openwhisk.wait import wait_until
-from pytest_openwhisk.workload.records import apply_record
 from pytest_openwhisk.workload.sender import SendResult
 
 #: largest page the activations API serves

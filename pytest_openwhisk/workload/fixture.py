@@ -7,7 +7,8 @@ from typing import Any
 
 import pytest
 
-from pytest_openwhisk.workload.runner import WorkloadRunner, safe_name
+from pytest_openwhisk.names import slug
+from pytest_openwhisk.workload.runner import WorkloadRunner
 from pytest_openwhisk.workload.sender import SenderConfig
 
 
@@ -55,7 +56,7 @@ def ow_workload(request: pytest.FixtureRequest) -> WorkloadRunner:
     except pytest.FixtureLookupError:  # ow_bench needs pytest-benchmark; without it nothing is recorded
         recorder = None
     results = getattr(settings, "results_dir", None) or request.config.rootpath / ".ow-results"
-    folder = results / "workload" / safe_name(request.node.nodeid.replace("::", "-"))
+    folder = results / "workload" / slug(request.node.nodeid.replace("::", "-"))
 
     def deployed() -> dict[str, str]:
         return {a.base_name: a.name for a in getattr(factory, "deployed", [])}

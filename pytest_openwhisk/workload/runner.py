@@ -6,13 +6,13 @@ too (give it an API host, the key, a namespace, an activation source and a resul
 
 from __future__ import annotations
 
-import re
 import subprocess
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from pytest_openwhisk.names import slug
 from pytest_openwhisk.samples import Sample
 from pytest_openwhisk.workload.analyzer import Analysis, analyze
 from pytest_openwhisk.workload.collect import ActivationSource, join_activations
@@ -25,11 +25,6 @@ from pytest_openwhisk.workload.spec import Workload, WorkloadError, load
 Recorder = Callable[..., Any]
 #: a runtime_script gets this long after the workload to exit by itself before it is terminated
 HOOK_GRACE_S = 5.0
-
-
-def safe_name(text: str) -> str:
-    """``text`` as a folder name (letters, digits, ``._-``)."""
-    return re.sub(r"[^A-Za-z0-9._-]+", "_", text).strip("_")[:120] or "workload"
 
 
 @dataclass
@@ -63,7 +58,7 @@ class WorkloadRunner:
             workload = load(workload)
         aliases = {**self.aliases, **(self.resolve_actions() if self.resolve_actions else {})}
         workload = workload.with_actions(aliases)
-        folder = self.results_dir / safe_name(workload.name)
+        folder = self.results_dir / slug(workload.name, fallback="workload")
         folder.mkdir(parents=True, exist_ok=True)
         schedule = build_schedule(workload)
         (folder / "schedule.json").write_bytes(schedule.to_json_bytes())
@@ -101,7 +96,7 @@ class WorkloadRunner:
 
     def results_for(self, workload_name: str) -> Path:
         """The folder that holds ``workload_name``'s files."""
-        return self.results_dir / safe_name(workload_name)
+        return self.results_dir / slug(workload_name, fallback="workload")
 
     def _start_hook(self, workload: Workload, key: str) -> subprocess.Popen[bytes] | None:
         script = workload.hooks.get(key)

@@ -26,8 +26,10 @@ from urllib.parse import quote
 import aiohttp
 import orjson
 
-from pytest_openwhisk.samples import ACCEPTED_NO_RESULT, CLIENT_ERROR, STATUS_SUCCESS, Sample
-from pytest_openwhisk.workload.records import DROPPED, apply_record
+from pytest_openwhisk.loops import new_event_loop
+from pytest_openwhisk.names import ACTIVATION_ID_HEADER
+from pytest_openwhisk.samples import ACCEPTED_NO_RESULT, CLIENT_ERROR, STATUS_SUCCESS, Sample, apply_record
+from pytest_openwhisk.workload.records import DROPPED
 from pytest_openwhisk.workload.schedule import Arrival, Schedule, build_schedule
 from pytest_openwhisk.workload.spec import Workload, WorkloadError
 
@@ -151,7 +153,7 @@ class OpenLoopSender:
         ready = threading.Event()
 
         def thread_main() -> None:
-            loop = _new_loop(self.config.use_uvloop)
+            loop = new_event_loop(self.config.use_uvloop)
             try:
                 box["result"] = loop.run_until_complete(self._main(workload, schedule, targets, ready))
             except BaseException as exc:  # handed to the calling thread
@@ -283,7 +285,7 @@ class OpenLoopSender:
             async with session.post(target.url, data=target.body, headers=target.headers) as resp:
                 raw = await resp.read()
                 sample.http_status = resp.status
-                activation_id = resp.headers.get("x-openwhisk-activation-id")
+                activation_id = resp.headers.get(ACTIVATION_ID_HEADER)
             sample.received = clock.epoch(time.perf_counter())
             sample.latency_ms = (sample.received - sample.sent) * 1000.0
             _outcome(sample, raw, target.web, activation_id)
@@ -307,17 +309,6 @@ class _Clock:
 
     def epoch(self, perf: float) -> float:
         return self.epoch0 + (perf - self.t0)
-
-
-def _new_loop(use_uvloop: bool) -> asyncio.AbstractEventLoop:
-    if use_uvloop:
-        try:
-            import uvloop
-        except ImportError:
-            pass
-        else:
-            return uvloop.new_event_loop()
-    return asyncio.new_event_loop()
 
 
 def _pending(arrival: Arrival) -> Sample:

@@ -13,8 +13,8 @@ from typing import Any
 
 import pytest
 
-from pytest_openwhisk.backends import load_backend
-from pytest_openwhisk.backends.base import Backend, BaseBackend
+from pytest_openwhisk.backends import BACKENDS, load_backend
+from pytest_openwhisk.backends.base import Backend, BaseBackend, Capacity
 from pytest_openwhisk.backends.existing import ExistingBackend
 from pytest_openwhisk.backends.local import LocalBackend
 from pytest_openwhisk.client import OpenWhiskClient
@@ -181,8 +181,8 @@ def test_keep_cluster_skips_stop_and_says_how() -> None:
     with kept:
         pass
     assert kept.events == ["start"]
-    assert kept.kept_message is not None
-    assert "recorder-stop --all" in kept.kept_message
+    assert kept.kept_message() is not None
+    assert "recorder-stop --all" in (kept.kept_message() or "")
     normal = _Recorder(Settings())
     with normal:
         pass
@@ -254,7 +254,7 @@ def test_keep_cluster_leaves_the_local_process_running(tmp_path: Path) -> None:
         pid = server.pid  # type: ignore[attr-defined]
         apihost, auth = backend.apihost, backend.auth
     try:
-        assert backend.kept_message == f"local backend kept running at {apihost}; stop it with: kill {pid}"
+        assert backend.kept_message() == f"local backend kept running at {apihost}; stop it with: kill {pid}"
         with OpenWhiskClient(apihost, auth) as client:
             assert client.limits()["maxActionMemory"] == 512
     finally:
@@ -299,3 +299,111 @@ def test_plugin_prints_how_to_stop_a_kept_local_server(pytester: pytest.Pytester
     finally:
         os.killpg(pid, signal.SIGTERM)
     wait_until(lambda: not _alive(pid) or _reap(pid), what=f"kept server {pid} to stop", timeout=30)
+
+
+# -- the protocol's defaults and the session-start check ------------------------------------------------
+
+FAKE_BACKEND = '''
+from pytest_openwhisk.backends.base import BaseBackend
+
+
+class Fake(BaseBackend):
+    name = "kind"
+
+    @classmethod
+    def preflight(cls, settings):
+        return ["docker is not on PATH; install Docker Engine", "kind is not on PATH; install kind"]
+'''
+
+
+def test_preflight_problems_end_the_session_with_one_message(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Missing tools: exit 4 before any test, one message listing each problem, no traceback."""
+    pytester.makepyfile(fake_backend=FAKE_BACKEND)
+    pytester.syspathinsert()
+    monkeypatch.setitem(BACKENDS, "kind", ("fake_backend", "Fake"))
+    pytester.makepyfile("def test_a(ow_cluster):\n    pass\n\ndef test_b(ow_cluster):\n    pass\n")
+    result = pytester.runpytest("--ow-cluster=kind")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines([
+        "ERROR: --ow-cluster=kind cannot start:",
+        "  - docker is not on PATH; install Docker Engine",
+        "  - kind is not on PATH; install kind",
+    ])
+    assert "Traceback" not in result.stderr.str() + result.stdout.str()
+    assert sum("ERROR" in line for line in result.errlines) == 1
+
+
+def test_local_preflight_names_a_missing_prometheus(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.setenv("PATH", str(tmp_path))
+    assert LocalBackend.preflight(Settings()) == []
+    [problem] = LocalBackend.preflight(Settings(monitoring=True))
+    assert "prometheus" in problem
+    assert "drop --ow-monitoring=on" in problem
+
+
+def test_base_backend_defaults() -> None:
+    """What a backend without monitoring, pods or known capacity answers."""
+    backend = BaseBackend(Settings(), Path("unused"))
+    assert BaseBackend.preflight(Settings()) == []
+    assert backend.kept_message() is None
+    assert backend.pod_dump() == ""
+    assert backend.monitor(0.0, 1.0) == {}
+    assert backend.open_window() is None
+    assert backend.capacity() == Capacity()
+    assert set(backend.capacity().to_dict()) >= {
+        "user_memory_mb", "concurrent_invocations", "invocations_per_minute", "max_action_memory_mb"}
+
+
+class _FailingStart(BaseBackend):
+    name = "failing"
+
+    def start(self) -> None:
+        self.write_pod_dump("pod owdev-controller-0 (CrashLoopBackOff)\n", "failing-pod-dump.txt")
+        raise BackendError("controller never became ready")
+
+    def stop(self) -> None:
+        """Nothing started."""
+
+
+def test_failed_start_names_its_pod_dump(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The fixture asks the failed backend for its pod dump (no traceback frames are searched)."""
+    pytester.makepyfile(failing_backend=(
+        "from pytest_openwhisk.backends.base import BaseBackend\n"
+        "from pytest_openwhisk.errors import BackendError\n"
+        "class Failing(BaseBackend):\n"
+        "    name = 'existing'\n"
+        "    def start(self):\n"
+        "        self.write_pod_dump('pod x (CrashLoopBackOff)', 'pods.txt')\n"
+        "        raise BackendError('controller never became ready')\n"
+        "    def stop(self):\n"
+        "        pass\n"
+    ))
+    pytester.syspathinsert()
+    monkeypatch.setitem(BACKENDS, "existing", ("failing_backend", "Failing"))
+    pytester.makepyfile("def test_a(ow_cluster):\n    pass\n")
+    result = pytester.runpytest("--ow-cluster=existing", "--ow-apihost=http://127.0.0.1:9",
+                                f"--ow-auth={random_auth()}")
+    result.assert_outcomes(errors=1)
+    result.stdout.fnmatch_lines([
+        "*BackendError: controller never became ready",
+        "*pods of the failed OpenWhisk start (states, events, logs): *pods.txt",
+        "openwhisk: pods of the failed OpenWhisk start (states, events, logs): *pods.txt",
+    ])
+
+
+def test_write_pod_dump_is_what_pod_dump_names(tmp_path: Path) -> None:
+    backend = _FailingStart(Settings(), tmp_path / "work")
+    with pytest.raises(BackendError, match="never became ready"):
+        backend.__enter__()
+    assert Path(backend.pod_dump()).read_text() == "pod owdev-controller-0 (CrashLoopBackOff)\n"
+
+
+def test_local_capacity_reads_the_servers_settings(tmp_path: Path) -> None:
+    backend = LocalBackend(Settings(user_memory=4096), tmp_path)
+    capacity = backend.capacity()
+    assert capacity.user_memory_mb == 4096
+    assert capacity.invokers == 1
+    assert capacity.concurrent_invocations == backend.config.limits.concurrent_invocations
+    assert capacity.max_action_memory_mb == backend.config.limits.memory_mb_max

@@ -17,9 +17,8 @@ from pytest_openwhisk.measure import (
     run_cold,
     run_concurrent,
     run_warm,
-    sample_from_record,
 )
-from pytest_openwhisk.samples import ACCEPTED_NO_RESULT, CLIENT_ERROR, Sample
+from pytest_openwhisk.samples import ACCEPTED_NO_RESULT, CLIENT_ERROR, Sample, sample_from_record
 
 
 def record(*, cold: bool = False, status: str = "success", duration: int = 5, wait: int = 2,

@@ -10,8 +10,8 @@ from typing import Any
 import pytest
 
 from pytest_openwhisk.local.config import StemCell
-from pytest_openwhisk.options import (
-    Settings,
+from pytest_openwhisk.options import Settings
+from pytest_openwhisk.parsers import (
     format_duration,
     format_prewarm,
     parse_duration,
@@ -30,16 +30,24 @@ SHOW_SETTINGS = """
 
 @pytest.mark.parametrize(
     ("text", "seconds"),
-    [("250ms", 0.25), ("1s", 1.0), ("15s", 15.0), ("5m", 300.0), ("1.5h", 5400.0), (" 10m ", 600.0)],
+    [("250ms", 0.25), ("500ms", 0.5), (".5s", 0.5), ("1.5s", 1.5), ("1s", 1.0), ("15s", 15.0), ("2m", 120.0),
+     ("5m", 300.0), ("1h", 3600.0), ("1.5h", 5400.0), (" 10m ", 600.0)],
 )
 def test_parse_duration_accepts_units(text: str, seconds: float) -> None:
     assert parse_duration(text) == seconds
 
 
-@pytest.mark.parametrize("text", ["5x", "10", "", "ms", "-1s", "1 day"])
+@pytest.mark.parametrize("text", ["5x", "10", "", "ms", "-1s", "1 day", ".s", "1.5.5s"])
 def test_parse_duration_rejects_with_example(text: str) -> None:
-    with pytest.raises(argparse.ArgumentTypeError, match=r"invalid duration .*e\.g\. 250ms, 30s, 5m"):
+    expected = r"invalid duration .*e\.g\. 500ms, \.5s, 1\.5s, 2m, 1h"
+    with pytest.raises(argparse.ArgumentTypeError, match=expected):
         parse_duration(text)
+
+
+def test_parse_errors_are_value_errors_too() -> None:
+    """One error type serves argparse (``type=``) and code that catches ValueError (the SLO parser)."""
+    with pytest.raises(ValueError, match="invalid duration"):
+        parse_duration("fast")
 
 
 def test_format_duration_round_trips() -> None:
@@ -88,7 +96,10 @@ BAD_FLAGS = [
         ["--ow-cluster=docker"],
         "*argument --ow-cluster*invalid cluster 'docker'; choose from local, kind, existing*",
     ),
-    (["--ow-idle-timeout=5x"], "*argument --ow-idle-timeout*invalid duration '5x'*e.g. 250ms, 30s, 5m*"),
+    (
+        ["--ow-idle-timeout=5x"],
+        "*argument --ow-idle-timeout*invalid duration '5x'*e.g. 500ms, .5s, 1.5s, 2m, 1h*",
+    ),
     (
         ["--ow-prewarm=python"],
         "*argument --ow-prewarm*invalid prewarm entry 'python'*e.g. python:3:1,nodejs:20:2*",
@@ -246,7 +257,8 @@ def test_values_files_resolve_and_must_exist(pytester: pytest.Pytester) -> None:
     )
     (pytester.path / "a.yaml").write_text("{}\n")
     (pytester.path / "b.yaml").write_text("{}\n")
-    result = pytester.runpytest("-s", "--ow-cluster=kind", "--ow-values=a.yaml", "--ow-values=b.yaml")
+    result = pytester.runpytest("-s", "--ow-cluster=existing", "--ow-apihost=http://127.0.0.1:9",
+                                f"--ow-auth={KEY}", "--ow-values=a.yaml", "--ow-values=b.yaml")
     result.assert_outcomes(passed=1)
     assert any(line.endswith("VALUES ['a.yaml', 'b.yaml']") for line in result.outlines)
 

@@ -35,7 +35,7 @@ def make(latency: float, *, sent: float = 0.0, ok: bool = True, cold: bool = Fal
 
 @pytest.mark.parametrize(("metric", "text", "ms"), [
     ("p99", "250ms", 250.0), ("p50", "1s", 1000.0), ("max", "1.5s", 1500.0), ("mean", "2m", 120_000.0),
-    ("cold_start_p95", " 2 s ", 2000.0), ("server_p99", ".5s", 500.0),
+    ("cold_start_p95", " 2 s ", 2000.0), ("server_p99", ".5s", 500.0), ("p99", "1h", 3_600_000.0),
 ])
 def test_durations(metric: str, text: str, ms: float) -> None:
     target = parse_target(metric, text)
@@ -71,12 +71,12 @@ def test_unknown_metric_names_value_allowed_and_example() -> None:
 
 
 @pytest.mark.parametrize(("metric", "value", "message"), [
-    ("p99", "fast", r"invalid SLO value p99='fast': a duration needs a unit \(ms, s or m\); "
-                    r'use e.g. p99="250ms", "1.5s" or "2m"'),
+    ("p99", "fast", r"invalid SLO value p99='fast': a duration needs a unit \(ms, s, m or h\); "
+                    r'use e.g. p99="250ms", ".5s", "1.5s" or "2m"'),
     ("p99", 250, r"invalid SLO value p99=250: a duration needs a unit"),
     ("p95", "250", r"invalid SLO value p95='250': a duration needs a unit"),
     ("p95", "-1s", r"invalid SLO value p95='-1s'"),
-    ("p95", "3h", r"invalid SLO value p95='3h'"),
+    ("p95", "3d", r"invalid SLO value p95='3d'"),
     ("error_rate", "0.01", r"invalid SLO value error_rate='0.01': a rate is a percentage from 0% to 100%; "
                            r'use e.g. error_rate="1%" or "0.5%"'),
     ("error_rate", 0.01, r"invalid SLO value error_rate=0.01: a rate is a percentage"),
