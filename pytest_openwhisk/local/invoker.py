@@ -23,6 +23,7 @@ from pytest_openwhisk.local import resources, seccomp
 from pytest_openwhisk.local.config import LocalConfig
 from pytest_openwhisk.local.container import Container, Response, RuntimeGone, now_ms
 from pytest_openwhisk.local.isolation import (
+    NONE_WARNING,
     is_out_of_memory,
     resolve_mode,
     runtime_command,
@@ -49,6 +50,7 @@ INIT_EXITED = "The action did not initialize and exited unexpectedly."
 RUN_EXITED = "The action did not produce a valid response and exited unexpectedly."
 OOM = "The action exhausted its memory and was aborted."
 NOT_JSON = "The action did not produce a valid JSON or JSON Array response: {body}"
+ISOLATION_NOTE = "pytest-openwhisk/isolation"  # record annotation: what isolation 'none' does not protect
 
 
 class _Failure(Exception):
@@ -158,6 +160,8 @@ class Invoker:
             isolation=self.isolation,
             prewarmed=lease.start == PREWARMED,
         )
+        if self.isolation == "none":
+            outcome.annotations.append({"key": ISOLATION_NOTE, "value": NONE_WARNING})
         try:
             try:
                 await self._activate(request, lease, outcome, received_ms)
@@ -223,6 +227,10 @@ class Invoker:
         except RuntimeGone:
             raise await self._died(container, RUN_EXITED) from None
         outcome.end_ms = now_ms()
+        if container.group is not None and container.group.oom_killed():
+            # the kernel killed a process of the container for memory: the container is over its limit
+            container.kill()
+            raise _Failure(DEVELOPER_ERROR, OOM)
         outcome.size = response.length
         outcome.status_code, outcome.result = self._interpret(response)
 

@@ -76,6 +76,7 @@ def primitive(
         annotations.append({"key": "initTime", "value": outcome.init_ms})
     annotations.append({"key": "waitTime", "value": outcome.wait_ms})
     annotations.append({"key": "isolation", "value": outcome.isolation})
+    annotations.extend(outcome.annotations)
     record: dict[str, Any] = {
         "namespace": caller.namespace,
         "name": spec.name,

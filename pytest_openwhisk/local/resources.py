@@ -13,10 +13,13 @@ may outlive it. :func:`select` picks, once per invoker:
   opens after writing the gate's pid into ``cgroup.procs``. Killing a container kills every process in its
   group (``cgroup.kill`` on v2, a kill loop over ``cgroup.procs`` on v1), daemons included.
 * ``watchdog`` (no writable cgroups, e.g. an unprivileged user on a v1 host): a task samples the resident
-  memory of each container's whole process tree every :data:`WATCHDOG_INTERVAL_S` and kills a container
-  above its limit (reported as an OOM). Members are the runtime's descendants plus any process carrying
-  the container's token in its environment (``__OW_LOCAL_CONTAINER``; daemons that re-parent to init keep
-  it). Process counts are then bounded by ``RLIMIT_NPROC`` under a per-container uid (bwrap mode only).
+  memory of each container's whole process tree every :data:`WATCHDOG_INTERVAL_S` (PSS when the tree has
+  several processes, so copy-on-write pages of forked children count once) and kills a container above its
+  limit (reported as an OOM). A burst that allocates and touches memory faster than one interval can
+  overshoot before it is killed; cgroups cannot be overshot. Members are the runtime's descendants plus
+  any process carrying the container's token in its environment (``__OW_LOCAL_CONTAINER``; daemons that
+  re-parent to init keep it). Process counts are then bounded by ``RLIMIT_NPROC`` under a per-container
+  uid (bwrap mode only).
 """
 
 from __future__ import annotations
@@ -70,6 +73,19 @@ def _stat(pid: int) -> tuple[int, int, int] | None:
     except (IndexError, ValueError):
         return None
     return ppid, rss, ticks * 1_000_000_000 // CLOCK_TICKS
+
+
+def _pss(pid: int, rss: int) -> int:
+    """Proportional set size of ``pid`` in bytes (shared copy-on-write pages of forked children are split,
+    not counted once per process as RSS counts them); ``rss`` when smaps_rollup is unreadable."""
+    try:
+        with open(f"/proc/{pid}/smaps_rollup", "rb") as handle:
+            for line in handle:
+                if line.startswith(b"Pss:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    return rss
 
 
 def _pids() -> list[int]:
@@ -155,7 +171,7 @@ class Group:
     def sample(self, table: dict[int, tuple[int, int, int]]) -> Usage:
         """Current RSS (sum over the tree), peak so far and CPU time of the live tree."""
         pids = self.members(table)
-        rss = sum(table[p][1] for p in pids if p in table)
+        rss = sum(_pss(p, table[p][1]) if len(pids) > 1 else table[p][1] for p in pids if p in table)
         cpu = sum(table[p][2] for p in pids if p in table)
         self.rss_bytes = rss
         self.peak_bytes = max(self.peak_bytes, rss)
@@ -197,6 +213,7 @@ class CgroupGroup(Group):
             _write(d / "memory.max", str(memory_bytes))
             _write(d / "memory.swap.max", "0", missing_ok=True)
             _write(d / "pids.max", str(pids_max))
+            _write(d / "memory.oom.group", "1", missing_ok=True)  # an OOM kills the whole container
         else:
             mem = dirs["memory"]
             _write(mem / "memory.limit_in_bytes", str(memory_bytes))
@@ -390,8 +407,9 @@ class Control:
             group.remove()
 
     def start(self) -> None:
-        """Start the watchdog (watchdog mode only)."""
-        if self.mode == "watchdog" and self._task is None:
+        """Start the watchdog (RSS limits in watchdog mode; in cgroup modes it turns the kernel's OOM kill
+        of one process into the end of the whole container, as v1 has no ``memory.oom.group``)."""
+        if self._task is None:
             self._task = asyncio.get_running_loop().create_task(self._watch())
 
     async def stop(self) -> None:
@@ -411,6 +429,14 @@ class Control:
     def check(self) -> None:
         """One watchdog pass: kill every container whose process tree exceeds its memory limit."""
         if not self.groups:
+            return
+        if self.mode != "watchdog":
+            for container_id, group in list(self.groups.items()):
+                if not group.oom and group.oom_killed():
+                    group.oom = True
+                    group.kill()
+                    if self.on_oom is not None:
+                        self.on_oom(container_id)
             return
         table = {pid: row for pid in _pids() if (row := _stat(pid)) is not None}
         self.samples += 1

@@ -103,6 +103,7 @@ class RunOutcome:
     container_id: str = ""  # which runtime process served it
     isolation: str = "none"  # "bwrap" or "none"
     prewarmed: bool = False  # served by a prewarmed stem cell (initialised on demand)
+    annotations: list[dict[str, Any]] = field(default_factory=list)  # extra record annotations (invoker's)
 
 
 class InvokerProtocol(Protocol):

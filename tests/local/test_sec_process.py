@@ -1,0 +1,39 @@
+"""The API key never sits where an action can read it (issue 12 item 13), even with isolation none."""
+
+from __future__ import annotations
+
+import requests
+
+from pytest_openwhisk.local.config import LocalConfig, PoolConfig
+from pytest_openwhisk.local.process import LocalOpenWhiskProcess
+
+SNOOP = """
+import os
+def main(args):
+    server = os.getppid()
+    found = {}
+    for name in ("environ", "cmdline"):
+        try:
+            with open(f"/proc/{server}/{name}", "rb") as handle:
+                found[name] = args["needle"] in handle.read().decode(errors="replace")
+        except OSError as exc:
+            found[name] = type(exc).__name__
+    return {"server": server, **found}
+"""
+
+
+def test_the_key_is_not_in_the_server_environment_or_command_line() -> None:
+    config = LocalConfig.benchmark(pool=PoolConfig(prewarm=(), isolation="none"))
+    key = config.auth.split(":", 1)[1]
+    with LocalOpenWhiskProcess(config) as ow, requests.Session() as session:
+        session.auth = tuple(config.auth.split(":", 1))  # type: ignore[assignment]
+        base = f"{ow.apihost}/api/v1/namespaces/_/actions/snoop"
+        put = session.put(base, json={"exec": {"kind": "python:3.11", "code": SNOOP}}, timeout=30)
+        assert put.ok, put.text
+        query = {"blocking": "true", "result": "true"}
+        answer = session.post(base, params=query, json={"needle": key}, timeout=60)
+        assert answer.ok, answer.text
+        result, server_pid = answer.json(), ow.pid
+    assert result["server"] == server_pid  # the action really read the server's /proc entries
+    assert result["environ"] is False
+    assert result["cmdline"] is False
