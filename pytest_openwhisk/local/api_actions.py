@@ -11,6 +11,7 @@ from aiohttp import web
 from pytest_openwhisk.local import sequences
 from pytest_openwhisk.local.controller import Controller
 from pytest_openwhisk.local.entities import (
+    NOT_ON_BINDING,
     ActionDoc,
     check_entity_name,
     make_action,
@@ -32,7 +33,7 @@ from pytest_openwhisk.local.httpapi import (
     read_body,
 )
 from pytest_openwhisk.local.records import blocking_view
-from pytest_openwhisk.local.types import SUCCESS, WHISK_ERROR, malformed_content
+from pytest_openwhisk.local.types import SUCCESS, WHISK_ERROR, ControllerError, Fault, malformed_content
 
 PREFIX = "/api/v1/namespaces/{ns}/actions"
 ACTIVATION_HEADER = "x-openwhisk-activation-id"
@@ -65,8 +66,10 @@ class ActionsApi:
             web.get(PREFIX + "/{pkg}/", self.list),
         ]
 
-    def _target(self, request: web.Request) -> tuple[str, str]:
-        """(namespace path ``ns`` or ``ns/pkg``, entity name) of the URL, validated and authorized."""
+    def _target(self, request: web.Request, write: bool = False) -> tuple[str, str]:
+        """(namespace path ``ns`` or ``ns/pkg``, entity name) of the URL, validated and authorized.
+
+        A package in the path must exist (404); writing through a package binding is 400."""
         info = request.match_info
         name = info["name"]
         pkg = info.get("pkg")
@@ -76,12 +79,17 @@ class ActionsApi:
         if pkg is None:
             return ns, name
         check_entity_name(pkg)
+        package = self.ctl.package_of(f"{ns}/{pkg}")
+        if write and package.binding is not None:
+            raise ControllerError(Fault.BAD_REQUEST, NOT_ON_BINDING)
         return f"{ns}/{pkg}", name
 
-    def _doc(self, request: web.Request) -> tuple[str, ActionDoc]:
-        ns, name = self._target(request)
+    def _doc(self, request: web.Request, write: bool = False) -> tuple[str, ActionDoc]:
+        """(path, action) of the URL; reads resolve packages and bindings (parameters merged)."""
+        ns, name = self._target(request, write)
         path = f"{ns}/{name}"
-        doc = self.ctl.entities.get(path)
+        self.ctl.entities.find(path, ActionDoc)  # 409 when another collection owns the name
+        doc = self.ctl.entities.get_action(path) if write else self.ctl.resolve_action(path)
         if doc is None:
             raise Reject(404, NOT_FOUND)
         return path, doc
@@ -91,7 +99,7 @@ class ActionsApi:
         return json_response(doc.to_json(code=query_bool(request.query, "code", True)))
 
     async def delete(self, request: web.Request) -> web.Response:
-        path, doc = self._doc(request)
+        path, doc = self._doc(request, write=True)
         self.ctl.entities.delete(path)
         return json_response(doc.to_json())
 
@@ -100,26 +108,29 @@ class ActionsApi:
         pkg = info.get("pkg")
         ns = namespace_of(info["ns"], self.own, pkg or "")
         if pkg is not None:
-            ns = f"{ns}/{check_entity_name(pkg)}"
+            package = self.ctl.package_of(f"{ns}/{check_entity_name(pkg)}")
+            ns = package.bound_path or package.path  # a binding lists the bound package's actions
         query = request.query
         skip = list_skip(query, "actions")
         limit = list_limit(query, "actions")
         if query_bool(query, "count", False):
             return json_response({"actions": self.ctl.entities.count(ns, skip)})
-        return json_response([d.summary() for d in self.ctl.entities.page(ns, skip, limit)])
+        return json_response([d.summary() for d in self.ctl.entities.actions_page(ns, skip, limit)])
 
     async def put(self, request: web.Request) -> web.Response:
-        ns, name = self._target(request)
+        ns, name = self._target(request, write=True)
         overwrite = query_bool(request.query, "overwrite", False)
         body = parse_json_body(await read_body(request, self.max_put), request.content_type)
         put = parse_put({} if body is None else body, self.limits, self.own, self.ctl.config.kinds)
         path = f"{ns}/{name}"
-        old = self.ctl.entities.get(path)
+        old = self.ctl.entities.find(path, ActionDoc)
         if old is not None and not overwrite:
             raise Reject(409, "resource already exists")
         doc = update_action(put, old) if old is not None else make_action(put, ns, name, self.limits)
         if put.exec is not None and doc.is_sequence:
-            sequences.check_create(self.ctl.entities, path, doc.components, self.limits.sequence_max_length)
+            sequences.check_create(
+                self.ctl.resolve_action, path, doc.components, self.limits.sequence_max_length
+            )
         self.ctl.entities.put(doc)
         return json_response(doc.to_json())
 
@@ -152,7 +163,8 @@ class ActionsApi:
         payload = parse_json_body(raw, request.content_type)
         if payload is not None and not isinstance(payload, dict):
             raise malformed_content("JSON object expected")
-        doc = self.ctl.entities.get(f"{ns}/{name}")
+        self.ctl.entities.find(f"{ns}/{name}", ActionDoc)
+        doc = self.ctl.resolve_action(f"{ns}/{name}")
         if doc is None:
             raise Reject(404, NOT_FOUND)
         activation_id, task = self.ctl.start(doc, payload, request[TID])

@@ -12,15 +12,26 @@ import logging
 import time
 from typing import Any
 
+import orjson
+
 from pytest_openwhisk.local import records, sequences
 from pytest_openwhisk.local.config import LocalConfig
-from pytest_openwhisk.local.entities import ActionDoc
+from pytest_openwhisk.local.entities import NOT_FOUND, ActionDoc, PackageDoc, TriggerDoc, merge_params
 from pytest_openwhisk.local.entity_store import EntityStore
 from pytest_openwhisk.local.metrics import Metrics
 from pytest_openwhisk.local.records import Caller
-from pytest_openwhisk.local.store import Activation, ActivationStore
+from pytest_openwhisk.local.store import Activation, ActivationStore, filter_key
 from pytest_openwhisk.local.throttle import Throttle
-from pytest_openwhisk.local.types import ControllerError, Fault, InvokerProtocol, RunOutcome, RunRequest
+from pytest_openwhisk.local.types import (
+    APPLICATION_ERROR,
+    SUCCESS,
+    WHISK_ERROR,
+    ControllerError,
+    Fault,
+    InvokerProtocol,
+    RunOutcome,
+    RunRequest,
+)
 
 log = logging.getLogger("pytest_openwhisk.local")
 SHUTTING_DOWN = "The embedded OpenWhisk is shutting down; no new activations are accepted."
@@ -38,6 +49,7 @@ class Controller:
         self.entities = EntityStore()
         self.activations = ActivationStore()
         self.throttle = Throttle(self.limits.invocations_per_minute, self.limits.concurrent_invocations)
+        self.fire_throttle = Throttle(self.limits.fires_per_minute, 0)  # firesPerMinute (rate only)
         self.metrics = Metrics(self._pool_stats, self.throttle.total_inflight)
         self._tasks: set[asyncio.Task[Activation]] = set()
         self.closing = False  # set at shutdown: new invocations are refused with 503
@@ -61,15 +73,116 @@ class Controller:
 
     @staticmethod
     def merge_params(doc: ActionDoc, payload: dict[str, Any] | None) -> dict[str, Any]:
-        """Stored params <- request body (body wins), refusing overrides of final params."""
+        """Stored params <- request body (body wins), refusing overrides of final params.
+
+        Keys of init parameters never reach ``/run`` (``ContainerProxy.partitionArguments``)."""
         stored = doc.run_params
         if not payload:
             return dict(stored) if stored else {}
         if doc.final_params and not doc.final_params.isdisjoint(payload):
             raise ControllerError(Fault.BAD_REQUEST, PARAMETERS_NOT_ALLOWED)
+        if doc.init_keys and not doc.init_keys.isdisjoint(payload):
+            payload = {k: v for k, v in payload.items() if k not in doc.init_keys}
         if not stored:
             return payload
         return {**stored, **payload}
+
+    # -- packages ------------------------------------------------------------------------------------
+    def package_of(self, path: str) -> PackageDoc:
+        """The package ``ns/pkg`` (404 when absent, 409 when the name is another entity)."""
+        pkg = self.entities.find(path, PackageDoc)
+        if pkg is None:
+            raise ControllerError(Fault.NOT_FOUND, NOT_FOUND)
+        return pkg
+
+    def resolve_package(self, path: str) -> tuple[PackageDoc, list[dict[str, Any]], str]:
+        """(the real package, its parameters with a binding's layered on top, revision key) of ``ns/pkg``.
+
+        ``WhiskPackage.resolveBinding(mergeParameters = true)``: a binding's parameters override the bound
+        package's. 404 when the package, or the package a binding refers to, does not exist."""
+        pkg = self.package_of(path)
+        if pkg.bound_path is None:
+            return pkg, pkg.parameters, pkg.revision
+        real = self.entities.get(pkg.bound_path)
+        if not isinstance(real, PackageDoc) or real.binding is not None:
+            raise ControllerError(Fault.NOT_FOUND, NOT_FOUND)
+        return real, merge_params(real.parameters, pkg.parameters), f"{real.revision}.{pkg.revision}"
+
+    def resolve_action(self, path: str) -> ActionDoc | None:
+        """The action at ``ns/[pkg/]name``, package/binding parameters merged under its own; None if absent.
+
+        ``WhiskAction.resolveActionAndMergeParameters``; a binding's actions are the bound package's."""
+        ns_pkg, _, name = path.rpartition("/")
+        if "/" not in ns_pkg:
+            return self.entities.get_action(path)
+        try:
+            real, params, key = self.resolve_package(ns_pkg)
+        except ControllerError:
+            return None
+        action = self.entities.get_action(f"{real.path}/{name}")
+        if action is None:
+            return None
+        return action.inherit(params, key, None if real.path == ns_pkg else ns_pkg)
+
+    # -- triggers --------------------------------------------------------------------------------------
+    def admit_fire(self, namespace: str) -> None:
+        """Charge the ``firesPerMinute`` throttle for one fire request (429, OpenWhisk's message)."""
+        if self.closing:
+            raise ControllerError(Fault.UNAVAILABLE, SHUTTING_DOWN)
+        message = self.fire_throttle.charge_rate(namespace)
+        if message is not None:
+            self.metrics.throttled(namespace, "TimedRateLimit")
+            raise ControllerError(Fault.THROTTLED, message)
+
+    def fire(
+        self, trigger: TriggerDoc, payload: dict[str, Any] | None, headers: dict[str, str], tid: str
+    ) -> str | None:
+        """Fire ``trigger``: invoke the action of every active rule; None when it has no active rule.
+
+        As ``WhiskTriggersApi.activate``: the arguments are the trigger's parameters <- ``__ow_headers`` and
+        the payload; each rule's action is invoked like a non-blocking ``POST …/actions`` (throttled, final
+        parameters checked); the trigger's own record (result = payload, no ``end``) lists one JSON line per
+        rule in its ``logs`` (``statusCode``, ``success``, ``activationId`` or ``error``, ``rule``,
+        ``action``)."""
+        rules = trigger.active_rules()
+        if not rules:
+            return None
+        activation_id = records.new_activation_id()
+        start = records.now_ms()
+        stored = {p["key"]: p["value"] for p in trigger.parameters}
+        args = {**stored, "__ow_headers": headers, **(payload or {})}
+        logs = [self._rule_activation(rule, action, args, tid) for rule, action in rules]
+        ns = self.caller.namespace
+        record: dict[str, Any] = {
+            "namespace": ns,
+            "name": trigger.name,
+            "version": trigger.version,
+            "subject": self.caller.subject,
+            "activationId": activation_id,
+            "start": start,
+            "response": records.response_json(SUCCESS, payload if payload is not None else {}),
+            "logs": logs,
+            "annotations": [],
+            "publish": False,
+        }
+        self.activations.add(Activation(record, SUCCESS, filter_key(ns, trigger.name, trigger.path)))
+        return activation_id
+
+    def _rule_activation(self, rule: str, action: str, args: dict[str, Any], tid: str) -> str:
+        """Invoke ``action`` for ``rule`` (non-blocking) and describe the outcome as OpenWhisk logs it."""
+        result: dict[str, Any]
+        try:
+            self.admit(self.caller.namespace)
+            doc = self.resolve_action(action)
+            if doc is None:
+                raise ControllerError(Fault.NOT_FOUND, NOT_FOUND)
+            activation_id, _ = self.start(doc, args, tid)
+            result = {"statusCode": SUCCESS, "success": True, "activationId": activation_id}
+        except ControllerError as exc:
+            code = WHISK_ERROR if exc.fault is Fault.UNAVAILABLE else APPLICATION_ERROR
+            result = {"statusCode": code, "success": False, "error": exc.message}
+        result.update({"rule": rule, "action": action})
+        return orjson.dumps(result).decode()
 
     # -- running -------------------------------------------------------------------------------------
     def start(

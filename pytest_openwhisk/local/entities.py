@@ -52,6 +52,11 @@ def check_entity_name(name: str) -> str:
     return name
 
 
+def too_large(what: str, size: int, allowed: int) -> ControllerError:
+    """``Messages.entityTooBig`` (413)."""
+    return ControllerError(Fault.TOO_LARGE, f"{what} larger than allowed: {size} > {allowed} bytes.")
+
+
 def is_binary_code(code: str) -> bool:
     """``Exec.isBinaryCode``: trimmed code non-empty, length % 4 == 0, base64 alphabet and padding."""
     t = code.strip()
@@ -120,6 +125,17 @@ def _whole(value: Any, what: str) -> int:
     if isinstance(value, float) and not value.is_integer():
         raise malformed_content(f"{what} limit must be whole number")
     return int(value)
+
+
+def entity_head(doc: Any) -> dict[str, Any]:
+    """The fields every entity JSON and list summary starts with."""
+    return {
+        "namespace": doc.namespace,
+        "name": doc.name,
+        "version": doc.version,
+        "publish": doc.publish,
+        "annotations": doc.annotations,
+    }
 
 
 @dataclass
@@ -208,44 +224,22 @@ def _check_limits(value: Any, limits: Limits) -> dict[str, int]:
 
 def parse_put(body: Any, limits: Limits, caller_ns: str, kinds: tuple[str, ...] | None = None) -> ActionPut:
     """Validate a PUT body (400 malformed / bad limits / bad kind, 413 sizes); ``kinds``: those offered."""
-    if not isinstance(body, dict):
-        raise malformed_content("JSON object expected")
-    put = ActionPut()
+    common = parse_common(body, limits)
+    put = ActionPut(
+        parameters=common.parameters,
+        annotations=common.annotations,
+        version=common.version,
+        publish=common.publish,
+    )
     if body.get("exec") is not None:
         put.exec = _parse_exec(body["exec"], caller_ns, kinds)
         code = put.exec.get("code")
         if code is not None:
             size = len(code.encode())
             if size > limits.code_max_bytes:
-                raise ControllerError(
-                    Fault.TOO_LARGE, f"exec larger than allowed: {size} > {limits.code_max_bytes} bytes."
-                )
-    if body.get("parameters") is not None:
-        put.parameters = _key_values(body["parameters"], "parameters")
-        size = json_size(put.parameters)
-        if size > limits.parameter_max_bytes:
-            raise ControllerError(
-                Fault.TOO_LARGE,
-                f"parameters larger than allowed: {size} > {limits.parameter_max_bytes} bytes.",
-            )
-    if body.get("annotations") is not None:
-        put.annotations = _key_values(body["annotations"], "annotations")
-        size = json_size(put.annotations)
-        if size > limits.parameter_max_bytes:
-            raise ControllerError(
-                Fault.TOO_LARGE,
-                f"annotations larger than allowed: {size} > {limits.parameter_max_bytes} bytes.",
-            )
+                raise too_large("exec", size, limits.code_max_bytes)
     if body.get("limits") is not None:
         put.limits = _check_limits(body["limits"], limits)
-    if body.get("version") is not None:
-        if not isinstance(body["version"], str) or not _SEMVER.match(body["version"]):
-            raise malformed_content("bad semantic version")
-        put.version = body["version"]
-    if body.get("publish") is not None:
-        if not isinstance(body["publish"], bool):
-            raise malformed_content("publish malformed")
-        put.publish = body["publish"]
     if body.get("delAnnotations") is not None:
         dels = body["delAnnotations"]
         if not isinstance(dels, list) or not all(isinstance(d, str) for d in dels):
@@ -288,9 +282,40 @@ class ActionDoc:
     annotations: list[dict[str, Any]]
     updated: int
     revision: str = field(default_factory=lambda: uuid.uuid4().hex)
+    binding: str | None = None  # invoked through this package binding (``ns/binding``), set by inherit()
     _spec: ActionSpec | None = field(default=None, repr=False)
     _params: dict[str, Any] | None = field(default=None, repr=False)
     _final: frozenset[str] | None = field(default=None, repr=False)
+    _init: frozenset[str] | None = field(default=None, repr=False)
+    _inherited: dict[str, ActionDoc] = field(default_factory=dict, repr=False)
+    collection = "actions"
+
+    def inherit(self, params: list[dict[str, Any]], key: str, binding: str | None = None) -> ActionDoc:
+        """This action with package/binding ``params`` under its own (``WhiskAction.inherit``).
+
+        ``key`` names the package revisions involved: the result is cached per key, so the hot path builds
+        it once, and its revision differs from the bare action's (init parameters may differ)."""
+        if not params and binding is None:
+            return self
+        cached = self._inherited.get(key)
+        if cached is None:
+            cached = ActionDoc(
+                namespace=self.namespace,
+                name=self.name,
+                exec=self.exec,
+                parameters=merge_params(params, self.parameters),
+                limits=self.limits,
+                version=self.version,
+                publish=self.publish,
+                annotations=self.annotations,
+                updated=self.updated,
+                revision=f"{self.revision}+{key}",
+                binding=binding,
+            )
+            if len(self._inherited) > 64:
+                self._inherited.clear()
+            self._inherited[key] = cached
+        return cached
 
     @property
     def path(self) -> str:
@@ -324,10 +349,17 @@ class ActionDoc:
         return self._params
 
     @property
+    def init_keys(self) -> frozenset[str]:
+        """Names of the init parameters (``/init`` environment, never ``/run`` arguments)."""
+        if self._init is None:
+            self._init = frozenset(p["key"] for p in self.parameters if p.get("init"))
+        return self._init
+
+    @property
     def final_params(self) -> frozenset[str]:
-        """Parameters a request may not override (all defined ones when annotation ``final`` is truthy)."""
+        """Parameters a request may not override (all defined ones when annotation ``final`` is ``true``)."""
         if self._final is None:
-            final = is_truthy(self.annotation("final", False))
+            final = self.annotation("final", False) is True  # ``annotations.getAs[Boolean]``
             self._final = frozenset(p["key"] for p in self.parameters if final and p["value"] is not None)
         return self._final
 
@@ -373,11 +405,7 @@ class ActionDoc:
     def summary(self) -> dict[str, Any]:
         """The list-view summary (``actions`` CouchDB view)."""
         return {
-            "namespace": self.namespace,
-            "name": self.name,
-            "version": self.version,
-            "publish": self.publish,
-            "annotations": self.annotations,
+            **entity_head(self),
             "limits": self.limits,
             "exec": {"binary": bool(self.exec.get("binary", False))},
             "updated": self.updated,
@@ -443,3 +471,356 @@ def update_action(put: ActionPut, old: ActionDoc) -> ActionDoc:
         annotations=_amend(annotations, exec_["kind"], create=False),
         updated=int(time.time() * 1000),
     )
+
+
+# -- packages, triggers, rules -------------------------------------------------------------------------
+RESERVED_PACKAGE = "default"
+BINDING_MISSING = "Binding references a package that does not exist."
+CANNOT_BECOME_BINDING = "Resource is a package and cannot be converted into a binding."
+BINDING_TO_BINDING = "Cannot bind to another package binding."
+BINDING_NOT_PACKAGE = "Cannot bind to a resource that is not a package."
+NOT_ON_BINDING = "Operation not permitted on package binding."
+CONFORMANCE = "Resource by this name exists but is not in this collection."
+RULE_NEEDS_BOTH = "rule requires a valid trigger and a valid action"
+ACTIVE, INACTIVE = "active", "inactive"
+
+
+@dataclass
+class EntityPut:
+    """The fields every entity PUT shares (None = absent): parameters, annotations, version, publish."""
+
+    parameters: list[dict[str, Any]] | None = None
+    annotations: list[dict[str, Any]] | None = None
+    version: str | None = None
+    publish: bool | None = None
+
+
+def parse_common(body: Any, limits: Limits, *, init_flag: bool = True) -> EntityPut:
+    """Validate the shared fields of a PUT body (400 malformed, 413 sizes)."""
+    if not isinstance(body, dict):
+        raise malformed_content("JSON object expected")
+    put = EntityPut()
+    if body.get("parameters") is not None:
+        put.parameters = _key_values(body["parameters"], "parameters" if init_flag else "trigger parameters")
+        size = json_size(put.parameters)
+        if size > limits.parameter_max_bytes:
+            raise too_large("parameters", size, limits.parameter_max_bytes)
+    if body.get("annotations") is not None:
+        put.annotations = _key_values(body["annotations"], "annotations")
+        size = json_size(put.annotations)
+        if size > limits.parameter_max_bytes:
+            raise too_large("annotations", size, limits.parameter_max_bytes)
+    if body.get("version") is not None:
+        if not isinstance(body["version"], str) or not _SEMVER.match(body["version"]):
+            raise malformed_content("bad semantic version")
+        put.version = body["version"]
+    if body.get("publish") is not None:
+        if not isinstance(body["publish"], bool):
+            raise malformed_content("publish malformed")
+        put.publish = body["publish"]
+    return put
+
+
+def merge_params(lower: list[dict[str, Any]], upper: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """``Parameters ++``: ``upper`` wins on equal keys (OpenWhisk keeps the first key's position)."""
+    merged = {e["key"]: e for e in lower}
+    merged.update({e["key"]: e for e in upper})
+    return list(merged.values())
+
+
+def _annotation(annotations: list[dict[str, Any]], key: str, default: Any = None) -> Any:
+    for a in annotations:
+        if a["key"] == key:
+            return a["value"]
+    return default
+
+
+@dataclass
+class PackageDoc:
+    """A package or a package binding (``binding`` = ``{"namespace", "name"}`` of the bound package)."""
+
+    namespace: str
+    name: str
+    binding: dict[str, str] | None
+    parameters: list[dict[str, Any]]
+    version: str
+    publish: bool
+    annotations: list[dict[str, Any]]
+    updated: int
+    revision: str = field(default_factory=lambda: uuid.uuid4().hex)
+    collection = "packages"
+
+    @property
+    def path(self) -> str:
+        """``ns/name`` (the document id; actions inside live under ``ns/name/action``)."""
+        return f"{self.namespace}/{self.name}"
+
+    @property
+    def bound_path(self) -> str | None:
+        """``ns/name`` of the package a binding refers to (None for a package)."""
+        return f"{self.binding['namespace']}/{self.binding['name']}" if self.binding else None
+
+    def to_json(self) -> dict[str, Any]:
+        """The package JSON of PUT/DELETE (``binding`` is ``{}`` for a package)."""
+        return {
+            **entity_head(self),
+            "parameters": self.parameters,
+            "binding": dict(self.binding) if self.binding else {},
+            "updated": self.updated,
+        }
+
+    def summary(self) -> dict[str, Any]:
+        """The ``packages`` view summary (``binding`` false for a package)."""
+        return {
+            **entity_head(self),
+            "binding": dict(self.binding) if self.binding else False,
+            "updated": self.updated,
+        }
+
+
+def parse_package_put(body: Any, limits: Limits, caller_ns: str) -> tuple[EntityPut, dict[str, str] | None]:
+    """Validate a package PUT: the shared fields and the optional ``binding`` (``_`` resolved)."""
+    put = parse_common({} if body is None else body, limits)
+    raw = (body or {}).get("binding")
+    if raw is None or raw == {}:
+        return put, None
+    if (
+        not isinstance(raw, dict)
+        or not isinstance(raw.get("name"), str)
+        or not isinstance(raw.get("namespace"), str)
+    ):
+        raise malformed_content("binding malformed")
+    ns = caller_ns if raw["namespace"] == "_" else raw["namespace"]
+    if not is_entity_name(ns) or not is_entity_name(raw["name"]):
+        raise malformed_content("binding malformed")
+    return put, {"namespace": ns, "name": raw["name"]}
+
+
+def _binding_annotation(
+    annotations: list[dict[str, Any]], binding: dict[str, str] | None
+) -> list[dict[str, Any]]:
+    out = [a for a in annotations if a["key"] != "binding"]  # always set by the controller
+    if binding:
+        out.append({"key": "binding", "value": dict(binding)})
+    return out
+
+
+def make_package(put: EntityPut, binding: dict[str, str] | None, namespace: str, name: str) -> PackageDoc:
+    """A new package or binding (``WhiskPackagesApi.create``)."""
+    return PackageDoc(
+        namespace=namespace,
+        name=name,
+        binding=binding,
+        parameters=list(put.parameters or []),
+        version=put.version or "0.0.1",
+        publish=bool(put.publish),
+        annotations=_binding_annotation(put.annotations or [], binding),
+        updated=int(time.time() * 1000),
+    )
+
+
+def update_package(put: EntityPut, binding: dict[str, str] | None, old: PackageDoc) -> PackageDoc:
+    """Merge a PUT over a package (absent fields kept, version patch + 1)."""
+    if binding is not None and old.binding is None:
+        raise ControllerError(Fault.CONFLICT, CANNOT_BECOME_BINDING)
+    new_binding = binding or old.binding
+    return PackageDoc(
+        namespace=old.namespace,
+        name=old.name,
+        binding=new_binding,
+        parameters=list(put.parameters) if put.parameters is not None else list(old.parameters),
+        version=put.version or _bump_patch(old.version),
+        publish=put.publish if put.publish is not None else old.publish,
+        annotations=_binding_annotation(
+            put.annotations if put.annotations is not None else old.annotations, new_binding
+        ),
+        updated=int(time.time() * 1000),
+    )
+
+
+@dataclass
+class TriggerDoc:
+    """A trigger; ``rules``: ``ns/rule`` -> ``{"action": {"path", "name"}, "status"}`` (None until a rule)."""
+
+    namespace: str
+    name: str
+    parameters: list[dict[str, Any]]
+    version: str
+    publish: bool
+    annotations: list[dict[str, Any]]
+    updated: int
+    rules: dict[str, dict[str, Any]] | None = None
+    collection = "triggers"
+
+    @property
+    def path(self) -> str:
+        """``ns/name``."""
+        return f"{self.namespace}/{self.name}"
+
+    def to_json(self) -> dict[str, Any]:
+        """The trigger JSON of GET/PUT/DELETE (``rules`` only once a rule was attached)."""
+        out: dict[str, Any] = {
+            **entity_head(self),
+            "parameters": self.parameters,
+            "limits": {},
+            "updated": self.updated,
+        }
+        if self.rules is not None:
+            out["rules"] = self.rules
+        return out
+
+    def summary(self) -> dict[str, Any]:
+        """The ``triggers`` view summary."""
+        return {**entity_head(self), "updated": self.updated}
+
+    def active_rules(self) -> list[tuple[str, str]]:
+        """``(rule path, action path)`` of the active rules."""
+        return [
+            (rule, f"{link['action']['path']}/{link['action']['name']}")
+            for rule, link in (self.rules or {}).items()
+            if link["status"] == ACTIVE
+        ]
+
+
+def parse_trigger_put(body: Any, limits: Limits) -> EntityPut:
+    """Validate a trigger PUT (a ``feed`` annotation must name an entity path)."""
+    put = parse_common({} if body is None else body, limits, init_flag=False)
+    feed = _annotation(put.annotations or [], "feed", _MISSING)
+    if feed is not _MISSING:
+        parts = feed.strip("/").split("/") if isinstance(feed, str) else []
+        if not parts or not all(is_entity_name(p) for p in parts):
+            raise ControllerError(Fault.BAD_REQUEST, "Feed name is not valid")
+    return put
+
+
+def make_trigger(put: EntityPut, namespace: str, name: str) -> TriggerDoc:
+    """A new trigger."""
+    return TriggerDoc(
+        namespace=namespace,
+        name=name,
+        parameters=list(put.parameters or []),
+        version=put.version or "0.0.1",
+        publish=bool(put.publish),
+        annotations=list(put.annotations or []),
+        updated=int(time.time() * 1000),
+    )
+
+
+def update_trigger(put: EntityPut, old: TriggerDoc) -> TriggerDoc:
+    """Merge a PUT over a trigger (version patch + 1); its rules are kept."""
+    return TriggerDoc(
+        namespace=old.namespace,
+        name=old.name,
+        parameters=list(put.parameters) if put.parameters is not None else list(old.parameters),
+        version=put.version or _bump_patch(old.version),
+        publish=put.publish if put.publish is not None else old.publish,
+        annotations=list(put.annotations) if put.annotations is not None else list(old.annotations),
+        updated=int(time.time() * 1000),
+        rules=old.rules,
+    )
+
+
+def fqn_json(path: str) -> dict[str, str]:
+    """``FullyQualifiedEntityName`` JSON of ``ns/[pkg/]name``: ``{"path", "name"}``."""
+    head, _, name = path.rpartition("/")
+    return {"path": head, "name": name}
+
+
+@dataclass
+class RuleDoc:
+    """A rule linking ``trigger`` to ``action`` (both ``ns/[pkg/]name``); its status lives in the trigger."""
+
+    namespace: str
+    name: str
+    trigger: str
+    action: str
+    version: str
+    publish: bool
+    annotations: list[dict[str, Any]]
+    updated: int
+    collection = "rules"
+
+    @property
+    def path(self) -> str:
+        """``ns/name``."""
+        return f"{self.namespace}/{self.name}"
+
+    def to_json(self, status: str | None = None) -> dict[str, Any]:
+        """The rule JSON (``WhiskRuleResponse`` with ``status``; the stored document without)."""
+        out: dict[str, Any] = {"namespace": self.namespace, "name": self.name}
+        if status is not None:
+            out["status"] = status
+        out.update(
+            {
+                "trigger": fqn_json(self.trigger),
+                "action": fqn_json(self.action),
+                "version": self.version,
+                "publish": self.publish,
+                "annotations": self.annotations,
+                "updated": self.updated,
+            }
+        )
+        return out
+
+
+def parse_rule_put(body: Any, limits: Limits, caller_ns: str) -> tuple[EntityPut, str | None, str | None]:
+    """Validate a rule PUT: shared fields, ``trigger`` and ``action`` as ``ns/[pkg/]name`` (None: absent)."""
+    put = parse_common({} if body is None else body, limits)
+    refs: list[str | None] = []
+    for key in ("trigger", "action"):
+        value = (body or {}).get(key)
+        if value is None:
+            refs.append(None)
+        elif (
+            isinstance(value, dict)
+            and isinstance(value.get("path"), str)
+            and isinstance(value.get("name"), str)
+        ):
+            refs.append(qualified_path(f"/{value['path']}/{value['name']}", caller_ns))
+        elif isinstance(value, str):
+            refs.append(_resolve_name(value, caller_ns))
+        else:
+            raise malformed_content("fully qualified name malformed")
+    return put, refs[0], refs[1]
+
+
+def _resolve_name(value: str, caller_ns: str) -> str:
+    """``FullyQualifiedEntityName.resolveName``: ``name``, ``pkg/name``, ``/ns/name``, ``/ns/pkg/name``."""
+    segments = value.strip().strip("/").split("/")
+    leading = value.strip().startswith("/")
+    if not segments or not all(segments) or len(segments) > 3 or (leading and len(segments) == 1):
+        raise malformed_content(FQN_MALFORMED)
+    if not leading and len(segments) < 3:
+        segments = [caller_ns, *segments]
+    return qualified_path("/" + "/".join(segments), caller_ns)
+
+
+def make_rule(put: EntityPut, namespace: str, name: str, trigger: str, action: str) -> RuleDoc:
+    """A new rule."""
+    return RuleDoc(
+        namespace=namespace,
+        name=name,
+        trigger=trigger,
+        action=action,
+        version=put.version or "0.0.1",
+        publish=bool(put.publish),
+        annotations=list(put.annotations or []),
+        updated=int(time.time() * 1000),
+    )
+
+
+def update_rule(put: EntityPut, old: RuleDoc, trigger: str | None, action: str | None) -> RuleDoc:
+    """Merge a PUT over a rule (version patch + 1)."""
+    return RuleDoc(
+        namespace=old.namespace,
+        name=old.name,
+        trigger=trigger or old.trigger,
+        action=action or old.action,
+        version=put.version or _bump_patch(old.version),
+        publish=put.publish if put.publish is not None else old.publish,
+        annotations=list(put.annotations) if put.annotations is not None else list(old.annotations),
+        updated=int(time.time() * 1000),
+    )
+
+
+Entity = ActionDoc | PackageDoc | TriggerDoc | RuleDoc

@@ -210,6 +210,21 @@ def list_skip(query: Mapping[str, str], collection: str) -> int:
     return n
 
 
+#: request headers an action never sees in ``__ow_headers``: the caller's API key stays out of action
+#: parameters (and so out of results and saved records); OpenWhisk passes it on
+HIDDEN_HEADERS = frozenset({"authorization", "timeout-access"})
+WEB_PREFIX = "/api/v1/web/"
+
+
+def request_headers(request: web.Request) -> dict[str, str]:
+    """``__ow_headers``: the request's headers by lowercase name (the last one wins), key-bearing ones out."""
+    return {
+        printable(k.lower()): printable(v)
+        for k, v in request.headers.items()
+        if k.lower() not in HIDDEN_HEADERS
+    }
+
+
 def parse_json_body(body: bytes, content_type: str | None) -> Any:
     """Decode a request body as Pekko's JSON unmarshaller would (415 for other content types, 400 bad JSON).
 
@@ -278,7 +293,8 @@ def make_middleware(authenticator: Authenticator) -> Middleware:
         try:
             if bad_tid:
                 raise Reject(400, BAD_REQUEST_ID)
-            if request.method == "OPTIONS":  # CORS preflight: 200, no auth (OpenWhisk's ``options`` route)
+            web_action = path.startswith(WEB_PREFIX)  # answers its own OPTIONS and CORS headers
+            if request.method == "OPTIONS" and not web_action:  # CORS preflight: 200, no auth
                 return web.Response(status=200, headers=CORS_HEADERS)
             if path.startswith("/api/v1/namespaces") or path.startswith("/admin/"):
                 authenticator.check(request.headers.get("Authorization"))
@@ -299,7 +315,7 @@ def make_middleware(authenticator: Authenticator) -> Middleware:
         except Exception:  # a bug: answer like Pekko's default handler, keep the traceback in the log
             log.exception("[%s] %s %s failed", tid, request.method, path)
             response = error_response(500, INTERNAL_ERROR, tid)
-        if "Access-Control-Allow-Origin" not in response.headers:
+        if "Access-Control-Allow-Origin" not in response.headers and not path.startswith(WEB_PREFIX):
             response.headers.update(CORS_HEADERS)
         return response
 

@@ -11,12 +11,12 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable
 from typing import Any, Protocol
 
 from pytest_openwhisk.local import records
 from pytest_openwhisk.local.config import Limits
 from pytest_openwhisk.local.entities import ActionDoc
-from pytest_openwhisk.local.entity_store import EntityStore
 from pytest_openwhisk.local.store import Activation
 from pytest_openwhisk.local.types import APPLICATION_ERROR, SUCCESS, WHISK_ERROR, ControllerError, Fault
 
@@ -32,8 +32,10 @@ class SequenceHost(Protocol):
     """What running a sequence needs from the controller (which implements it; no import cycle)."""
 
     limits: Limits
-    entities: EntityStore
     caller: records.Caller
+
+    def resolve_action(self, path: str) -> ActionDoc | None:
+        """The action at ``ns/[pkg/]name`` with package/binding parameters merged (None if absent)."""
 
     async def run_primitive(
         self,
@@ -50,14 +52,17 @@ class SequenceHost(Protocol):
         """Store a finished sequence record."""
 
 
-def _atomic_count(entities: EntityStore, origin: str, components: list[str], limit: int) -> int:
+Lookup = Callable[[str], ActionDoc | None]
+
+
+def _atomic_count(entities: Lookup, origin: str, components: list[str], limit: int) -> int:
     if len(components) > limit:
         raise ControllerError(Fault.BAD_REQUEST, TOO_LONG)
     total = 0
     for path in components:
         if path == origin:
             raise ControllerError(Fault.BAD_REQUEST, CYCLIC)
-        doc = entities.get(path)
+        doc = entities(path)
         if doc is None:
             raise ControllerError(Fault.BAD_REQUEST, COMPONENT_MISSING)
         total += _atomic_count(entities, origin, doc.components, limit) if doc.is_sequence else 1
@@ -66,7 +71,7 @@ def _atomic_count(entities: EntityStore, origin: str, components: list[str], lim
     return total
 
 
-def check_create(entities: EntityStore, path: str, components: list[str], limit: int) -> None:
+def check_create(entities: Lookup, path: str, components: list[str], limit: int) -> None:
     """The checks of ``checkSequenceActionLimits`` for a sequence stored at ``path`` (400 on failure)."""
     if len(components) > limit:
         raise ControllerError(Fault.BAD_REQUEST, TOO_LONG)
@@ -96,7 +101,7 @@ async def run(
     memory = doc.limits.get("memory", ctl.limits.memory_mb_default)
     value: dict[str, Any] | list[Any] = payload
     for path in doc.components:
-        component = ctl.entities.get(path)
+        component = ctl.resolve_action(path)
         if component is None:
             status_code, result, size = APPLICATION_ERROR, {"error": COMPONENT_MISSING}, None
             break

@@ -20,6 +20,10 @@ from pytest_openwhisk.local import manifest
 from pytest_openwhisk.local.api_actions import ActionsApi
 from pytest_openwhisk.local.api_activations import ActivationsApi
 from pytest_openwhisk.local.api_misc import MiscApi, evict_path
+from pytest_openwhisk.local.api_packages import PackagesApi
+from pytest_openwhisk.local.api_rules import RulesApi
+from pytest_openwhisk.local.api_triggers import TriggersApi
+from pytest_openwhisk.local.api_web import WebApi
 from pytest_openwhisk.local.config import LocalConfig
 from pytest_openwhisk.local.controller import Controller
 from pytest_openwhisk.local.httpapi import Authenticator, make_middleware, max_body_bytes
@@ -34,7 +38,17 @@ def create_app(ctl: Controller) -> web.Application:
         middlewares=[make_middleware(Authenticator(ctl.config.auth))],
         client_max_size=max_body_bytes(ctl.limits),
     )
-    app.add_routes([*ActionsApi(ctl).routes(), *ActivationsApi(ctl).routes(), *MiscApi(ctl).routes()])
+    app.add_routes(
+        [
+            *ActionsApi(ctl).routes(),
+            *ActivationsApi(ctl).routes(),
+            *PackagesApi(ctl).routes(),
+            *TriggersApi(ctl).routes(),
+            *RulesApi(ctl).routes(),
+            *WebApi(ctl).routes(),
+            *MiscApi(ctl).routes(),
+        ]
+    )
     return app
 
 

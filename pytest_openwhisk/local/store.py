@@ -55,12 +55,14 @@ class Stored:
             "annotations": r["annotations"],
             "activationId": r["activationId"],
             "start": r["start"],
-            "end": r["end"],
-            "duration": r["end"] - r["start"],
         }
+        if "end" in r:  # a trigger's record has none (OpenWhisk omits end, duration, statusCode then)
+            s["end"] = r["end"]
+            s["duration"] = r["end"] - r["start"]
         if "cause" in r:
             s["cause"] = r["cause"]
-        s["statusCode"] = self.status_code
+        if "end" in r:
+            s["statusCode"] = self.status_code
         return s
 
 

@@ -178,6 +178,9 @@ def test_bad_list_parameters_are_400(api: Api, query: dict[str, Any], message: s
 
 
 def test_package_qualified_actions(api: Api) -> None:
+    missing = api.put_action("tools/hello")
+    assert missing.status_code == 404  # the package must exist first, as in OpenWhisk
+    assert api.request("PUT", "/packages/tools", json={}).status_code == 200
     created = api.put_action("tools/hello")
     assert created.status_code == 200
     assert created.json()["namespace"] == "guest/tools"

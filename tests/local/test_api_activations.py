@@ -92,6 +92,7 @@ def test_since_and_upto_are_inclusive_epoch_millis(api: Api) -> None:
 def test_name_filter_simple_and_packaged(api: Api) -> None:
     api.put_action("a")
     api.put_action("b")
+    api.request("PUT", "/packages/pkg", json={})
     api.put_action("pkg/a")
     api.invoke("a")
     api.invoke("b")

@@ -52,7 +52,7 @@ def test_every_fault_has_a_status() -> None:
 def test_domain_errors_carry_openwhisk_messages() -> None:
     store = EntityStore()
     with pytest.raises(ControllerError) as info:
-        sequences.check_create(store, "guest/s", [], Limits().sequence_max_length)
+        sequences.check_create(store.get_action, "guest/s", [], Limits().sequence_max_length)
     assert (info.value.fault, info.value.message) == (Fault.BAD_REQUEST, sequences.NO_COMPONENT)
     with pytest.raises(ControllerError) as info:
         entities.parse_put(
