@@ -87,6 +87,8 @@ class LocalConfig:
     #: PEM certificate and key: serve HTTPS with this pair (both or neither; apihost becomes https://)
     tls_cert: str | None = None
     tls_key: str | None = None
+    #: SQLite file for activation records and logs (e.g. in the results folder); None = a temporary file
+    activation_store: str | None = None
 
     @classmethod
     def benchmark(cls, **overrides: object) -> LocalConfig:

@@ -47,7 +47,7 @@ class Controller:
         self.invoker = invoker
         self.caller = Caller(config.namespace, config.subject)
         self.entities = EntityStore()
-        self.activations = ActivationStore()
+        self.activations = ActivationStore(config.activation_store)
         self.throttle = Throttle(self.limits.invocations_per_minute, self.limits.concurrent_invocations)
         self.fire_throttle = Throttle(self.limits.fires_per_minute, 0)  # firesPerMinute (rate only)
         self.metrics = Metrics(self._pool_stats, self.throttle.total_inflight)

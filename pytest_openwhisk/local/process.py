@@ -50,6 +50,7 @@ def config_from_json(text: str) -> LocalConfig:
         kinds=None if data.get("kinds") is None else tuple(data["kinds"]),
         tls_cert=data.get("tls_cert"),
         tls_key=data.get("tls_key"),
+        activation_store=data.get("activation_store"),
     )
 
 

@@ -135,6 +135,7 @@ class Server:
         try:
             await self.invoker.stop()
             await self.controller.drain(timeout=5.0)
+            self.controller.activations.close()
         finally:
             if self._runner is not None:
                 runner, self._runner = self._runner, None

@@ -1,14 +1,32 @@
-"""In-memory activation store of the embedded controller.
+"""Activation store of the embedded controller: SQLite on disk, a bounded cache in memory.
 
-It lives on the server's event loop thread (no locks). Activations are kept sorted by ``start`` per
-namespace and per name filter key (the ``activations`` and ``activations-filters`` CouchDB views), so list
-queries are a bisect plus a slice, newest first, whatever the number of records.
+Every finished activation is written to a SQLite database (``LocalConfig.activation_store``, e.g. in the
+results folder, where it stays queryable after the run as the seed's analyser queried CouchDB; a temporary
+file removed at close when unset), so a long run's records and logs cost disk, not server memory. Rows are
+written in batches (one transaction per :data:`FLUSH_ROWS` rows or :data:`FLUSH_S`, and before every read,
+so reads see every stored activation); the most recent records stay in a cache bounded by
+:data:`CACHE_BYTES`. List queries keep OpenWhisk's semantics (the ``activations`` and
+``activations-filters`` views: newest ``start`` first, ``since``/``upto`` inclusive, ``skip``, ``limit``) on
+indexes by namespace and by name filter key; a list stops early once it holds :data:`LIST_MAX_BYTES` of
+records (at least one), so no response can grow past that (a client paging with ``skip`` += what it got
+still sees every record).
+
+It lives on the server's event loop thread (no locks).
+
+Table ``activations``: ``seq`` (insertion order), ``id``, ``namespace``, ``filter_key`` (``ns/[pkg/]name``),
+``name``, ``start``/``end`` (epoch ms), ``duration`` (ms), ``status_code`` (0-3), ``cold`` (1 when the record
+has ``initTime``), ``body`` (the record as JSON text: ``json_extract(body, '$.response.result')`` works).
 """
 
 from __future__ import annotations
 
-import bisect
-import itertools
+import contextlib
+import os
+import sqlite3
+import tempfile
+import time
+import weakref
+from collections import OrderedDict
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -33,13 +51,19 @@ class Stored:
 
     __slots__ = ("activation_id", "body", "namespace", "start", "status_code")
 
-    def __init__(self, activation: Activation) -> None:
+    def __init__(self, activation_id: str, namespace: str, start: int, status_code: int, body: bytes) -> None:
+        self.activation_id = activation_id
+        self.namespace = namespace
+        self.start = start
+        self.status_code = status_code
+        self.body = body
+
+    @classmethod
+    def of(cls, activation: Activation) -> Stored:
+        """Serialise a finished activation (once)."""
         record = activation.record
-        self.activation_id: str = record["activationId"]
-        self.namespace: str = record["namespace"]
-        self.start: int = record["start"]
-        self.status_code = activation.status_code
-        self.body = bytes(memoryview(orjson.dumps(record)))  # exact-size copy: orjson keeps a spare buffer
+        body = bytes(memoryview(orjson.dumps(record)))  # exact-size copy: orjson keeps a spare buffer
+        return cls(record["activationId"], record["namespace"], record["start"], activation.status_code, body)
 
     def record(self) -> dict[str, Any]:
         return dict(orjson.loads(self.body))
@@ -72,41 +96,187 @@ def filter_key(namespace: str, name: str, path: str) -> str:
     return f"{namespace}/{parts[1]}/{name}" if len(parts) == 3 else f"{namespace}/{name}"
 
 
-_Row = tuple[int, int, Stored]
+FLUSH_ROWS = 256  # write pending rows in one transaction once this many wait
+FLUSH_S = 0.05  # ... or once the oldest has waited this long
+CACHE_BYTES = 32 * 1024 * 1024  # recent record bodies kept in memory
+LIST_MAX_BYTES = 32 * 1024 * 1024  # a list response stops once it holds this much (at least one record)
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS activations (
+    seq INTEGER PRIMARY KEY,
+    id TEXT NOT NULL,
+    namespace TEXT NOT NULL,
+    filter_key TEXT NOT NULL,
+    name TEXT NOT NULL,
+    start INTEGER NOT NULL,
+    "end" INTEGER,
+    duration INTEGER,
+    status_code INTEGER NOT NULL,
+    cold INTEGER NOT NULL,
+    body TEXT NOT NULL
+);
+CREATE UNIQUE INDEX IF NOT EXISTS activations_id ON activations(id);
+CREATE INDEX IF NOT EXISTS activations_ns ON activations(namespace, start, seq);
+CREATE INDEX IF NOT EXISTS activations_key ON activations(filter_key, start, seq);
+"""
+
+
+def _discard(db: sqlite3.Connection, temporary: str | None) -> None:
+    db.close()
+    if temporary is not None:
+        for suffix in ("", "-wal", "-shm"):
+            with contextlib.suppress(OSError):
+                os.unlink(temporary + suffix)
+
+
+_Row = tuple[str, str, str, str, int, int | None, int | None, int, int, str]
 
 
 class ActivationStore:
-    """Every finished activation, by id and sorted by start."""
+    """Every finished activation, in SQLite; by id and sorted by start (see the module docstring)."""
 
-    def __init__(self) -> None:
-        self._by_id: dict[str, Stored] = {}
-        self._by_ns: dict[str, list[_Row]] = {}
-        self._by_key: dict[str, list[_Row]] = {}
-        self._seq = itertools.count()
+    def __init__(self, path: str | None = None) -> None:
+        self._owned = path is None
+        if path is None:
+            fd, path = tempfile.mkstemp(prefix="ow-activations-", suffix=".sqlite")
+            os.close(fd)
+        else:
+            os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+        self.path = path
+        self._db: sqlite3.Connection | None = sqlite3.connect(
+            path, check_same_thread=False, isolation_level=None
+        )
+        for pragma in ("journal_mode=WAL", "synchronous=OFF", "temp_store=MEMORY", "cache_size=-8192"):
+            self._db.execute(f"PRAGMA {pragma}")
+        self._db.executescript(_SCHEMA)
+        self._count = int(self._db.execute("SELECT COUNT(*) FROM activations").fetchone()[0])
+        self._pending: list[_Row] = []
+        self._pending_since = 0.0
+        self._timer: object | None = None
+        self._cache: OrderedDict[str, Stored] = OrderedDict()
+        self._cache_bytes = 0
+        # a store never closed (a server torn down abruptly) still removes its temporary file
+        self._finalizer = weakref.finalize(self, _discard, self._db, path if self._owned else None)
 
     def __len__(self) -> int:
-        return len(self._by_id)
+        return self._count
+
+    # --- writing ---------------------------------------------------------------------------------------
 
     def add(self, activation: Activation) -> None:
-        stored = Stored(activation)
-        row = (stored.start, next(self._seq), stored)
-        self._by_id[stored.activation_id] = stored
-        bisect.insort(self._by_ns.setdefault(stored.namespace, []), row)
-        bisect.insort(self._by_key.setdefault(activation.filter_key, []), row)
+        """Store a finished activation (visible to every read from now on)."""
+        stored = Stored.of(activation)
+        record = activation.record
+        end = record.get("end")
+        cold = any(a.get("key") == "initTime" for a in record.get("annotations", ()))
+        self._pending.append(
+            (
+                stored.activation_id,
+                stored.namespace,
+                activation.filter_key,
+                record.get("name", ""),
+                stored.start,
+                end,
+                None if end is None else record.get("duration", end - stored.start),
+                stored.status_code,
+                int(cold),
+                stored.body.decode(),
+            )
+        )
+        self._count += 1
+        self._remember(stored)
+        now = time.monotonic()
+        if len(self._pending) == 1:
+            self._pending_since = now
+            self._schedule()
+        if len(self._pending) >= FLUSH_ROWS or now - self._pending_since >= FLUSH_S:
+            self.flush()
+
+    def _schedule(self) -> None:
+        import asyncio
+
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            return
+        if self._timer is None:
+            self._timer = loop.call_later(FLUSH_S, self._on_timer)
+
+    def _on_timer(self) -> None:
+        self._timer = None
+        self.flush()
+
+    def flush(self) -> None:
+        """Write the pending rows (one transaction)."""
+        if not self._pending or self._db is None:
+            return
+        rows, self._pending = self._pending, []
+        with contextlib.suppress(sqlite3.OperationalError):
+            self._db.execute("BEGIN")
+        self._db.executemany(
+            'INSERT OR REPLACE INTO activations (id, namespace, filter_key, name, start, "end", duration, '
+            "status_code, cold, body) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            rows,
+        )
+        self._db.execute("COMMIT")
+
+    def close(self) -> None:
+        """Flush and checkpoint: the file is complete for other readers. The store stays readable; the
+        connection closes (and a temporary file is removed) when the store is collected or at exit."""
+        if self._db is None:
+            return
+        self.flush()
+        with contextlib.suppress(sqlite3.OperationalError):
+            self._db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+
+    def _remember(self, stored: Stored) -> None:
+        self._cache[stored.activation_id] = stored
+        self._cache_bytes += len(stored.body)
+        while self._cache_bytes > CACHE_BYTES and len(self._cache) > 1:
+            _, old = self._cache.popitem(last=False)
+            self._cache_bytes -= len(old.body)
+
+    # --- reading ---------------------------------------------------------------------------------------
+
+    def _conn(self) -> sqlite3.Connection:
+        if self._db is None:
+            raise RuntimeError("the activation store is closed")
+        self.flush()
+        return self._db
 
     def get(self, namespace: str, activation_id: str) -> Stored | None:
-        found = self._by_id.get(activation_id)
-        return found if found is not None and found.namespace == namespace else None
+        """The activation ``activation_id`` of ``namespace``, or None."""
+        found = self._cache.get(activation_id)
+        if found is None:
+            row = (
+                self._conn()
+                .execute(
+                    "SELECT id, namespace, start, status_code, body FROM activations WHERE id = ?",
+                    (activation_id,),
+                )
+                .fetchone()
+            )
+            if row is None:
+                return None
+            found = Stored(row[0], row[1], row[2], row[3], row[4].encode())
+        return found if found.namespace == namespace else None
 
-    def _rows(self, namespace: str, name: str | None) -> list[_Row]:
+    @staticmethod
+    def _where(
+        namespace: str, name: str | None, since: int | None, upto: int | None
+    ) -> tuple[str, list[object]]:
+        args: list[object]
         if name is None:
-            return self._by_ns.get(namespace, [])
-        return self._by_key.get(f"{namespace}/{name}", [])
-
-    def _window(self, rows: list[_Row], since: int | None, upto: int | None) -> tuple[int, int]:
-        lo = 0 if since is None else bisect.bisect_left(rows, (since,))
-        hi = len(rows) if upto is None else bisect.bisect_left(rows, (upto + 1,))
-        return lo, max(lo, hi)
+            clauses, args = ["namespace = ?"], [namespace]
+        else:
+            clauses, args = ["filter_key = ?"], [f"{namespace}/{name}"]
+        if since is not None:
+            clauses.append("start >= ?")
+            args.append(since)
+        if upto is not None:
+            clauses.append("start <= ?")
+            args.append(upto)
+        return " AND ".join(clauses), args
 
     def query(
         self,
@@ -118,13 +288,25 @@ class ActivationStore:
         since: int | None = None,
         upto: int | None = None,
     ) -> Iterator[Stored]:
-        """Newest first, ``since <= start <= upto`` (epoch ms), after ``skip``, at most ``limit``."""
-        rows = self._rows(namespace, name)
-        lo, hi = self._window(rows, since, upto)
-        first = hi - 1 - skip
-        last = max(lo, hi - skip - limit)
-        for i in range(first, last - 1, -1):
-            yield rows[i][2]
+        """Newest first, ``since <= start <= upto`` (epoch ms), after ``skip``, at most ``limit`` records
+        and at most :data:`LIST_MAX_BYTES` of them (at least one)."""
+        where, args = self._where(namespace, name, since, upto)
+        rows = (
+            self._conn()
+            .execute(
+                f"SELECT id, namespace, start, status_code, body FROM activations WHERE {where} "
+                "ORDER BY start DESC, seq DESC LIMIT ? OFFSET ?",
+                (*args, max(0, limit), max(0, skip)),
+            )
+            .fetchall()
+        )
+        total = 0
+        for row in rows:
+            body = row[4].encode()
+            total += len(body)
+            if total > LIST_MAX_BYTES and total != len(body):
+                return
+            yield Stored(row[0], row[1], row[2], row[3], body)
 
     def count(
         self,
@@ -135,5 +317,7 @@ class ActivationStore:
         since: int | None = None,
         upto: int | None = None,
     ) -> int:
-        lo, hi = self._window(self._rows(namespace, name), since, upto)
-        return max(0, hi - lo - skip)
+        """How many records :meth:`query` could page through after ``skip``."""
+        where, args = self._where(namespace, name, since, upto)
+        found = self._conn().execute(f"SELECT COUNT(*) FROM activations WHERE {where}", args).fetchone()[0]
+        return max(0, int(found) - skip)

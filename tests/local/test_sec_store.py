@@ -1,0 +1,109 @@
+"""Activation store (issue 12 item 6): SQLite on disk, bounded memory and bounded list responses."""
+
+from __future__ import annotations
+
+import gc
+import sqlite3
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from pytest_openwhisk.local import store as store_module
+from pytest_openwhisk.local.config import LocalConfig
+from pytest_openwhisk.local.server import LocalOpenWhisk
+from pytest_openwhisk.local.store import Activation, ActivationStore, filter_key
+
+from .conftest import Api, FakeInvoker
+
+
+def _activation(i: int, *, name: str = "a", logs_kb: int = 0, ns: str = "guest") -> Activation:
+    record: dict[str, Any] = {
+        "namespace": ns,
+        "name": name,
+        "version": "0.0.1",
+        "subject": ns,
+        "activationId": f"{i:032x}",
+        "start": 1000 + i,
+        "end": 1010 + i,
+        "duration": 10,
+        "response": {"status": "success", "success": True, "result": {"i": i}},
+        "logs": ["x" * 1024] * logs_kb,
+        "annotations": [{"key": "path", "value": f"{ns}/{name}"}]
+        + ([{"key": "initTime", "value": 5}] if i == 0 else []),
+        "publish": False,
+    }
+    return Activation(record, 0, filter_key(ns, name, f"{ns}/{name}"))
+
+
+def test_records_live_on_disk_and_memory_stays_bounded(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(store_module, "CACHE_BYTES", 2 << 20)
+    store = ActivationStore(str(tmp_path / "activations.sqlite"))
+    for i in range(40):  # 40 records of ~256 KB of logs each: 10 MB, the cache keeps 2 MB
+        store.add(_activation(i, logs_kb=256))
+    assert store._cache_bytes <= 2 << 20
+    assert len(store) == 40
+    first = store.get("guest", f"{0:032x}")  # long evicted from the cache: read back from SQLite
+    assert first is not None
+    assert first.record()["response"]["result"] == {"i": 0}
+    assert store.get("other", f"{0:032x}") is None
+    store.close()
+    with sqlite3.connect(tmp_path / "activations.sqlite") as db:  # queryable after the run
+        rows = db.execute(
+            "SELECT COUNT(*), SUM(cold), MIN(start), MAX(json_extract(body, '$.response.result.i')) "
+            "FROM activations"
+        ).fetchone()
+    assert rows == (40, 1, 1000, 39)
+
+
+def test_list_semantics_newest_first_with_window_skip_limit_and_name(tmp_path: Path) -> None:
+    store = ActivationStore(str(tmp_path / "a.sqlite"))
+    for i in range(10):
+        store.add(_activation(i, name="a" if i % 2 else "b"))
+    ids = [s.start for s in store.query("guest", limit=3, skip=1)]
+    assert ids == [1008, 1007, 1006]
+    assert [s.start for s in store.query("guest", name="a", since=1003, upto=1007)] == [1007, 1005, 1003]
+    assert store.count("guest", name="b") == 5
+    assert store.count("guest", skip=4, since=1005) == 1
+    assert list(store.query("nobody")) == []
+
+
+def test_a_list_response_is_bounded(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(store_module, "LIST_MAX_BYTES", 1 << 20)
+    store = ActivationStore(str(tmp_path / "a.sqlite"))
+    for i in range(20):
+        store.add(_activation(i, logs_kb=300))
+    page = list(store.query("guest", limit=200))
+    assert 1 <= len(page) <= 4  # ~300 KB each, at most 1 MB in all
+    assert sum(len(s.body) for s in page) <= 1 << 20
+    huge = ActivationStore(str(tmp_path / "b.sqlite"))
+    huge.add(_activation(0, logs_kb=2048))
+    assert len(list(huge.query("guest"))) == 1  # a single record larger than the cap is still listed
+
+
+def test_the_server_writes_its_records_to_the_configured_file(
+    tmp_path: Path, fake_invoker: FakeInvoker
+) -> None:
+    path = tmp_path / "results" / "activations.sqlite"
+    with LocalOpenWhisk(LocalConfig(port=0, activation_store=str(path)), invoker=fake_invoker) as ow:
+        api = Api(ow.apihost, ow.auth)
+        api.put_action("a")
+        ids = [api.invoke("a", {"i": i}).json()["activationId"] for i in range(3)]
+        assert api.activation(ids[0]).json()["response"]["result"] == {"i": 0}
+        api.close()
+    with sqlite3.connect(path) as db:
+        stored = {row[0] for row in db.execute("SELECT id FROM activations WHERE name = 'a'")}
+    assert stored == set(ids)
+
+
+def test_a_temporary_store_removes_its_file() -> None:
+    store = ActivationStore()
+    store.add(_activation(1))
+    path = Path(store.path)
+    assert path.exists()
+    store.close()
+    del store
+    gc.collect()
+    assert not path.exists()
