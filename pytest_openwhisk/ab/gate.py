@@ -218,7 +218,8 @@ def evaluate(
     base_run, head_run = runs(comparisons, base_label, head_label)
     rules: dict[str, GateRule] = {}
     for ab in comparisons:
-        rules.update({rule.metric: rule for rule in ab.rules})
+        if ab.base is not None:
+            rules.update({rule.metric: rule for rule in ab.rules})
     report = GateReport(
         base=base_run,
         current=head_run,
