@@ -9,8 +9,14 @@ volumes and images are compared; other objects are compared as a whole.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+import sys
+from collections.abc import Iterable, Mapping, Sequence
+from pathlib import Path
 from typing import Any
+
+import yaml
+
+from pytest_openwhisk.errors import ConfigError
 
 _WORKLOADS = ("Deployment", "StatefulSet", "DaemonSet", "Job", "Pod")
 _SHOWN = 60  # longest value shown in a change line
@@ -120,3 +126,49 @@ def summarize(lines: Iterable[str]) -> dict[str, int]:
     for line in lines:
         counts[{"+": "added", "-": "removed"}.get(line[:1], "changed")] += 1
     return counts
+
+
+def load_manifests(path: Path) -> list[dict[str, Any]]:
+    """The objects of a ``manifests.yaml`` written by ``pytest-openwhisk render --output DIR``."""
+    try:
+        docs = list(yaml.safe_load_all(Path(path).read_text(encoding="utf-8")))
+    except OSError as exc:
+        raise ConfigError(
+            f"cannot read {str(path)!r}: {exc.strerror}; give the manifests.yaml written by "
+            "pytest-openwhisk render --output DIR"
+        ) from None
+    except yaml.YAMLError as exc:
+        raise ConfigError(
+            f"{str(path)!r} is not YAML ({exc}); give a manifests.yaml of pytest-openwhisk render"
+        ) from None
+    return [doc for doc in docs if isinstance(doc, dict) and doc.get("kind")]
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """``python -m pytest_openwhisk.profiles.diff BASE/manifests.yaml OTHER/manifests.yaml``: the changes."""
+    args = list(sys.argv[1:] if argv is None else argv)
+    if len(args) != 2:
+        print(
+            "usage: python -m pytest_openwhisk.profiles.diff BASE/manifests.yaml OTHER/manifests.yaml "
+            "(two outputs of pytest-openwhisk render --output DIR)",
+            file=sys.stderr,
+        )
+        return 2
+    try:
+        base, other = load_manifests(Path(args[0])), load_manifests(Path(args[1]))
+    except ConfigError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    lines = describe_changes(base, other)
+    counts = summarize(lines)
+    print(
+        f"{args[1]} against {args[0]}: {counts['added']} added, {counts['removed']} removed, "
+        f"{counts['changed']} changed"
+    )
+    for line in lines:
+        print(line)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

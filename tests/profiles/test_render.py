@@ -160,3 +160,18 @@ def test_changes_against_the_default_profile() -> None:
     assert "- Role owdev-invoker" in docker
     assert summarize(docker)["removed"] == 3
     assert describe_changes(rendered("default", "kind")[2], rendered("default", "kind")[2]) == []
+
+
+def test_diff_command_reads_two_render_outputs(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from pytest_openwhisk.profiles.diff import main
+
+    for name in ("default", "docker-factory"):
+        (tmp_path / f"{name}.yaml").write_text(yaml.safe_dump_all(list(rendered(name, "existing")[2])))
+    assert main([str(tmp_path / "default.yaml"), str(tmp_path / "docker-factory.yaml")]) == 0
+    out = capsys.readouterr().out
+    assert "docker-factory.yaml against " in out
+    assert "3 removed" in out
+    assert "~ owdev-invoker: kind StatefulSet -> DaemonSet" in out
+    assert main([str(tmp_path / "missing.yaml"), str(tmp_path / "default.yaml")]) == 2
+    assert "cannot read" in capsys.readouterr().err
+    assert main([]) == 2
