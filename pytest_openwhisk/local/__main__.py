@@ -167,6 +167,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="benchmark preset: throttles raised (LocalConfig.benchmark())",
     )
     serve.add_argument(
+        "--activation-store",
+        type=Path,
+        default=None,
+        help="SQLite file for activation records and logs (default: a temporary file removed at exit)",
+    )
+    serve.add_argument(
         "--config-fd",
         type=_positive_int("config fd", 0),
         default=None,
@@ -215,6 +221,8 @@ def config_from_args(
         config = replace(config, host=args.host)
     if args.port is not None:
         config = replace(config, port=args.port)
+    if args.activation_store is not None:
+        config = replace(config, activation_store=str(args.activation_store))
     if args.auth is not None:
         config = replace(config, auth=args.auth)
     elif not handed and not config.auth:
