@@ -39,7 +39,7 @@ def chain_table(request: pytest.FixtureRequest) -> list[dict[str, Any]]:
 def attach_extra(request: pytest.FixtureRequest) -> Callable[[Measurement, str, Any], None]:
     """``attach_extra(measurement, key, value)``: keep ``value`` in ``measurement.extra[key]`` and in the
     measurement's pytest-benchmark entry as ``extra_info["ow_<key>"]``."""
-    from pytest_openwhisk.benchjson import benchmark_session
+    from pytest_openwhisk.measure.entries import benchmark_session
 
     def attach(measurement: Measurement, key: str, value: Any) -> None:
         measurement.extra[key] = value

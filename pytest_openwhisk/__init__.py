@@ -17,7 +17,6 @@ __version__ = "0.1.0"
 if _TYPE_CHECKING:
     from pytest_openwhisk.actions import Action, ActionFactory
     from pytest_openwhisk.backends import Backend, load_backend
-    from pytest_openwhisk.benchjson import FingerprintWarning
     from pytest_openwhisk.client import InvokeResult, OpenWhiskClient
     from pytest_openwhisk.errors import (
         ActivationFailed,
@@ -37,6 +36,7 @@ if _TYPE_CHECKING:
         Unauthorized,
     )
     from pytest_openwhisk.measure import Measurement
+    from pytest_openwhisk.measure.compare import FingerprintWarning
     from pytest_openwhisk.options import Settings
     from pytest_openwhisk.samples import Sample
     from pytest_openwhisk.session import OpenWhiskSession
@@ -71,7 +71,7 @@ _EXPORTS: dict[str, str] = {
             "Unauthorized",
         )
     },
-    "FingerprintWarning": "pytest_openwhisk.benchjson",
+    "FingerprintWarning": "pytest_openwhisk.measure.compare",
     "Measurement": "pytest_openwhisk.measure",
     "Settings": "pytest_openwhisk.options",
     "Sample": "pytest_openwhisk.samples",

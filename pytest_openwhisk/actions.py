@@ -16,31 +16,15 @@ import pytest
 from pytest_openwhisk.client import InvokeResult, OpenWhiskClient
 from pytest_openwhisk.errors import ConfigError
 from pytest_openwhisk.names import is_entity_name, slug
+from pytest_openwhisk.zips import deterministic_zip, folder_members
 
 #: file extension -> kind family default
 EXTENSION_KINDS = {".py": "python:default", ".js": "nodejs:default"}
-_SKIP_DIRS = {"__pycache__", ".git", ".pytest_cache", ".mypy_cache", ".ruff_cache"}
-_ZIP_EPOCH = (1980, 1, 1, 0, 0, 0)
 
 
 def name_prefix(test_name: str, max_len: int = 40) -> str:
     """A short, valid OpenWhisk name fragment from a test name plus a random suffix (unique per test)."""
     return f"{slug(test_name, max_len=max_len, fallback='test', sep='-')}-{uuid.uuid4().hex[:6]}"
-
-
-def zip_folder(folder: Path) -> bytes:
-    """A deterministic zip of ``folder`` (sorted entries, fixed timestamps, no caches)."""
-    buffer = io.BytesIO()
-    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
-        for path in sorted(folder.rglob("*")):
-            relative = path.relative_to(folder)
-            if path.is_dir() or _SKIP_DIRS.intersection(relative.parts) or path.suffix == ".pyc":
-                continue
-            info = zipfile.ZipInfo(relative.as_posix(), _ZIP_EPOCH)
-            info.external_attr = (path.stat().st_mode & 0o777) << 16
-            info.compress_type = zipfile.ZIP_DEFLATED
-            archive.writestr(info, path.read_bytes())
-    return buffer.getvalue()
 
 
 def kind_of_entries(names: Sequence[str], where: str) -> str:
@@ -70,7 +54,7 @@ def load_source(source: str | Path, root: Path, kind: str | None = None) -> Sour
     if not path.is_absolute():
         path = root / path
     if path.is_dir():
-        payload = zip_folder(path)
+        payload = deterministic_zip(folder_members(path))
         top = [p.name for p in path.iterdir()]
         return Source(kind or kind_of_entries(top, f"action folder {str(path)!r}"), binary=payload)
     if not path.is_file():

@@ -7,7 +7,7 @@ import json
 import time
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 from urllib.parse import quote
 
 import requests
@@ -372,19 +372,11 @@ class OpenWhiskClient:
         page_size: int = MAX_PAGE,
         max_items: int | None = None,
     ) -> Iterator[dict[str, Any]]:
-        """Every matching activation, newest first, fetched page by page (``page_size`` ≤ 200)."""
-        skip = 0
-        yielded = 0
-        while True:
-            page = self.list_activations(name, limit=page_size, skip=skip, since=since, upto=upto, docs=docs)
-            for item in page:
-                if max_items is not None and yielded >= max_items:
-                    return
-                yield item
-                yielded += 1
-            if len(page) < page_size:
-                return
-            skip += len(page)
+        """Every matching activation, newest first, fetched page by page (see :func:`activation_pages`)."""
+        for page in activation_pages(
+            self, name, since=since, upto=upto, docs=docs, page_size=page_size, max_items=max_items
+        ):
+            yield from page
 
     def activation_logs(self, activation_id: str) -> list[str]:
         """The log lines of an activation."""
@@ -405,6 +397,50 @@ class OpenWhiskClient:
                 return None
 
         return wait_until(probe, what=f"activation {activation_id}", timeout=timeout)
+
+
+class ActivationLister(Protocol):
+    """What :func:`activation_pages` needs: :meth:`OpenWhiskClient.list_activations` (or a fake of it)."""
+
+    def list_activations(
+        self,
+        name: str | None = None,
+        *,
+        limit: int = 30,
+        skip: int = 0,
+        since: int | None = None,
+        upto: int | None = None,
+        docs: bool = False,
+    ) -> list[Any]:
+        """One page of activations, newest first."""
+
+
+def activation_pages(
+    source: ActivationLister,
+    name: str | None = None,
+    *,
+    since: int | None = None,
+    upto: int | None = None,
+    docs: bool = False,
+    page_size: int = MAX_PAGE,
+    max_items: int | None = None,
+) -> Iterator[list[dict[str, Any]]]:
+    """The pages of matching activations, newest first: the one activation pager.
+
+    Reads ``GET .../activations`` with ``skip`` += page length until a short page (``page_size`` is at
+    most :data:`MAX_PAGE`, what the API serves); ``since``/``upto`` are epoch milliseconds. Entries that
+    are not JSON objects are dropped. ``max_items`` bounds the total (and so the loop).
+    """
+    if not 1 <= page_size <= MAX_PAGE:
+        raise ValueError(f"page_size={page_size!r} is invalid; use 1 to {MAX_PAGE}, e.g. {MAX_PAGE}")
+    skip = 0
+    while max_items is None or skip < max_items:
+        limit = page_size if max_items is None else min(page_size, max_items - skip)
+        page = source.list_activations(name, limit=limit, skip=skip, since=since, upto=upto, docs=docs)
+        yield [item for item in page if isinstance(item, dict)]
+        if len(page) < limit:
+            return
+        skip += len(page)
 
 
 def _decode(response: requests.Response) -> Any:

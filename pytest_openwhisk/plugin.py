@@ -1,6 +1,6 @@
 """pytest hooks of pytest-openwhisk (hooks only; the work lives in the modules they call).
 
-Fixtures are defined in :mod:`pytest_openwhisk.fixtures`, :mod:`pytest_openwhisk.bench` (``ow_bench``)
+Fixtures are defined in :mod:`pytest_openwhisk.fixtures`, :mod:`pytest_openwhisk.measure.bench` (``ow_bench``)
 and :mod:`pytest_openwhisk.workload.fixture` (``ow_workload``) and re-exported here so pytest registers
 them with the plugin.
 """
@@ -12,10 +12,11 @@ from typing import Any
 
 import pytest
 
-from pytest_openwhisk import benchjson, report, slo
+from pytest_openwhisk import slo
 from pytest_openwhisk.backends import preflight
-from pytest_openwhisk.bench import ow_bench, pytest_pyfunc_call
 from pytest_openwhisk.fixtures import ow_action, ow_client, ow_cluster, ow_settings
+from pytest_openwhisk.measure import compare, machine, report
+from pytest_openwhisk.measure.bench import ow_bench, pytest_pyfunc_call, quiet_unused_benchmark
 from pytest_openwhisk.options import Settings, add_options
 from pytest_openwhisk.session import SESSION_KEY, OpenWhiskSession
 from pytest_openwhisk.workload.fixture import ow_workload
@@ -62,8 +63,9 @@ def pytest_configure(config: pytest.Config) -> None:
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """Reject malformed ``ow_slo`` markers before anything runs."""
+    """Reject malformed ``ow_slo`` markers before anything runs; quiet pytest-benchmark for ``ow_bench``."""
     slo.validate_slo_markers(items)
+    quiet_unused_benchmark(items)
 
 
 def pytest_report_header(config: pytest.Config) -> list[str]:
@@ -84,30 +86,33 @@ def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pyte
 
 @pytest.hookimpl(optionalhook=True)
 def pytest_benchmark_update_machine_info(config: pytest.Config, machine_info: dict[str, Any]) -> None:
-    """Replace pytest-benchmark's machine info by the cluster fingerprint (``benchjson``)."""
-    benchjson.update_machine_info(config, machine_info)
+    """Replace pytest-benchmark's machine info by the cluster fingerprint (``measure.machine``)."""
+    machine.update_machine_info(config, machine_info)
+    cluster = config.stash.get(machine.CLUSTER_KEY, None)
+    if cluster is not None:
+        compare.check_compared(config, cluster)
 
 
 @pytest.hookimpl(optionalhook=True)
 def pytest_benchmark_update_json(config: pytest.Config, benchmarks: Any, output_json: dict[str, Any]) -> None:
-    """Mask any auth key in the pytest-benchmark JSON before it is saved (``benchjson.scrub_json``)."""
-    benchjson.scrub_json(config, output_json)
+    """Mask any auth key in the pytest-benchmark JSON before it is saved (``measure.machine.scrub_json``)."""
+    machine.scrub_json(config, output_json)
 
 
 @pytest.hookimpl(optionalhook=True)
 def pytest_benchmark_generate_machine_info(config: pytest.Config) -> dict[str, Any]:
     """Machine info without pytest-benchmark's slow host CPU probe (the cluster fingerprint replaces it)."""
-    return benchjson.generate_machine_info(config)
+    return machine.generate_machine_info(config)
 
 
 @pytest.hookimpl(optionalhook=True, wrapper=True)
 def pytest_benchmark_compare_machine_info(config: pytest.Config, benchmarksession: Any,
                                           machine_info: dict[str, Any],
                                           compared_benchmark: dict[str, Any]) -> Generator[None, Any, Any]:
-    """Check a compared run of ours by its cluster fingerprint once known (``benchjson``).
+    """Check a compared run of ours by its cluster fingerprint once known (``measure.compare``).
 
     Around pytest-benchmark's own check, which runs before the cluster is up; runs not saved by this
     plugin keep pytest-benchmark's whole-machine_info check and warning.
     """
-    with benchjson.compare_machine_info(config, machine_info, compared_benchmark):
+    with compare.compare_machine_info(config, machine_info, compared_benchmark):
         return (yield)

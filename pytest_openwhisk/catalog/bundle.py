@@ -12,19 +12,17 @@ import fnmatch
 import hashlib
 import importlib.metadata
 import importlib.util
-import io
 import os
 import sys
 import tempfile
-import zipfile
 from collections.abc import Mapping, Sequence
 from functools import lru_cache
 from pathlib import Path
 
 from pytest_openwhisk.catalog.errors import ManifestError
 from pytest_openwhisk.catalog.manifest import MANIFEST, FunctionSpec
+from pytest_openwhisk.zips import deterministic_zip
 
-_ZIP_EPOCH = (1980, 1, 1, 0, 0, 0)
 _ACTIVATE_THIS = '''"""Put this bundle's site-packages first on sys.path (the runtime runs it before main)."""
 import os
 import site
@@ -75,13 +73,6 @@ def bundle_files(module: str, exclude: Sequence[str] = (), *, where: str = "zip.
     return files
 
 
-def _add(archive: zipfile.ZipFile, name: str, data: bytes, mode: int = 0o644) -> None:
-    info = zipfile.ZipInfo(name, _ZIP_EPOCH)
-    info.external_attr = (mode & 0o777) << 16
-    info.compress_type = zipfile.ZIP_DEFLATED
-    archive.writestr(info, data)
-
-
 def zip_members(spec: FunctionSpec) -> dict[str, Path | bytes]:
     """Archive name -> source file (or bytes) for a binary catalogue function."""
     if spec.zip is None:
@@ -116,14 +107,7 @@ def zip_members(spec: FunctionSpec) -> dict[str, Path | bytes]:
 
 def build_zip(spec: FunctionSpec) -> bytes:
     """The deterministic zip of a binary catalogue function (sorted entries, fixed timestamps)."""
-    buffer = io.BytesIO()
-    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED, compresslevel=6) as archive:
-        for name, source in sorted(zip_members(spec).items()):
-            if isinstance(source, bytes):
-                _add(archive, name, source)
-            else:
-                _add(archive, name, source.read_bytes(), source.stat().st_mode)
-    return buffer.getvalue()
+    return deterministic_zip(zip_members(spec))
 
 
 def zip_path(spec: FunctionSpec, cache_dir: str | Path | None = None) -> Path:

@@ -1,12 +1,16 @@
 """Compare like with like: differences between two ``machine_info.ow_fingerprint`` objects.
 
-Fingerprints are flattened to dotted keys (``limits.memory_mb_max``). Keys that change on every run
-without changing what is measured (ports, pids, start times) are ignored by default.
+The one fingerprint diff of the project: the regression gate, ``pytest-openwhisk compare`` and the
+``--benchmark-compare`` warning (:mod:`pytest_openwhisk.measure.compare`) all use :func:`diff`.
+Fingerprints are flattened to dotted keys (``limits.memory_mb_max``); tuples equal lists (a saved file
+holds lists). Keys that change on every run without changing what is measured (ports, pids, start
+times) are ignored by default. Values of secret-looking fields print as ``***``, long values shortened.
 """
 
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -14,6 +18,11 @@ from typing import Any
 #: last key components ignored by default: they vary between identical runs
 VOLATILE_KEYS = frozenset({"apihost", "port", "pid", "started", "start_time", "timestamp", "datetime",
                            "auth", "uptime", "uptime_s", "workdir", "tmpdir"})
+#: field names whose values are never printed in a difference (auth keys, tokens, passwords, ...)
+SECRET_FIELD = re.compile(r"auth|key|token|secret|passw|credential|cert", re.IGNORECASE)
+#: a printed value longer than this is shortened with "..."
+MAX_VALUE_CHARS = 80
+MASK = "***"
 
 
 class FingerprintMismatch(Exception):
@@ -39,27 +48,32 @@ class Difference:
     new: Any
 
     def __str__(self) -> str:
-        return f"{self.key}: {_show(self.old)} -> {_show(self.new)}"
+        return f"{self.key}: {show(self.key, self.old)} -> {show(self.key, self.new)}"
 
 
-_MISSING = object()
+#: the value of a key present on one side only
+MISSING: Any = object()
 
 
-def _show(value: Any) -> str:
-    if value is _MISSING:
+def show(key: str, value: Any) -> str:
+    """A value as a difference prints it: compact JSON, ``***`` for secret-looking fields, shortened."""
+    if value is MISSING:
         return "(absent)"
-    return json.dumps(value, sort_keys=True, default=str)
+    if SECRET_FIELD.search(key.rpartition(".")[2]):
+        return MASK
+    text = json.dumps(value, sort_keys=True, default=str)
+    return text if len(text) <= MAX_VALUE_CHARS else text[: MAX_VALUE_CHARS - 3] + "..."
 
 
 def flatten(value: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
-    """Nested mappings as ``{"a.b.c": leaf}``; lists stay leaves."""
+    """Nested mappings as ``{"a.b.c": leaf}``; lists stay leaves (tuples become lists)."""
     flat: dict[str, Any] = {}
     for key, item in value.items():
         name = f"{prefix}{key}"
         if isinstance(item, Mapping) and item:
             flat.update(flatten(item, name + "."))
         else:
-            flat[name] = item
+            flat[name] = json.loads(json.dumps(item, default=str)) if isinstance(item, tuple | list) else item
     return flat
 
 
@@ -78,14 +92,14 @@ def diff(old: Mapping[str, Any] | None, new: Mapping[str, Any] | None,
     if old is None and new is None:
         return []
     if old is None or new is None:
-        return [Difference("ow_fingerprint", _MISSING if old is None else "(present)",
-                           _MISSING if new is None else "(present)")]
+        return [Difference("ow_fingerprint", MISSING if old is None else "(present)",
+                           MISSING if new is None else "(present)")]
     a, b = flatten(old), flatten(new)
     out = []
     for key in sorted(set(a) | set(b)):
         if _ignored(key, ignored):
             continue
-        va, vb = a.get(key, _MISSING), b.get(key, _MISSING)
+        va, vb = a.get(key, MISSING), b.get(key, MISSING)
         if va != vb:
             out.append(Difference(key, va, vb))
     return out

@@ -12,25 +12,16 @@ from __future__ import annotations
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any
 
+from pytest_openwhisk.client import ActivationLister, activation_pages
 from pytest_openwhisk.errors import StartupTimeout
 from pytest_openwhisk.samples import ACCEPTED_NO_RESULT, apply_record
 from pytest_openwhisk.wait import wait_until
 from pytest_openwhisk.workload.sender import SendResult
 
-#: largest page the activations API serves
-PAGE = 200
 #: activations of the platform's own health checks (never part of a workload)
 HEALTH_PREFIX = "invokerHealthTestAction"
-
-
-class ActivationSource(Protocol):
-    """What collection needs from a client (:class:`~pytest_openwhisk.client.OpenWhiskClient` fits)."""
-
-    def list_activations(self, name: str | None = None, *, limit: int = 30, skip: int = 0,
-                         since: int | None = None, upto: int | None = None,
-                         docs: bool = False) -> list[Any]: ...
 
 
 @dataclass
@@ -49,29 +40,24 @@ class JoinReport:
                 "missing_ids": self.missing[:20], "unmatched": self.unmatched, "pages": self.pages}
 
 
-def fetch_activations(source: ActivationSource, names: Iterable[str], since_ms: int, upto_ms: int,
+def fetch_activations(source: ActivationLister, names: Iterable[str], since_ms: int, upto_ms: int,
                       *, max_items: int = 1_000_000) -> tuple[dict[str, dict[str, Any]], int]:
     """Every activation record of ``names`` started in ``[since_ms, upto_ms]``, by id; and the page count.
 
-    Pages are read newest first with ``skip`` until a short page; ``max_items`` bounds the loop.
+    Read with :func:`~pytest_openwhisk.client.activation_pages`; ``max_items`` bounds each name's loop.
     """
     records: dict[str, dict[str, Any]] = {}
     pages = 0
     for name in dict.fromkeys(names):
-        skip = 0
-        while skip < max_items:
-            page = source.list_activations(name, limit=PAGE, skip=skip, since=since_ms, upto=upto_ms,
-                                           docs=True)
+        for page in activation_pages(source, name, since=since_ms, upto=upto_ms, docs=True,
+                                     max_items=max_items):
             pages += 1
             for record in page:
-                if not isinstance(record, dict) or str(record.get("name", "")).startswith(HEALTH_PREFIX):
-                    continue
                 activation_id = record.get("activationId")
-                if isinstance(activation_id, str):
+                if isinstance(activation_id, str) and not str(record.get("name", "")).startswith(
+                    HEALTH_PREFIX
+                ):
                     records[activation_id] = record
-            if len(page) < PAGE:
-                break
-            skip += len(page)
     return records, pages
 
 
@@ -81,7 +67,7 @@ def _query_name(action: str) -> str:
     return "/".join(parts[-2:]) if len(parts) >= 3 else "/".join(parts)
 
 
-def join_activations(result: SendResult, source: ActivationSource, *, settle_s: float = 30.0,
+def join_activations(result: SendResult, source: ActivationLister, *, settle_s: float = 30.0,
                      margin_s: float = 30.0) -> JoinReport:
     """Complete ``result``'s samples from their activation records (in place) and report the join.
 

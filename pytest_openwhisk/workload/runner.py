@@ -12,10 +12,11 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from pytest_openwhisk.client import ActivationLister
 from pytest_openwhisk.names import slug
 from pytest_openwhisk.samples import Sample
 from pytest_openwhisk.workload.analyzer import Analysis, analyze
-from pytest_openwhisk.workload.collect import ActivationSource, join_activations
+from pytest_openwhisk.workload.collect import join_activations
 from pytest_openwhisk.workload.progress import ProgressLine, Writer
 from pytest_openwhisk.workload.schedule import build_schedule
 from pytest_openwhisk.workload.sender import OpenLoopSender, SenderConfig
@@ -34,7 +35,7 @@ class WorkloadRunner:
     apihost: str
     auth: str = field(repr=False)
     namespace: str
-    source: ActivationSource
+    source: ActivationLister
     results_dir: Path
     sender_config: SenderConfig = field(default_factory=SenderConfig)
     progress_stream: Writer | None = None

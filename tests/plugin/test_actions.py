@@ -10,9 +10,10 @@ from typing import Any
 
 import pytest
 
-from pytest_openwhisk.actions import ActionFactory, load_source, name_prefix, zip_folder
+from pytest_openwhisk.actions import ActionFactory, load_source, name_prefix
 from pytest_openwhisk.client import OpenWhiskClient
 from pytest_openwhisk.errors import ConfigError
+from pytest_openwhisk.zips import deterministic_zip, folder_members
 
 VALID_NAME = re.compile(r"^\w[\w@ .&-]{0,254}[\w@.&-]$")
 
@@ -46,8 +47,17 @@ def test_python_folder_is_zipped_with_entry_point(tmp_path: Path) -> None:
 
 
 def test_folder_zip_is_deterministic(tmp_path: Path) -> None:
+    """Same content, same bytes: a later modification time or a new cache file changes nothing."""
+    import os
+
     (tmp_path / "index.js").write_text("exports.main = () => ({})\n")
-    assert zip_folder(tmp_path) == zip_folder(tmp_path)
+    first = deterministic_zip(folder_members(tmp_path))
+    os.utime(tmp_path / "index.js", (2_000_000_000, 2_000_000_000))
+    (tmp_path / ".git").mkdir()
+    (tmp_path / ".git" / "HEAD").write_text("ref: x\n")
+    assert deterministic_zip(folder_members(tmp_path)) == first
+    info = zipfile.ZipFile(io.BytesIO(first)).getinfo("index.js")
+    assert info.date_time == (1980, 1, 1, 0, 0, 0)
 
 
 def test_node_folder_by_package_json(tmp_path: Path) -> None:

@@ -14,15 +14,11 @@ from typing import Any
 
 import pytest
 
-from pytest_openwhisk.benchjson import (
-    ComparedRun,
-    MeasurementBenchmark,
-    _with_label,
-    differences,
-    fingerprint_message,
-    generate_machine_info,
-    scrub,
-)
+from pytest_openwhisk.measure.compare import ComparedRun, fingerprint_message
+from pytest_openwhisk.measure.entries import EntrySource, with_label
+from pytest_openwhisk.measure.machine import generate_machine_info
+from pytest_openwhisk.measure.scrub import scrub
+from pytest_openwhisk.regress.fingerprint import diff
 
 #: unrelated plugins installed here that cost ~5 s per in-process pytester run (re-imported every run)
 OTHER_PLUGINS = ("-p", "no:hypothesispytest", "-p", "no:pytest-kind", "-p", "no:anyio", "-p", "no:xdist",
@@ -82,6 +78,9 @@ class FakeBackend:
 
     def monitor(self, start, end):
         return {"window_s": round(end - start, 3) >= 0}
+
+    def open_window(self):
+        pass
 
 
 @pytest.fixture(scope="session")
@@ -146,7 +145,8 @@ def test_autosave_writes_one_entry_per_measurement(project: pytest.Pytester) -> 
     assert (info["ow_mode"], info["ow_action"]) == ("warm", "t0-hello")
     assert info["ow_summary"]["count"] == 12
     assert info["ow_summary"]["cold_ratio"] == 0
-    assert set(info["ow_samples"]) == {"latency_ms", "duration_ms", "wait_ms", "init_ms", "cold", "error"}
+    assert set(info["ow_samples"]) == {"latency_ms", "duration_ms", "wait_ms", "init_ms", "cpu_ms", "memory_mb",
+                                       "energy_j", "cold", "error"}
     assert info["ow_samples"]["cold"] == [0] * 12
     assert info["ow_slo"] == [
         {"metric": "p99", "target": "1s", "observed": pytest.approx(2.4, abs=0.01), "samples": 12,
@@ -303,15 +303,20 @@ def test_scrub_masks_nested_values_and_keys() -> None:
 
 
 def test_labels() -> None:
-    assert _with_label("test_x", "warm") == "test_x[warm]"
-    assert _with_label("test_x[a-1]", "cold") == "test_x[a-1-cold]"
+    assert with_label("test_x", "warm") == "test_x[warm]"
+    assert with_label("test_x[a-1]", "cold") == "test_x[a-1-cold]"
 
 
 def test_entry_stats_are_the_given_latencies() -> None:
-    entry = MeasurementBenchmark(name="t[warm]", fullname="f::t[warm]", group="t", param=None, params=None,
-                                 extra_info={"ow_mode": "warm"}, latencies_s=[0.003, 0.001, 0.002],
-                                 options={})
-    doc = entry.as_dict()  # type: ignore[no-untyped-call]  # pytest-benchmark is untyped
+    """A Metadata built by pytest-benchmark's own constructor from an EntrySource."""
+    from pytest_benchmark.stats import Metadata
+
+    source = EntrySource(name="t[warm]", fullname="f::t[warm]", group="t", param=None, params=None,
+                         extra_info={"ow_mode": "warm"})
+    entry = Metadata(source, 1, {})  # type: ignore[no-untyped-call]  # pytest-benchmark is untyped
+    for value in (0.003, 0.001, 0.002):
+        entry.stats.update(value)  # type: ignore[no-untyped-call]
+    doc = entry.as_dict()  # type: ignore[no-untyped-call]
     assert doc["stats"]["data"] == [0.003, 0.001, 0.002]
     assert doc["stats"]["median"] == 0.002
     assert doc["stats"]["rounds"] == 3
@@ -467,10 +472,10 @@ def test_fingerprint_difference_lines() -> None:
     new = {"node": "local", "python_version": "3.12.1",
            "ow_fingerprint": {"version": "1", "pool": {"prewarm": [], "memory": 1024},
                               "auth_key": "new-secret", "added": "x" * 200}}
-    paths = [path for path, _, _ in differences(old, new)]
+    paths = [d.key for d in diff(old, new)]
     assert paths == ["ow_fingerprint.added", "ow_fingerprint.auth_key", "ow_fingerprint.gone",
                      "ow_fingerprint.pool.prewarm", "python_version"]
-    assert differences({"a": (1, 2)}, {"a": [1, 2]}) == []
+    assert diff({"a": (1, 2)}, {"a": [1, 2]}) == []
     config = pytest.Config.__new__(pytest.Config)  # only its stash is used
     config.stash = pytest.Stash()
     text = fingerprint_message(config, ComparedRun("run 1", old), new)
@@ -478,12 +483,12 @@ def test_fingerprint_difference_lines() -> None:
     lines = text.splitlines()
     assert lines[0] == ("Benchmark cluster differs from the compared run (run 1) in 5 field(s), "
                         "so timings may not be comparable:")
-    assert lines[1].startswith("  ow_fingerprint.added: <missing> -> xxx")
+    assert lines[1].startswith('  ow_fingerprint.added: (absent) -> "xxx')
     assert lines[1].endswith("...")
     assert len(lines[1]) < 130
     assert lines[2:] == ["  ow_fingerprint.auth_key: *** -> ***",
-                         "  ow_fingerprint.gone: 1 -> <missing>",
+                         "  ow_fingerprint.gone: 1 -> (absent)",
                          '  ow_fingerprint.pool.prewarm: [{"kind": "nodejs:20"}] -> []',
-                         "  python_version: 3.11.7 -> 3.12.1"]
+                         '  python_version: "3.11.7" -> "3.12.1"']
     assert "secret" not in text
     assert fingerprint_message(config, ComparedRun("run 1", old), old) is None

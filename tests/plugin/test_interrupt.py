@@ -23,8 +23,8 @@ import pytest
 
 from pytest_openwhisk.client import InvokeResult
 from pytest_openwhisk.measure import MeasurementInterrupted, run_cold, run_concurrent, run_warm
+from pytest_openwhisk.measure.samplelog import SampleLog, read_sample_log, sample_log_path
 from pytest_openwhisk.names import slug
-from pytest_openwhisk.samplelog import SampleLog, read_sample_log, sample_log_path
 from pytest_openwhisk.samples import Sample
 
 SECRET = "23bc46b1-71f6-4ed5-8c54-816aa4f8c502:" + "123zO3xZCLrMN6v2BKK1dXYFpXlPkccOFqm12CdAsMgRU4VrNZ9lyGVC"

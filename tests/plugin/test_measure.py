@@ -272,33 +272,35 @@ def test_concurrent_window_failure_stops_before_measuring_and_is_raised() -> Non
     assert log.events == ["invoke"] * 3 + ["window"]
 
 
-def test_bench_concurrent_hands_the_backends_window_opener_to_the_runner(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
+@pytest.mark.parametrize("mode", ["warm", "concurrent"])
+def test_bench_opens_the_backends_window_after_the_warm_up(mode: str) -> None:
+    """ow_bench's warm and concurrent measurements call the backend's open_window between warm-up and
+    measured invocations, and the backend's monitoring is asked for exactly the measured window."""
     from types import SimpleNamespace
 
-    from pytest_openwhisk import bench
+    from pytest_openwhisk.measure.bench import BenchRunner
 
-    seen: dict[str, Any] = {}
-
-    class Stop(Exception):
-        pass
-
-    def fake_run_concurrent(*args: Any, **kwargs: Any) -> Any:
-        seen.update(kwargs)
-        raise Stop
+    log = WindowLog()
 
     class Backend(FakeBackend):
         def open_window(self) -> None:
-            pass
+            log.hook()
 
-    backend = Backend()
-    monkeypatch.setattr(bench, "run_concurrent", fake_run_concurrent)
-    runner = bench.BenchRunner(client=FakeClient(), backend=backend,  # type: ignore[arg-type]
-                               config=SimpleNamespace(stash={}), nodeid="t::x")  # type: ignore[arg-type]
-    with pytest.raises(Stop):
-        runner.concurrent("hello", clients=2, per_client=1)
-    assert seen["before_window"] == backend.open_window
+        def monitor(self, start: float, end: float) -> dict[str, Any]:
+            log.events.append("monitor")
+            return {"window": [start, end]}
+
+    runner = BenchRunner(client=FakeClient(log.answer), backend=Backend(),  # type: ignore[arg-type]
+                         config=SimpleNamespace(stash={}), nodeid="t::x")  # type: ignore[arg-type]
+    if mode == "warm":
+        m = runner.warm("hello", rounds=3, warmup=2)
+        expected = ["invoke"] * 2 + ["window"] + ["invoke"] * 3 + ["monitor"]
+    else:
+        m = runner.concurrent("hello", clients=2, per_client=2, warmup=1)
+        expected = ["invoke"] * 2 + ["window"] + ["invoke"] * 4 + ["monitor"]
+    assert log.events == expected
+    assert m.extra["monitoring"] == {"window": [m.started, m.ended]}
+    assert runner.measurements == [m]
 
 
 def test_202_fetches_the_record_later() -> None:

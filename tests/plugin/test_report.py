@@ -6,7 +6,7 @@ from types import SimpleNamespace
 from typing import Any
 
 from pytest_openwhisk.measure import Measurement
-from pytest_openwhisk.report import format_summary, slo_cell, terminal_summary
+from pytest_openwhisk.measure.report import format_summary, slo_cell, terminal_summary
 from pytest_openwhisk.samples import Sample
 from pytest_openwhisk.slo import evaluate
 

@@ -9,9 +9,10 @@ from typing import Any
 
 import pytest
 
+from pytest_openwhisk.client import MAX_PAGE as PAGE
 from pytest_openwhisk.samples import ACCEPTED_NO_RESULT, CLIENT_ERROR, Sample
 from pytest_openwhisk.workload.analyzer import CSV_COLUMNS, analyze, completion_ms, execution_ms
-from pytest_openwhisk.workload.collect import PAGE, fetch_activations, join_activations
+from pytest_openwhisk.workload.collect import fetch_activations, join_activations
 from pytest_openwhisk.workload.records import DROPPED
 from pytest_openwhisk.workload.runner import bench_samples
 from pytest_openwhisk.workload.schedule import Arrival, build_schedule

@@ -33,7 +33,7 @@ def sample_log_path(results_dir: Path, nodeid: str, measurement: str) -> Path:
 class SampleLog:
     """Appends samples to a JSONL file: one ``write`` + ``flush`` per sample; thread-safe.
 
-    Use it as the ``on_sample`` callback of the runners in :mod:`pytest_openwhisk.measure`. A log
+    Use it as the ``on_sample`` callback of the runners in :mod:`pytest_openwhisk.measure.runners`. A log
     left over from an earlier run at the same path is removed when the log is created; the file
     itself is created with the first sample (a measurement that measured nothing leaves no file).
     ``secrets`` (auth keys) are masked in every string value before it is written.

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from pytest_openwhisk.measure import Measurement
+from pytest_openwhisk.measure.runners import Measurement
 from pytest_openwhisk.stats import latencies_ms, percentile
 
 COLUMNS = ("test", "measurement", "mode", "samples", "p50 ms", "p95 ms", "p99 ms", "cold", "errors", "slo")

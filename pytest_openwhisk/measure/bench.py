@@ -19,9 +19,11 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from pytest_openwhisk.benchjson import record_measurement, remember_cluster, secrets_of
 from pytest_openwhisk.errors import SloViolation
-from pytest_openwhisk.measure import (
+from pytest_openwhisk.measure.compare import check_compared
+from pytest_openwhisk.measure.entries import record_measurement
+from pytest_openwhisk.measure.machine import remember_cluster, secrets_of
+from pytest_openwhisk.measure.runners import (
     ActionLike,
     Measurement,
     MeasurementInterrupted,
@@ -33,7 +35,7 @@ from pytest_openwhisk.measure import (
     run_concurrent,
     run_warm,
 )
-from pytest_openwhisk.samplelog import SampleLog, sample_log_path
+from pytest_openwhisk.measure.samplelog import SampleLog, sample_log_path
 from pytest_openwhisk.samples import Sample
 from pytest_openwhisk.session import SESSION_KEY
 from pytest_openwhisk.slo import (
@@ -82,9 +84,9 @@ class BenchRunner:
              name: str | None = None) -> Measurement:
         """``warmup`` discarded invocations, then ``rounds`` measured blocking invocations in a row."""
         label = self._unique(name or "warm")
-        opener = getattr(self.backend, "open_window", None)
         return self._measure(label, lambda log: run_warm(self.client, action, params, rounds, warmup,
-                                                         name=label, on_sample=log, before_window=opener))
+                                                         name=label, on_sample=log,
+                                                         before_window=self.backend.open_window))
 
     def cold(self, action: ActionLike | str, params: Params = None, rounds: int = 10,
              name: str | None = None) -> Measurement:
@@ -97,18 +99,17 @@ class BenchRunner:
                    per_client: int = 25, warmup: int = 1, name: str | None = None) -> Measurement:
         """``clients`` threads x ``per_client`` blocking invocations, started together after a warm-up."""
         label = self._unique(name or f"concurrent-{clients}x{per_client}")
-        opener = getattr(self.backend, "open_window", None)
         return self._measure(label, lambda log: run_concurrent(self.client, action, params, clients,
                                                                per_client, warmup, name=label,
-                                                               on_sample=log, before_window=opener))
+                                                               on_sample=log,
+                                                               before_window=self.backend.open_window))
 
     def sample_log(self, name: str) -> Path | None:
         """Where measurement ``name``'s samples are streamed (None without a session / results dir)."""
         session = self.config.stash.get(SESSION_KEY, None)
-        results_dir = getattr(getattr(session, "settings", None), "results_dir", None)
-        if results_dir is None:
+        if session is None:
             return None
-        return sample_log_path(Path(results_dir), self.nodeid, name)
+        return sample_log_path(session.settings.results_dir, self.nodeid, name)
 
     def record(self, name: str, samples: Sequence[Sample], mode: str = "open-loop",
                action: ActionLike | str = "", extra: Mapping[str, Any] | None = None) -> Measurement:
@@ -214,10 +215,16 @@ class BenchRunner:
         record_measurement(self.config, self.benchmark, measurement)
 
 
-def _mark_benchmark_used(benchmark: Any) -> None:
-    """Tell pytest-benchmark its fixture was used (by our measurements), silencing "not used at all"."""
-    if benchmark is not None and not getattr(benchmark, "_mode", None):
-        benchmark._mode = "ow_bench"
+#: pytest-benchmark's warning for a test whose ``benchmark`` fixture made no timed call; ``ow_bench``
+#: feeds pytest-benchmark its own entries instead, so the plugin filters it for tests using ``ow_bench``
+UNUSED_BENCHMARK_FILTER = "ignore:Benchmark fixture was not used at all in this test!"
+
+
+def quiet_unused_benchmark(items: Sequence[pytest.Item]) -> None:
+    """Add :data:`UNUSED_BENCHMARK_FILTER` (a ``filterwarnings`` mark) to every test using ``ow_bench``."""
+    for item in items:
+        if "ow_bench" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.filterwarnings(UNUSED_BENCHMARK_FILTER))
 
 
 @pytest.fixture
@@ -233,12 +240,11 @@ def ow_bench(request: pytest.FixtureRequest, ow_client: OpenWhiskClient, ow_clus
         targets = parse_targets(marker_targets(request.node))
     except ValueError as exc:
         raise pytest.UsageError(f"{request.node.nodeid}: {exc}") from exc
-    remember_cluster(request.config, ow_cluster)
+    check_compared(request.config, remember_cluster(request.config, ow_cluster))
     runner = BenchRunner(client=ow_client, backend=ow_cluster, config=request.config,
                          nodeid=request.node.nodeid, targets=targets, benchmark=benchmark)
     request.node.stash[RUNNER_KEY] = runner
     yield runner
-    _mark_benchmark_used(benchmark)
     runner.check_unmet()  # no-op after pytest_pyfunc_call; a safety net when that wrapper is not registered
 
 
