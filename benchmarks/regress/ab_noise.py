@@ -25,7 +25,8 @@ Both designs use ``--rounds`` invocations per side and 5 warm-up invocations per
 2000 resamples. A cell counts the repetitions flagged ``REGRESSION`` (A/A: false alarms), under the A/B
 default gate (``p50:3%,p95:5%,cold_ratio:2%,error_rate:1%``) and under 2 % thresholds
 (``p50:2%``, ``p95:2%``, ``mean:2%``). Results are rewritten after every repetition to
-``--out/ab_noise.{json,md}``; the wall time of each design is the sum of its measurement phases.
+``--out/ab_noise.{json,md}`` (raw latencies per comparison in ``ab_noise_raw.jsonl``); the wall time of
+each design is the sum of its measurement phases.
 """
 
 from __future__ import annotations
@@ -164,6 +165,7 @@ def _one(
             if row.rule is not None:
                 rows[row.rule.metric] = {"verdict": row.verdict, "effect": row.effect, "p": row.p_value}
     details = {
+        "latency_ms": [[s.latency_ms if s.ok else None for s in m.samples] for m in (b, h)],
         "rows": rows,
         "errors": [sum(not s.ok for s in m.samples) for m in (b, h)],
         "cold": [sum(s.cold for s in m.samples) for m in (b, h)],
@@ -238,6 +240,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         "records": [],
     }
     args.out.mkdir(parents=True, exist_ok=True)
+    (args.out / "ab_noise_raw.jsonl").write_text(
+        "", encoding="utf-8"
+    )  # one line per comparison, raw latencies
     with _server() as ow, OpenWhiskClient(ow.apihost, ow.auth, "_") as client:
         workloads = _deploy(client, 100)
         workloads = {w: workloads[w] for w in workload_names}
@@ -262,6 +267,10 @@ def main(argv: Sequence[str] | None = None) -> int:
                         cell[gate_name] += int(hit)
                     state["ratios"][workload][design][label].append(ratio)
                     state["wall_s"][design] += wall
+                    raw = details.pop("latency_ms")
+                    with (args.out / "ab_noise_raw.jsonl").open("a", encoding="utf-8") as stream:
+                        record = {"rep": rep, "workload": workload, "design": design, "head": label}
+                        stream.write(json.dumps({**record, "latency_ms": raw}) + "\n")
                     state["records"].append(
                         {
                             "rep": rep,

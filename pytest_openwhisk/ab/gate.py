@@ -112,7 +112,10 @@ def verdict(
 ) -> tuple[str, str]:
     """Verdict and reason of one paired row (``p_worse`` possibly adjusted, described by ``adjusted``)."""
     change, over = _change(rule, res)
-    note = f"paired randomization p={res.p_slower:.2g}{adjusted}, {res.pairs} pairs"
+    what = f"median of {res.pairs} per-pair ratios" if res.pairwise else f"{res.pairs} pairs"
+    if res.pairwise and rule.absolute:
+        what = f"median of {res.pairs} per-pair differences"
+    note = f"paired randomization p={res.p_slower:.2g}{adjusted}, {what}"
     if p_worse < alpha and over:
         return REGRESSION, f"{change} is significant ({note} < {alpha:g}) and over {rule.describe()}"
     if p_worse < alpha:
@@ -147,6 +150,7 @@ def _rows(
             alpha=alpha,
             resamples=resamples,
             seed=_seed(seed, ab.name, rule.metric),
+            pairwise=rule.kind == "latency" and rule.quantile == 0.5,
         )
         row = Comparison(
             ab.name,

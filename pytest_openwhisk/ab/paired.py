@@ -10,6 +10,9 @@ were made, and which side came first was decided by a coin.
   statistic (the ratio of percentiles, a difference in ms, or a difference of proportions) gives its
   null distribution with no assumption about the noise: drift, bursts and serial correlation move both
   members of a pair alike. The one-sided p-value is ``(1 + #{T* >= T}) / (resamples + 1)``.
+* **Pairwise median** (``pairwise=True``, used for ``p50``): the change is the median of the per-pair
+  ratios; a swap inverts a pair's ratio. Pairs share the moment's machine state, so this stays precise
+  when each side's own median falls between a busy and a quiet mode and jumps with a few invocations.
 * **Interval: the test inverted (normal approximation).** A bound ``B`` is an effect the test would just
   reject: head moved to ``B`` (divided by the ratio, or the difference subtracted) and re-randomized
   gives the standard error ``se(B)`` there, and ``|estimate - B| = z(1 - alpha) * se(B)`` (log scale for
@@ -53,6 +56,7 @@ class PairedResult:
     p_slower_normal: float  # p_slower from a normal approximation of the randomization distribution
     pairs: int  # pairs used
     resamples: int
+    pairwise: bool = False  # effect = median of the per-pair ratios (differences)
 
 
 def _stat(values: Array, quantile: float | None) -> Array:
@@ -77,13 +81,26 @@ def _chunks(total: int, pairs: int) -> list[tuple[int, int]]:
 
 
 def randomization(
-    base: Array, head: Array, quantile: float | None, relative: bool, resamples: int, rng: np.random.Generator
+    base: Array,
+    head: Array,
+    quantile: float | None,
+    relative: bool,
+    resamples: int,
+    rng: np.random.Generator,
+    pairwise: bool = False,
 ) -> Array:
-    """The statistic's effect on ``resamples`` re-randomizations (labels swapped inside random pairs)."""
+    """The statistic's effect on ``resamples`` re-randomizations (labels swapped inside random pairs).
+
+    ``pairwise``: the statistic is the median of the per-pair effects (a swap negates a pair's effect).
+    """
     m = base.size
     out = np.empty(resamples, dtype=np.float64)
+    per_pair = _effect(base, head, relative) if pairwise else None
     for start, stop in _chunks(resamples, m):
         flip = rng.random((stop - start, m)) < 0.5
+        if per_pair is not None:
+            out[start:stop] = np.median(np.where(flip, -per_pair, per_pair), axis=1)
+            continue
         swapped_base = np.where(flip, head, base)
         swapped_head = np.where(flip, base, head)
         out[start:stop] = _effect(_stat(swapped_base, quantile), _stat(swapped_head, quantile), relative)
@@ -119,6 +136,7 @@ def _interval(
     alpha: float,
     resamples: int,
     rng: np.random.Generator,
+    pairwise: bool = False,
 ) -> tuple[float, float]:
     """Each bound solves ``|observed - bound| = z * se(bound)``, se from re-randomizing head moved to it.
 
@@ -130,7 +148,8 @@ def _interval(
 
     def se_at(effect: float) -> float:
         moved = head / math.exp(effect) if relative else head - effect
-        return float(np.std(randomization(base, moved, quantile, relative, resamples, rng), ddof=1))
+        null = randomization(base, moved, quantile, relative, resamples, rng, pairwise)
+        return float(np.std(null, ddof=1))
 
     start = se_at(observed)
     bounds = []
@@ -151,12 +170,15 @@ def compare_paired(
     alpha: float = 0.01,
     resamples: int = 2000,
     seed: int | np.random.SeedSequence = 0,
+    pairwise: bool = False,
 ) -> PairedResult:
     """Compare one statistic of paired samples (``base[i]``, ``head[i]`` measured together).
 
     ``quantile`` is a fraction (0.95) or None for the mean; proportions pass 0/1 flags with
-    ``quantile=None, relative=False``. Pairs with a non-finite value on either side are dropped.
-    Same inputs and seed give the same result.
+    ``quantile=None, relative=False``. ``pairwise=True`` estimates the change as the median of the
+    per-pair ratios (differences when not ``relative``) instead of comparing the two sides' statistics;
+    ``base``/``head`` still report each side's ``quantile``. Pairs with a non-finite value on either side
+    are dropped. Same inputs and seed give the same result.
     """
     if not 0 < alpha < 0.5:
         raise ValueError(f"alpha must be in (0, 0.5), got {alpha!r}")
@@ -171,8 +193,11 @@ def compare_paired(
     if b.size == 0:
         raise ValueError("no pair has a finite value on both sides")
     sb, sh = float(_stat(b, quantile)), float(_stat(h, quantile))
-    observed = float(_effect(np.array(sb), np.array(sh), relative))
-    null = randomization(b, h, quantile, relative, resamples, np.random.default_rng(seed))
+    if pairwise:
+        observed = float(np.median(_effect(b, h, relative)))
+    else:
+        observed = float(_effect(np.array(sb), np.array(sh), relative))
+    null = randomization(b, h, quantile, relative, resamples, np.random.default_rng(seed), pairwise)
     tolerance = 1e-12 * max(1.0, abs(observed))
     p_slower = (1 + int(np.count_nonzero(null >= observed - tolerance))) / (resamples + 1)
     p_faster = (1 + int(np.count_nonzero(null <= observed + tolerance))) / (resamples + 1)
@@ -187,10 +212,14 @@ def compare_paired(
             alpha,
             max(100, resamples // 4),
             np.random.default_rng(np.random.SeedSequence([*_entropy(seed), 1])),
+            pairwise,
         )
     else:
         low = high = observed
-    if relative:
+    if pairwise:
+        effect = math.exp(observed) if relative else observed
+        low, high = (math.exp(low), math.exp(high)) if relative and finite else (low, high)
+    elif relative:
         effect = sh / sb if sb > 0 else (math.inf if sh > 0 else 1.0)
         low, high = (math.exp(low), math.exp(high)) if finite else (effect, effect)
     else:
@@ -206,6 +235,7 @@ def compare_paired(
         p_slower_normal=_normal_p(observed, null),
         pairs=int(b.size),
         resamples=resamples,
+        pairwise=pairwise,
     )
 
 

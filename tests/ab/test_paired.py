@@ -100,3 +100,26 @@ def test_bad_input_names_the_value() -> None:
         compare_paired([1.0], [1.0], 0.5, resamples=10)
     with pytest.raises(ValueError, match="no pair has a finite value"):
         compare_paired([np.nan], [1.0], 0.5)
+
+
+def test_pairwise_median_is_precise_when_the_median_falls_between_busy_and_quiet() -> None:
+    detected = {False: 0, True: 0}
+    rng = np.random.default_rng(11)
+    for trial in range(20):
+        base, head = drifting_pairs(rng, shift=0.05)
+        for pairwise in (False, True):
+            result = compare_paired(base, head, 0.5, pairwise=pairwise, resamples=200, seed=trial)
+            detected[pairwise] += result.p_slower < 0.01 and result.effect > 1.02
+    assert detected[True] == 20
+    assert detected[True] > detected[False]
+
+
+def test_pairwise_reports_each_side_and_the_median_ratio() -> None:
+    base = np.array([10.0, 20.0, 30.0] * 10)
+    result = compare_paired(base, base * 1.1, 0.5, pairwise=True, resamples=100)
+    assert result.pairwise
+    assert result.effect == pytest.approx(1.1)
+    assert (result.base, result.head) == (pytest.approx(20.0), pytest.approx(22.0))
+    assert result.low == pytest.approx(1.1)  # every pair agrees: no spread
+    difference = compare_paired(base, base + 2.0, 0.5, pairwise=True, relative=False, resamples=100)
+    assert difference.effect == pytest.approx(2.0)
