@@ -167,6 +167,9 @@ def _parse_exec(value: Any, caller_ns: str, kinds: tuple[str, ...] | None) -> di
         if not all(isinstance(c, str) for c in components):
             raise malformed_content(FQN_MALFORMED)
         return {"kind": SEQUENCE, "components": ["/" + qualified_path(c, caller_ns) for c in components]}
+    if kind == "blackbox":
+        image = value.get("image")
+        raise ControllerError(Fault.BAD_REQUEST, manifest.BLACKBOX_REFUSED.format(image=image or "(none)"))
     try:
         resolved = manifest.resolve_kind(kind, kinds)
     except ValueError as exc:
@@ -175,6 +178,8 @@ def _parse_exec(value: Any, caller_ns: str, kinds: tuple[str, ...] | None) -> di
     if not isinstance(code, str):
         raise malformed_content(f"'code' must be a string defined in 'exec' for '{kind}' actions")
     main = value.get("main", _MISSING)
+    if resolved in manifest.REQUIRE_MAIN and not isinstance(value.get("main"), str):
+        raise malformed_content(f"'main' must be a string defined in 'exec' for '{kind}' actions")
     out: dict[str, Any] = {"kind": resolved, "code": code, "binary": is_binary_code(code)}
     if main is not _MISSING and main is not None:
         if not isinstance(main, str):

@@ -255,6 +255,13 @@ def runtime_command(
             os.pathsep.join(site_dirs),
             str(code_max_bytes),
         ]
+    if family in ("java", "ruby"):  # an actionloop-style Python proxy driving the JVM / ruby launcher
+        from pytest_openwhisk.local.manifest import loop_command
+
+        proxy = str(RUNTIMES_DIR / "java_ruby_proxy.py")
+        launcher = loop_command(family, memory_mb)
+        head = [*interpreter, "-I", "-S", proxy, str(listen_fd), workdir, str(code_max_bytes), family]
+        return head + launcher
     proxy = str(RUNTIMES_DIR / "nodejs_proxy.js")
     return [
         *interpreter,

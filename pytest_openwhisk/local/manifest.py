@@ -1,29 +1,61 @@
 """Runtime kinds of the embedded OpenWhisk and the ``runtimes`` manifest served by ``GET /``.
 
-Every Python kind runs on the host interpreter (``sys.executable``) and every Node.js kind on the
-host ``node``; the manifest says so in each entry's ``image`` (prefix ``local``) and in an extra
-``interpreter`` field, so benchmark results never pretend to use the official images.
+Every Python kind runs on the host interpreter (``sys.executable``), every Node.js kind on the host
+``node``, ``java:8`` on the host JVM (with Gson, ``/usr/share/java/gson.jar``) and ``ruby:2.5`` on the host
+``ruby``; the manifest says so in each entry's ``image`` (prefix ``local``) and in an extra ``interpreter``
+field, so benchmark results never pretend to use the official images. Java and Ruby kinds are offered only
+when their toolchain is installed (``bash .ci/setup``); their actions run under an actionloop-style proxy
+(``runtimes/java_ruby_proxy.py``) that drives a launcher (``runtimes/java_launcher.java``,
+``runtimes/ruby_launcher.rb``).
 """
 
 from __future__ import annotations
 
+import hashlib
+import os
 import shutil
+import subprocess
 import sys
+from pathlib import Path
 from typing import Any
 
 PYTHON_DEFAULT = "python:3.11"
 NODEJS_DEFAULT = "nodejs:20"
+JAVA_DEFAULT = "java:8"
+RUBY_DEFAULT = "ruby:2.5"
+GSON_JAR = "/usr/share/java/gson.jar"
+RUNTIMES_DIR = Path(__file__).resolve().parent / "runtimes"
+BLACKBOX_REFUSED = (
+    "'blackbox' (Docker image) actions need a container runtime; the embedded OpenWhisk cannot run "
+    "image {image!r}. Run them on a real OpenWhisk: --ow-cluster=kind or --ow-cluster=existing"
+)
+
+
+def java_available() -> bool:
+    """Whether ``java:8`` can run here: a JDK (``java``, ``javac``) and Gson (``libgoogle-gson-java``)."""
+    return bool(shutil.which("java") and shutil.which("javac") and os.path.isfile(GSON_JAR))
+
 
 #: accepted kinds (after resolving ``<family>:default``), python first
 PYTHON_KINDS: tuple[str, ...] = ("python:3", "python:3.10", "python:3.11", "python:3.12")
 NODEJS_KINDS: tuple[str, ...] = ("nodejs:18", "nodejs:20")
-KINDS: tuple[str, ...] = PYTHON_KINDS + NODEJS_KINDS
+JAVA_KINDS: tuple[str, ...] = (JAVA_DEFAULT,) if java_available() else ()
+RUBY_KINDS: tuple[str, ...] = (RUBY_DEFAULT,) if shutil.which("ruby") else ()
+KINDS: tuple[str, ...] = PYTHON_KINDS + NODEJS_KINDS + JAVA_KINDS + RUBY_KINDS
+FAMILIES = ("nodejs", "python", "java", "ruby")
+#: kinds whose actions must name their entry point (``requireMain`` in OpenWhisk's manifest)
+REQUIRE_MAIN = frozenset(JAVA_KINDS)
 
-_ALIASES = {"python:default": PYTHON_DEFAULT, "nodejs:default": NODEJS_DEFAULT}
+_ALIASES = {
+    "python:default": PYTHON_DEFAULT,
+    "nodejs:default": NODEJS_DEFAULT,
+    "java:default": JAVA_DEFAULT,
+    "ruby:default": RUBY_DEFAULT,
+}
 
 
 def family(kind: str) -> str:
-    """The runtime family of a resolved kind: ``"python"`` or ``"nodejs"``."""
+    """The runtime family of a resolved kind: ``"python"``, ``"nodejs"``, ``"java"`` or ``"ruby"``."""
     return resolve_kind(kind).split(":", 1)[0]
 
 
@@ -68,6 +100,8 @@ def resolve_kind(kind: str, allowed: tuple[str, ...] | None = None) -> str:
         if resolved is not None:
             return resolved
     aliases = [a for a in _ALIASES if _default_of(a.split(":", 1)[0], kinds) is not None]
+    if kind == "blackbox":
+        raise ValueError(BLACKBOX_REFUSED.format(image="(none)"))
     valid = ", ".join((*kinds, *aliases))
     raise ValueError(
         f"The specified runtime '{kind}' is not supported by this platform. Valid values are: {valid}."
@@ -75,10 +109,75 @@ def resolve_kind(kind: str, allowed: tuple[str, ...] | None = None) -> str:
 
 
 def interpreter(kind: str) -> list[str]:
-    """The command that runs the runtime proxy of ``kind`` (without the proxy script)."""
-    if family(kind) == "python":
+    """The command that runs the runtime proxy of ``kind`` (without the proxy script).
+
+    Java and Ruby kinds run under a Python proxy (``java_ruby_proxy.py``), which starts the launcher
+    (:func:`loop_command`)."""
+    if family(kind) in ("python", "java", "ruby"):
         return [sys.executable]
     return [shutil.which("node") or "node"]
+
+
+def java_launcher_classes() -> str:
+    """The folder holding the compiled Java launcher (compiled once per launcher version, cached).
+
+    Under ``$XDG_CACHE_HOME`` (or ``~/.cache``)``/pytest-openwhisk``, world-readable so the sandbox's
+    unprivileged uid can load it; compiled again when the source changes."""
+    source = RUNTIMES_DIR / "java_launcher.java"
+    digest = hashlib.sha256(source.read_bytes()).hexdigest()[:16]
+    cache = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "pytest-openwhisk"
+    target = cache / f"java-launcher-{digest}"
+    if (target / "JavaLauncher.class").is_file():
+        return str(target)
+    javac = shutil.which("javac")
+    if javac is None:
+        raise FileNotFoundError(
+            "javac is not installed; apt-get install default-jdk-headless (or bash .ci/setup)"
+        )
+    building = cache / f".build-{digest}-{os.getpid()}"
+    building.mkdir(parents=True, exist_ok=True, mode=0o755)
+    subprocess.run(
+        [javac, "-nowarn", "-encoding", "UTF-8", "-cp", GSON_JAR, "-d", str(building), str(source)],
+        check=True,
+        capture_output=True,
+        timeout=300,
+    )
+    for path in (cache, building, *building.iterdir()):
+        path.chmod(0o755 if path.is_dir() else 0o644)
+    try:
+        building.rename(target)
+    except OSError:  # another process won the race: use its copy
+        shutil.rmtree(building, ignore_errors=True)
+    return str(target)
+
+
+def loop_command(fam: str, memory_mb: int) -> list[str]:
+    """The launcher command the Java/Ruby proxy starts (it appends the action folder and ``main``).
+
+    Java: a heap of 3/4 of the action's memory (the rest for metaspace, code cache, threads), serial GC and
+    C1 only (fast start, small footprint); the whole process tree stays under the pool's memory control."""
+    if fam == "java":
+        java = shutil.which("java") or "java"
+        heap = max(16, memory_mb * 3 // 4)
+        return [
+            java,
+            f"-Xmx{heap}m",
+            f"-Xms{min(heap, 16)}m",
+            "-Xss512k",
+            "-XX:MaxMetaspaceSize=64m",
+            "-XX:ReservedCodeCacheSize=32m",
+            "-XX:+UseSerialGC",
+            "-XX:TieredStopAtLevel=1",
+            "-XX:-UsePerfData",
+            "-Xshare:auto",
+            "--add-opens=java.base/java.util=ALL-UNNAMED",
+            "-cp",
+            os.pathsep.join((java_launcher_classes(), GSON_JAR)),
+            "JavaLauncher",
+        ]
+    if fam == "ruby":
+        return [shutil.which("ruby") or "ruby", str(RUNTIMES_DIR / "ruby_launcher.rb")]
+    raise ValueError(f"no launcher for runtime family {fam!r}; use java or ruby")
 
 
 def _python_version() -> str:
@@ -90,6 +189,10 @@ def _entry(kind: str, default: bool) -> dict[str, Any]:
     if fam == "python":
         image = {"prefix": "local", "name": f"python3-host-{_python_version()}", "tag": "latest"}
         runs_on = f"host python {_python_version()} ({sys.executable})"
+    elif fam in ("java", "ruby"):
+        program = shutil.which(fam)
+        image = {"prefix": "local", "name": f"{fam}-host", "tag": "latest"}
+        runs_on = f"host {fam} ({program}) under the actionloop-style proxy"
     else:
         node = shutil.which("node")
         image = {"prefix": "local", "name": f"nodejs-host-v{version}", "tag": "latest"}
@@ -100,7 +203,7 @@ def _entry(kind: str, default: bool) -> dict[str, Any]:
         "default": default,
         "deprecated": False,
         "sentinelledLogs": True,
-        "requireMain": False,
+        "requireMain": kind in REQUIRE_MAIN,
         "interpreter": runs_on,
     }
     if kind == NODEJS_DEFAULT:
@@ -112,7 +215,7 @@ def manifest_json(allowed: tuple[str, ...] | None = None) -> dict[str, Any]:
     """The ``runtimes`` object of ``GET /``: family -> list of kind entries in OpenWhisk's shape."""
     kinds = offered(allowed)
     out: dict[str, Any] = {}
-    for fam in ("nodejs", "python"):
+    for fam in FAMILIES:
         default = _default_of(fam, kinds)
         entries = [_entry(k, k == default) for k in kinds if k.split(":", 1)[0] == fam]
         if entries:

@@ -1,0 +1,49 @@
+# The Ruby launcher of the embedded OpenWhisk (driven by java_ruby_proxy.py, actionloop style).
+#
+# Usage: ruby ruby_launcher.rb ACTION_DIR MAIN. Loads ACTION_DIR/main.rb, answers {"ok":true} on the result
+# fd ($__OW_RESULT_FD, fd 3 in OpenWhisk's actionloop), then for every JSON line on stdin: sets
+# __OW_<KEY> env vars for the keys other than "value", calls MAIN(value), flushes stdout/stderr and writes
+# the result as one JSON line. An exception is an application error {"error": message} (backtrace on stderr);
+# a result that is not a Hash or Array is refused by the proxy (502), as OpenWhisk's Ruby runtime does.
+require 'json'
+
+OOM_MARKER = 'MemoryError: the action exhausted its memory limit'
+action_dir, entry = ARGV[0], ARGV[1] || 'main'
+out = IO.new(Integer(ENV.fetch('__OW_RESULT_FD', '3')), 'w')
+out.sync = true
+$stdout.sync = true
+$stderr.sync = true
+Dir.chdir(action_dir)
+$LOAD_PATH.unshift(action_dir)
+begin
+  load File.join(action_dir, 'main.rb')
+  raise NameError, "the action has no method '#{entry}'; define def #{entry}(args) ... end" unless respond_to?(entry, true)
+rescue Exception => e # rubocop:disable Lint/RescueException
+  warn "#{e.class}: #{e.message}"
+  warn e.backtrace.join("\n") if e.backtrace
+  exit 1
+end
+out.puts('{"ok":true}')
+
+while (line = $stdin.gets)
+  begin
+    request = JSON.parse(line)
+  rescue JSON::ParserError => e
+    out.puts(JSON.generate({ 'error' => "Error unmarshaling request: #{e.message}" }))
+    next
+  end
+  request.each { |key, value| ENV["__OW_#{key.upcase}"] = value.is_a?(String) ? value : JSON.generate(value) unless key == 'value' }
+  begin
+    result = send(entry, request['value'] || {})
+  rescue NoMemoryError
+    warn OOM_MARKER
+    exit! 137
+  rescue Exception => e # rubocop:disable Lint/RescueException
+    warn "#{e.class}: #{e.message}"
+    warn e.backtrace.join("\n") if e.backtrace
+    result = { 'error' => e.message }
+  end
+  $stdout.flush
+  $stderr.flush
+  out.puts(JSON.generate(result))
+end
