@@ -1,6 +1,6 @@
 """Settings of the embedded OpenWhisk: namespace limits, action limits and the container pool.
 
-Defaults mirror OpenWhisk's own (``openwhisk-compat.md`` §4); :meth:`LocalConfig.benchmark` returns
+Defaults mirror OpenWhisk's own (docs/local.md "Limits and throttles"); :meth:`LocalConfig.benchmark` returns
 the benchmark-grade preset the pytest plugin uses (raised throttles, like ``helm/`` values).
 """
 
@@ -69,6 +69,7 @@ class PoolConfig:
     enforcement: str = "auto"
     pids_max: int = 128  # processes + threads per container (cgroup pids, or RLIMIT_NPROC under bwrap)
     disk_mb: int = 512  # unpacked code size cap; also the size of a bwrap sandbox's private /tmp
+    accounting: bool = True  # per-activation CPU time, memory (and energy) in the record's cost annotation
 
 
 @dataclass(frozen=True)

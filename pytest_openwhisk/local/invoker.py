@@ -19,6 +19,7 @@ from typing import Any
 
 import orjson
 
+from pytest_openwhisk import energy
 from pytest_openwhisk.local import resources, seccomp
 from pytest_openwhisk.local.config import LocalConfig
 from pytest_openwhisk.local.container import Container, Response, RuntimeGone, now_ms
@@ -50,6 +51,7 @@ INIT_EXITED = "The action did not initialize and exited unexpectedly."
 RUN_EXITED = "The action did not produce a valid response and exited unexpectedly."
 OOM = "The action exhausted its memory and was aborted."
 NOT_JSON = "The action did not produce a valid JSON or JSON Array response: {body}"
+COST_ANNOTATION = "pytest-openwhisk/cost"  # record annotation: cpu_ms, memory_peak_mb, memory_rss_mb, ...
 ISOLATION_NOTE = "pytest-openwhisk/isolation"  # record annotation: what isolation 'none' does not protect
 
 
@@ -71,6 +73,9 @@ class Invoker:
         self._root = ""
         self._pool: Pool | None = None
         self.control: resources.Control | None = None
+        self.costs: dict[str, list[int]] = {}  # action path -> [accounted activations, cpu ns, peak bytes]
+        self._energy: energy.Meter | None = None
+        self.energy = energy.availability()
         self._site_dirs = [
             d for d in (*site.getsitepackages(), site.getusersitepackages()) if os.path.isdir(d)
         ]
@@ -82,6 +87,8 @@ class Invoker:
         loop = asyncio.get_running_loop()
         self.isolation = await loop.run_in_executor(None, resolve_mode, self.config.pool.isolation)
         self.control = await loop.run_in_executor(None, resources.select, self.config.pool.enforcement)
+        if self.energy["available"]:
+            self._energy = energy.Meter()
         self.control.start()
         self._root = tempfile.mkdtemp(prefix="ow-invoker-")
         self._pool = Pool(self.config.pool, self._spawn)
@@ -127,6 +134,11 @@ class Invoker:
             "running": True,
             "isolation": self.isolation,
             "enforcement": enforcement,
+            "energy": self.energy,
+            "cost": {
+                path: {"activations": n, "cpu_seconds": cpu / 1e9, "memory_peak_mb": peak / MB}
+                for path, (n, cpu, peak) in self.costs.items()
+            },
             **self._pool.stats(),
         }
 
@@ -215,6 +227,13 @@ class Invoker:
             run_start = now_ms()
             outcome.start_ms, outcome.wait_ms = run_start, max(0, run_start - received_ms)
         body = {"value": request.params, **self._activation_env(request, lowercase=True)}
+        group = container.group if self.config.pool.accounting else None
+        energy_before = None
+        cpu_before = 0
+        if group is not None:
+            group.reset_peak()
+            energy_before = self._energy_reading()
+            cpu_before = group.cpu_ns()
         try:
             response = await container.post("/run", orjson.dumps(body), timeout_s)
         except TimeoutError:
@@ -227,12 +246,51 @@ class Invoker:
         except RuntimeGone:
             raise await self._died(container, RUN_EXITED) from None
         outcome.end_ms = now_ms()
+        if group is not None:
+            cpu = group.cpu_ns() - cpu_before
+            self._account(spec, outcome, cpu, group.memory(), energy_before)
         if container.group is not None and container.group.oom_killed():
             # the kernel killed a process of the container for memory: the container is over its limit
             container.kill()
             raise _Failure(DEVELOPER_ERROR, OOM)
         outcome.size = response.length
         outcome.status_code, outcome.result = self._interpret(response)
+
+    # --- accounting (issue 14) -----------------------------------------------------------------------------
+
+    def _energy_reading(self) -> tuple[list[int], int] | None:
+        if self._energy is None:
+            return None
+        try:
+            return self._energy.read(), energy.machine_cpu_ns()
+        except (OSError, ValueError):
+            return None
+
+    def _account(
+        self,
+        spec: ActionSpec,
+        outcome: RunOutcome,
+        cpu_ns: int,
+        memory: tuple[int, int],
+        energy_before: tuple[list[int], int] | None,
+    ) -> None:
+        """Put the activation's cost into its record (``pytest-openwhisk/cost``) and the per-action totals."""
+        rss, peak = memory
+        cost: dict[str, Any] = {
+            "cpu_ms": round(max(0, cpu_ns) / 1e6, 3),
+            "memory_peak_mb": round(peak / MB, 3),
+            "memory_rss_mb": round(rss / MB, 3),
+            "attribution": "exact" if spec.concurrency == 1 else "container-window",
+        }
+        after = self._energy_reading() if energy_before is not None else None
+        if energy_before is not None and after is not None and self._energy is not None:
+            joules = self._energy.joules(energy_before[0], after[0])
+            cost["energy_j"] = energy.attribute(joules, cpu_ns, after[1] - energy_before[1])
+        outcome.annotations.append({"key": COST_ANNOTATION, "value": cost})
+        totals = self.costs.setdefault(spec.path, [0, 0, 0])
+        totals[0] += 1
+        totals[1] += max(0, cpu_ns)
+        totals[2] = max(totals[2], peak)
 
     async def _init(self, container: Container, request: RunRequest, timeout_s: float) -> None:
         spec = request.action

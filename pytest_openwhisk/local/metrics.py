@@ -19,7 +19,7 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
-from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
 from pytest_openwhisk.local.types import STATUS_STRINGS
@@ -54,7 +54,7 @@ class _PoolCollector(Collector):
     def __init__(self, stats: Callable[[], dict[str, Any]], inflight: Callable[[], int]) -> None:
         self._stats, self._inflight = stats, inflight
 
-    def collect(self) -> Iterator[GaugeMetricFamily]:
+    def collect(self) -> Iterator[Metric]:
         yield GaugeMetricFamily(
             "openwhisk_local_activations_inflight",
             "Activations accepted by the controller and not finished yet",
@@ -78,6 +78,40 @@ class _PoolCollector(Collector):
             "Activations waiting for pool capacity",
             value=float(stats.get("queued", 0)),
         )
+        cost = stats.get("cost") or {}
+        cpu = CounterMetricFamily(
+            "openwhisk_local_action_cpu_seconds",
+            "CPU time (user + sys) of the action's containers during its activations (issue 14 accounting)",
+            labels=["action"],
+        )
+        peak = GaugeMetricFamily(
+            "openwhisk_local_action_memory_peak_mb",
+            "Highest memory peak of the action's container tree during one activation (MB)",
+            labels=["action"],
+        )
+        accounted = CounterMetricFamily(
+            "openwhisk_local_action_accounted_activations",
+            "Activations whose CPU time and memory were accounted",
+            labels=["action"],
+        )
+        for path, figures in sorted(cost.items()):
+            cpu.add_metric([path], float(figures["cpu_seconds"]))
+            peak.add_metric([path], float(figures["memory_peak_mb"]))
+            accounted.add_metric([path], float(figures["activations"]))
+        yield cpu
+        yield peak
+        yield accounted
+        energy = stats.get("energy")
+        if energy is not None:
+            available = GaugeMetricFamily(
+                "openwhisk_local_energy_available",
+                "1 when RAPL package energy is measured and attributed to activations, else 0 (see why)",
+                labels=["source", "why"],
+            )
+            available.add_metric(
+                [str(energy.get("source")), str(energy.get("why"))], float(bool(energy.get("available")))
+            )
+            yield available
 
 
 class _ActionMetrics:

@@ -88,6 +88,37 @@ def _pss(pid: int, rss: int) -> int:
     return rss
 
 
+def _statm_rss(pid: int) -> int:
+    try:
+        with open(f"/proc/{pid}/statm", "rb") as handle:
+            return int(handle.read().split()[1]) * PAGE
+    except (OSError, ValueError, IndexError):
+        return 0
+
+
+def _tree_cpu_ns(pid: int) -> int:
+    """CPU ns of every thread of ``pid`` (schedstat) plus its reaped children (cutime + cstime ticks)."""
+    total = 0
+    try:
+        tids = os.listdir(f"/proc/{pid}/task")
+    except OSError:
+        return 0
+    for tid in tids:
+        try:
+            with open(f"/proc/{pid}/task/{tid}/schedstat", "rb") as handle:
+                total += int(handle.read().split()[0])
+        except (OSError, ValueError, IndexError):
+            continue
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as handle:
+            raw = handle.read()
+        fields = raw[raw.rfind(b")") + 2 :].split()
+        total += (int(fields[13]) + int(fields[14])) * 1_000_000_000 // CLOCK_TICKS
+    except (OSError, ValueError, IndexError):
+        pass
+    return total
+
+
 def _pids() -> list[int]:
     return [int(name) for name in os.listdir("/proc") if name.isdigit()]
 
@@ -143,7 +174,7 @@ class Group:
         self.oom = False  # set when the watchdog (or the kernel, for cgroups) killed it for memory
         self.peak_bytes = 0
         self.rss_bytes = 0
-        self.cpu_ns = 0
+        self.cpu_seen_ns = 0
         self._members: set[int] = set()
 
     @property
@@ -175,8 +206,8 @@ class Group:
         cpu = sum(table[p][2] for p in pids if p in table)
         self.rss_bytes = rss
         self.peak_bytes = max(self.peak_bytes, rss)
-        self.cpu_ns = max(self.cpu_ns, cpu)
-        return Usage(self.cpu_ns, rss, self.peak_bytes)
+        self.cpu_seen_ns = max(self.cpu_seen_ns, cpu)
+        return Usage(self.cpu_seen_ns, rss, self.peak_bytes)
 
     def usage(self) -> Usage:
         """Resources used so far."""
@@ -186,6 +217,30 @@ class Group:
     def oom_killed(self) -> bool:
         """Whether the container was killed for exceeding its memory limit."""
         return self.oom
+
+    # --- accounting (issue 14): cheap reads around one activation ----------------------------------------
+
+    def cpu_ns(self) -> int:
+        """CPU time (user + sys, ns) used so far by the container's known processes and the children they
+        waited for: per-thread ``schedstat`` (ns resolution) plus reaped children's ticks."""
+        total = 0
+        for pid in self._members or {self.pid}:
+            total += _tree_cpu_ns(pid)
+        return total
+
+    def reset_peak(self) -> None:
+        """Start a new peak-memory window (the next :meth:`memory` reports the peak since now)."""
+        if not self._members:  # before the watchdog's first pass: find the tree once
+            self.members()
+        self.peak_bytes = 0
+
+    def memory(self) -> tuple[int, int]:
+        """(current, peak since :meth:`reset_peak`) resident memory of the container in bytes."""
+        rss = 0
+        for pid in self._members or {self.pid}:
+            rss += _statm_rss(pid)
+        self.peak_bytes = max(self.peak_bytes, rss)
+        return rss, self.peak_bytes
 
     def kill(self) -> None:
         """SIGKILL every process of the container, daemons included."""
@@ -206,6 +261,7 @@ class CgroupGroup(Group):
         self.kind = f"cgroup-v{version}"
         self.version = version
         self.dirs = dirs  # controller -> directory (v2: every controller -> the same directory)
+        self._fds: dict[str, int] = {}  # accounting files kept open (pread on the warm path)
         for path in {*dirs.values()}:
             path.mkdir(exist_ok=True)
         if version == 2:
@@ -225,6 +281,46 @@ class CgroupGroup(Group):
     def gated(self) -> bool:
         return True
 
+    def _fd(self, name: str, controller: str = "memory", writable: bool = False) -> int:
+        key = f"{controller}/{name}"
+        fd = self._fds.get(key)
+        if fd is None:
+            fd = os.open(self.dirs[controller] / name, os.O_RDWR if writable else os.O_RDONLY)
+            self._fds[key] = fd
+        return fd
+
+    def cpu_ns(self) -> int:
+        try:
+            if self.version == 2:
+                text = os.pread(self._fd("cpu.stat"), 512, 0)
+                return int(text.split(b"usage_usec", 1)[1].split()[0]) * 1000
+            return int(os.pread(self._fd("cpuacct.usage", "cpuacct"), 32, 0))
+        except (OSError, ValueError, IndexError):
+            return 0
+
+    def reset_peak(self) -> None:
+        name = "memory.peak" if self.version == 2 else "memory.max_usage_in_bytes"
+        try:
+            os.pwrite(self._fd(name, writable=True), b"0" if self.version == 1 else b"reset", 0)
+        except OSError:
+            pass
+
+    def memory(self) -> tuple[int, int]:
+        current, peak = (
+            ("memory.current", "memory.peak")
+            if self.version == 2
+            else (
+                "memory.usage_in_bytes",
+                "memory.max_usage_in_bytes",
+            )
+        )
+        try:
+            rss = int(os.pread(self._fd(current), 32, 0))
+            high = int(os.pread(self._fd(peak, writable=True), 32, 0))
+        except (OSError, ValueError):
+            return 0, 0
+        return rss, max(rss, high)
+
     def attach(self, pid: int) -> None:
         super().attach(pid)
         for path in {*self.dirs.values()}:
@@ -243,7 +339,7 @@ class CgroupGroup(Group):
             rss = _read_int(mem / "memory.usage_in_bytes")
             peak = _read_int(mem / "memory.max_usage_in_bytes")
             cpu_ns = _read_int(cpu / "cpuacct.usage")
-        self.rss_bytes, self.peak_bytes, self.cpu_ns = rss, max(peak, self.peak_bytes), cpu_ns
+        self.rss_bytes, self.peak_bytes, self.cpu_seen_ns = rss, max(peak, self.peak_bytes), cpu_ns
         return Usage(cpu_ns, rss, self.peak_bytes)
 
     def oom_killed(self) -> bool:
@@ -263,6 +359,10 @@ class CgroupGroup(Group):
                     os.kill(pid, signal.SIGKILL)
 
     def remove(self) -> None:
+        for fd in self._fds.values():
+            with contextlib.suppress(OSError):
+                os.close(fd)
+        self._fds.clear()
         for path in {*self.dirs.values()}:
             for _ in range(50):
                 try:

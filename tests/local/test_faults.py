@@ -168,11 +168,11 @@ def test_spawn_failure_is_a_whisk_error(monkeypatch: pytest.MonkeyPatch) -> None
 
 def test_unknown_kind_is_a_whisk_error() -> None:
     async def scenario(invoker: Invoker) -> RunOutcome:
-        return await invoker.run(request(spec(HEALTHY, name="faulty", kind="blackbox")))
+        return await invoker.run(request(spec(HEALTHY, name="faulty", kind="cobol:1")))
 
     outcome = run_with(scenario)
     assert outcome.status_code == WHISK_ERROR
-    assert "The specified runtime 'blackbox' is not supported" in outcome.logs[0]
+    assert "The specified runtime 'cobol:1' is not supported" in outcome.logs[0]
 
 
 ORPHAN_SCRIPT = """
