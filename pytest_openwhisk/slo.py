@@ -26,7 +26,7 @@ import pytest
 from pytest_openwhisk.errors import ConfigError, SloViolation
 from pytest_openwhisk.parsers import InvalidValue, parse_duration
 from pytest_openwhisk.samples import Sample
-from pytest_openwhisk.stats import field_values, mean, percentile, throughput_rps
+from pytest_openwhisk.stats import client_throughput_rps, field_values, mean, percentile
 
 #: statistics of a distribution a target may bound
 STATISTICS = ("p50", "p75", "p90", "p95", "p99", "max", "mean")
@@ -185,7 +185,7 @@ def observe(metric: str, samples: Sequence[Sample]) -> tuple[float | None, int]:
     if metric == "error_rate":
         return (sum(not s.ok for s in samples) / len(samples) if samples else None), len(samples)
     if metric == THROUGHPUT:
-        return throughput_rps(samples), len(samples)
+        return client_throughput_rps(samples), len(samples)
     prefix, stat = metric.rsplit("_", 1) if "_" in metric else ("", metric)
     field, population = FAMILIES[f"{prefix}_" if prefix else ""]
     values = field_values(_population(samples, population), field)

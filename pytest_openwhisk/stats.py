@@ -10,7 +10,18 @@ Which samples count where:
 - client latency (``latency_ms``) uses every sample that got an HTTP response (``http_status != 0``);
   a refused or reset connection has no meaningful latency and is counted only as an error;
 - server time is activation ``duration + waitTime`` for samples that carry an activation record;
-- ``init_ms`` only exists on cold starts, so its percentiles describe cold starts only.
+- ``init_ms`` only exists on cold starts, so its percentiles describe cold starts only;
+- cost (``cpu_ms``, ``memory_mb``, ``energy_j``) counts the samples whose record carried it.
+
+Two throughputs, never mixed up:
+
+- :func:`client_throughput_rps`: responses per second over the client's window (first send to last
+  response), what the measuring client achieved;
+- :func:`activation_throughput_rps`: activations per second over the server's window (first activation
+  start to last end, FaaSProfiler's definition), what the platform completed.
+
+:func:`distribution` is the one block of statistics (count, min, percentiles, max, mean, stdev) used
+by the ``ow_summary`` and by the workload analyzer.
 """
 
 from __future__ import annotations
@@ -27,6 +38,8 @@ from pytest_openwhisk.samples import Sample
 SUMMARY_PERCENTILES = (50, 90, 95, 99)
 #: percentiles reported for each part of the breakdown
 BREAKDOWN_PERCENTILES = (50, 95)
+#: per-sample quantities :func:`field_values` knows, and what they read
+FIELDS = ("latency", "server", "duration", "wait", "init", "overhead", "cpu", "memory", "energy")
 
 
 def percentile(values: Sequence[float], q: float) -> float | None:
@@ -74,7 +87,8 @@ def server_ms(sample: Sample) -> float | None:
 def field_values(samples: Iterable[Sample], field: str) -> list[float]:
     """The non-null values of one per-sample quantity, in order.
 
-    ``field`` is one of ``latency``, ``server``, ``duration``, ``wait``, ``init``, ``overhead``.
+    ``field`` is one of :data:`FIELDS`: ``latency``, ``server``, ``duration``, ``wait``, ``init``,
+    ``overhead``, ``cpu`` (ms), ``memory`` (MB), ``energy`` (J).
     """
     if field == "latency":
         return latencies_ms(samples)
@@ -84,6 +98,9 @@ def field_values(samples: Iterable[Sample], field: str) -> list[float]:
         "wait": lambda s: s.wait_ms,
         "init": lambda s: s.init_ms,
         "overhead": lambda s: s.overhead_ms,
+        "cpu": lambda s: s.cpu_ms,
+        "memory": lambda s: s.memory_mb,
+        "energy": lambda s: s.energy_j,
     }
     try:
         getter = getters[field]
@@ -98,18 +115,36 @@ def field_values(samples: Iterable[Sample], field: str) -> list[float]:
     return out
 
 
-def throughput_rps(samples: Sequence[Sample]) -> float | None:
-    """Completed invocations per second over the measurement window.
+def client_throughput_rps(samples: Sequence[Sample]) -> float | None:
+    """Responses per second over the client's window, first send to last response (epoch seconds).
 
-    The window runs from the first send to the last response (client clocks, epoch seconds); None
-    when there are no samples or the window is empty.
+    Counts every sample that got an HTTP response; None without one or when the window is empty.
     """
-    if not samples:
+    answered = responded(samples)
+    if not answered:
         return None
-    window = max(s.received for s in samples) - min(s.sent for s in samples)
-    if window <= 0:
+    window = max(s.received for s in answered) - min(s.sent for s in answered)
+    return len(answered) / window if window > 0 else None
+
+
+def activation_throughput_rps(samples: Sequence[Sample]) -> float | None:
+    """Activations per second over the server's window, first activation start to last end (FaaSProfiler).
+
+    Counts the samples whose record has both ``start`` and ``end``; None without one or for an empty window.
+    """
+    timed = [s for s in samples if s.start_ms is not None and s.end_ms is not None]
+    if not timed:
         return None
-    return len(samples) / window
+    span_ms = max(s.end_ms or 0 for s in timed) - min(s.start_ms or 0 for s in timed)
+    return len(timed) * 1000.0 / span_ms if span_ms > 0 else None
+
+
+def distribution(values: Sequence[float]) -> dict[str, float | int | None]:
+    """count, min, p50/p90/p95/p99, max, mean and stdev of ``values`` (None for each when empty)."""
+    out: dict[str, float | int | None] = {"count": len(values), "min": min(values) if values else None}
+    out.update(_pcts(values, SUMMARY_PERCENTILES))
+    out.update({"max": max(values) if values else None, "mean": mean(values), "stdev": stdev(values)})
+    return out
 
 
 def errors_by_status(samples: Iterable[Sample]) -> dict[str, int]:
@@ -130,25 +165,28 @@ def breakdown(samples: Sequence[Sample]) -> dict[str, dict[str, float | None]]:
     }
 
 
+def cost(samples: Sequence[Sample]) -> dict[str, Any]:
+    """What the invocations cost: ``cpu_ms``, ``memory_mb``, ``energy_j`` distributions (count 0: unknown)."""
+    return {f"{field}_{unit}": distribution(field_values(samples, field))
+            for field, unit in (("cpu", "ms"), ("memory", "mb"), ("energy", "j"))}
+
+
 def summarize(samples: Sequence[Sample]) -> dict[str, Any]:
     """The ``ow_summary`` dict of docs/architecture.md for a list of samples (JSON-ready)."""
     count = len(samples)
     errors = sum(1 for s in samples if not s.ok)
     cold = sum(1 for s in samples if s.cold)
-    lat = latencies_ms(samples)
-    server = field_values(samples, "server")
-    latency: dict[str, float | None] = {"min": min(lat) if lat else None}
-    latency.update(_pcts(lat, SUMMARY_PERCENTILES))
-    latency.update({"max": max(lat) if lat else None, "mean": mean(lat), "stdev": stdev(lat)})
     return {
         "count": count,
         "errors": errors,
         "error_rate": errors / count if count else None,
         "cold_count": cold,
         "cold_ratio": cold / count if count else None,
-        "throughput_rps": throughput_rps(samples),
-        "latency_ms": latency,
-        "server_ms": _pcts(server, SUMMARY_PERCENTILES),
+        "client_throughput_rps": client_throughput_rps(samples),
+        "activation_throughput_rps": activation_throughput_rps(samples),
+        "latency_ms": distribution(latencies_ms(samples)),
+        "server_ms": _pcts(field_values(samples, "server"), SUMMARY_PERCENTILES),
         "breakdown": breakdown(samples),
+        "cost": cost(samples),
         "errors_by_status": errors_by_status(samples),
     }

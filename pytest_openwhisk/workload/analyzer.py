@@ -1,7 +1,7 @@
 """Statistics of a workload run, per function and per instance, and the per-invocation table.
 
 Input: the sender's records after :func:`~pytest_openwhisk.workload.collect.join_activations`.
-Definitions (FaaSProfiler's where it had one, seed-inventory §2.4):
+Definitions (FaaSProfiler's where it had one; docs/workload.md "What is measured"):
 
 - cold = ``initTime`` present; ``execution = duration − initTime``; ``server latency = duration + waitTime``;
 - client latency = response received − request sent; latency from intended = received − intended send
@@ -9,8 +9,11 @@ Definitions (FaaSProfiler's where it had one, seed-inventory §2.4):
   time to the response, or to the activation end for non-blocking (202) requests;
 - send lag = actual − intended send time; achieved rate = (n − 1) / (last send − first send) over the
   requests actually sent, against the target rate (configured, or the trace's own rate);
-- throughput = completed activations / (last end − first start) (FaaSProfiler), ``rel_stress`` =
-  target / throughput, capacity factor = p90 − p10 of server latency;
+- activation throughput = completed activations / (last end − first start) (FaaSProfiler,
+  :func:`~pytest_openwhisk.stats.activation_throughput_rps`), ``rel_stress`` = target / that throughput,
+  capacity factor = p90 − p10 of server latency;
+- cost per function: ``cpu_ms``, ``memory_mb``, ``energy_j`` distributions of the activations that
+  carried them (:func:`~pytest_openwhisk.stats.cost`);
 - errors are counted by class (activation status, ``HTTP <code>``, ``dropped``, ``client error``).
 """
 
@@ -19,31 +22,22 @@ from __future__ import annotations
 import csv
 import json
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from pytest_openwhisk.samples import Sample
-from pytest_openwhisk.stats import mean, percentile, stdev
+from pytest_openwhisk.stats import activation_throughput_rps, cost, distribution, percentile, server_ms
 from pytest_openwhisk.workload.collect import JoinReport
 from pytest_openwhisk.workload.records import DROPPED, error_class
 from pytest_openwhisk.workload.sender import Record, SendResult
 from pytest_openwhisk.workload.spec import Instance, Workload
 
-PERCENTILES = (50, 90, 95, 99)
 CSV_COLUMNS = ("seq", "instance", "action", "intended", "sent", "received", "send_lag_ms", "latency_ms",
                "latency_from_intended_ms", "completion_ms", "http_status", "status", "error_class",
                "activation_id", "start_ms", "end_ms", "duration_ms", "wait_ms", "init_ms", "execution_ms",
                "server_ms", "cold", "error")
-
-
-def dist(values: Sequence[float]) -> dict[str, float | int | None]:
-    """count, min, p50/p90/p95/p99, max, mean and stdev of ``values`` (None when empty)."""
-    out: dict[str, float | int | None] = {"count": len(values), "min": min(values) if values else None}
-    out.update({f"p{q}": percentile(values, q) for q in PERCENTILES})
-    out.update({"max": max(values) if values else None, "mean": mean(values), "stdev": stdev(values)})
-    return out
 
 
 def execution_ms(sample: Sample) -> float | None:
@@ -51,13 +45,6 @@ def execution_ms(sample: Sample) -> float | None:
     if sample.duration_ms is None:
         return None
     return sample.duration_ms - (sample.init_ms or 0.0)
-
-
-def server_ms(sample: Sample) -> float | None:
-    """FaaSProfiler's latency: activation duration + waitTime."""
-    if sample.duration_ms is None:
-        return None
-    return sample.duration_ms + (sample.wait_ms or 0.0)
 
 
 def completion_ms(sample: Sample) -> float | None:
@@ -88,15 +75,15 @@ def _values(samples: Iterable[Sample], getter: Any) -> list[float]:
 
 def _by_temperature(samples: Sequence[Sample], getter: Any) -> dict[str, Any]:
     with_record = [s for s in samples if s.duration_ms is not None]
-    return {"all": dist(_values(with_record, getter)),
-            "warm": dist(_values([s for s in with_record if not s.cold], getter)),
-            "cold": dist(_values([s for s in with_record if s.cold], getter))}
+    return {"all": distribution(_values(with_record, getter)),
+            "warm": distribution(_values([s for s in with_record if not s.cold], getter)),
+            "cold": distribution(_values([s for s in with_record if s.cold], getter))}
 
 
 def _by_temperature_any(samples: Sequence[Sample], getter: Any) -> dict[str, Any]:
-    return {"all": dist(_values(samples, getter)),
-            "warm": dist(_values([s for s in samples if not s.cold], getter)),
-            "cold": dist(_values([s for s in samples if s.cold], getter))}
+    return {"all": distribution(_values(samples, getter)),
+            "warm": distribution(_values([s for s in samples if not s.cold], getter)),
+            "cold": distribution(_values([s for s in samples if s.cold], getter))}
 
 
 def achieved_rate(samples: Sequence[Sample]) -> float | None:
@@ -129,10 +116,7 @@ def summarize_group(samples: Sequence[Sample], target: float | None, started: fl
     responded = [s for s in samples if s.http_status]
     with_record = [s for s in samples if s.start_ms is not None and s.end_ms is not None]
     cold = sum(1 for s in with_record if s.cold)
-    throughput = None
-    if with_record:
-        span_ms = max(s.end_ms or 0 for s in with_record) - min(s.start_ms or 0 for s in with_record)
-        throughput = len(with_record) * 1000.0 / span_ms if span_ms > 0 else None
+    throughput = activation_throughput_rps(with_record)
     server = _values(with_record, server_ms)
     achieved = achieved_rate(samples)
     lags = [abs(v) for v in _values(samples, send_lag_ms)]
@@ -142,20 +126,21 @@ def summarize_group(samples: Sequence[Sample], target: float | None, started: fl
         "dropped": sum(1 for s in samples if s.status == DROPPED),
         "target_rps": target, "achieved_rps": achieved,
         "achieved_vs_target": achieved / target if achieved and target else None,
-        "throughput_rps": throughput,
+        "activation_throughput_rps": throughput,
         "rel_stress": target / throughput if target and throughput else None,
-        "send_lag_abs_ms": dist(lags),
-        "latency_ms": dist(_values(responded, lambda s: s.latency_ms)),
-        "latency_from_intended_ms": dist(_values(responded, lambda s: s.latency_from_intended_ms)),
+        "send_lag_abs_ms": distribution(lags),
+        "latency_ms": distribution(_values(responded, lambda s: s.latency_ms)),
+        "latency_from_intended_ms": distribution(_values(responded, lambda s: s.latency_from_intended_ms)),
         "completion_ms": _by_temperature_any(samples, completion_ms),
         "client_latency_ms": _by_temperature(responded, lambda s: s.latency_ms),
         "execution_ms": _by_temperature(samples, execution_ms),
         "server_latency_ms": _by_temperature(samples, server_ms),
-        "init_ms": dist(_values([s for s in with_record if s.cold], lambda s: s.init_ms)),
-        "wait_ms": dist(_values(with_record, lambda s: s.wait_ms)),
+        "init_ms": distribution(_values([s for s in with_record if s.cold], lambda s: s.init_ms)),
+        "wait_ms": distribution(_values(with_record, lambda s: s.wait_ms)),
         "cold_count": cold, "cold_ratio": cold / len(with_record) if with_record else None,
         "capacity_factor_ms": (percentile(server, 90) or 0.0) - (percentile(server, 10) or 0.0)
         if server else None,
+        "cost": cost(with_record),
         "timeline": timeline(samples, started),
     }
 
@@ -192,6 +177,11 @@ class Analysis:
     instances: dict[str, dict[str, Any]]
     join: dict[str, Any] = field(default_factory=dict)
     interrupted: bool = False
+    names: dict[str, str] = field(default_factory=dict)  # deployed action name -> the name the user gave
+
+    def name_of(self, action: str) -> str:
+        """The name the user gave ``action`` (``ow_action("echo", ...)`` -> ``echo``); else ``action``."""
+        return self.names.get(action, action)
 
     def samples(self, action: str | None = None) -> list[Sample]:
         """The samples of one action (all when None), in schedule order."""
@@ -243,15 +233,21 @@ class Analysis:
         return paths
 
 
-def analyze(result: SendResult, join: JoinReport | None = None) -> Analysis:
-    """Per-function and per-instance statistics of a (joined) send result."""
+def analyze(result: SendResult, join: JoinReport | None = None,
+            names: Mapping[str, str] | None = None) -> Analysis:
+    """Per-function and per-instance statistics of a (joined) send result.
+
+    ``names`` maps deployed action names to the names the user gave (used to label plots and reports;
+    each function's statistics carry it as ``name``).
+    """
     workload = result.workload
     functions: dict[str, dict[str, Any]] = {}
     for action in workload.actions:
         insts = [i for i in workload.instances if i.action == action]
-        names = {i.name for i in insts}
-        group = [r.sample for r in result.records if r.instance in names]
+        instance_names = {i.name for i in insts}
+        group = [r.sample for r in result.records if r.instance in instance_names]
         functions[action] = summarize_group(group, target_rate(insts, workload), result.started)
+        functions[action]["name"] = (names or {}).get(action, action)
     instances = {}
     for inst in workload.instances:
         group = [r.sample for r in result.records if r.instance == inst.name]
@@ -259,4 +255,4 @@ def analyze(result: SendResult, join: JoinReport | None = None) -> Analysis:
         instances[inst.name]["action"] = inst.action
     return Analysis(workload=workload, records=result.records, started=result.started, ended=result.ended,
                     functions=functions, instances=instances, join=join.to_json() if join else {},
-                    interrupted=result.interrupted)
+                    interrupted=result.interrupted, names=dict(names or {}))

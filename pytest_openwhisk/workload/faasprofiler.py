@@ -1,6 +1,7 @@
 """Reader of FaaSProfiler's workload JSON (``workload_configs.json``), as is.
 
-Fields (seed-inventory §2.1): ``test_name``, ``test_duration_in_seconds``, ``random_seed``,
+Fields (FaaSProfiler's ``workload_configs.json``, see docs/workload.md): ``test_name``,
+``test_duration_in_seconds``, ``random_seed``,
 ``blocking_cli``, ``instances{application, distribution Poisson|Uniform, rate, activity_window,
 interarrivals_list, param_file, data_file}`` and ``perf_monitoring{runtime_script, post_script}``.
 
@@ -120,18 +121,3 @@ def _instance(key: str, spec: object) -> Instance:
         raise _err(f"{where}.rate", rate, "must be a number >= 0 (invocations per second)", "set e.g. 10")
     return Instance(name=key, action=action, distribution=DISTRIBUTION_NAMES[dist], rate=float(rate),
                     window=tuple(window) if window is not None else None, **common)
-
-
-def load_faasprofiler(path: str | Path) -> Workload:
-    """Read a FaaSProfiler workload file from ``path`` (relative files resolve against its folder)."""
-    import json
-
-    source = Path(path)
-    try:
-        data = json.loads(source.read_text())
-    except FileNotFoundError:
-        raise WorkloadError(f"FaaSProfiler config {str(source)!r} does not exist; check the path") from None
-    except ValueError as exc:
-        raise WorkloadError(f"FaaSProfiler config {str(source)!r} is not valid JSON: {exc}; fix the syntax") \
-            from exc
-    return from_faasprofiler(data, base_dir=source.parent)

@@ -55,20 +55,20 @@ def latency_over_time(analysis: Analysis, path: str | Path) -> Path:
                  xlabel="intended send time (s from start)", ylabel="intended send → completion (ms)",
                  legend="upper left") as ax:
         for action in analysis.workload.actions:
-            samples = analysis.samples(action)
+            samples, name = analysis.samples(action), analysis.name_of(action)
             ok = [s for s in samples if completion_ms(s) is not None and error_class(s) is None]
             xs = [(s.intended or s.sent) - analysis.started for s in ok]
             ys = [completion_ms(s) or 0.0 for s in ok]
-            line = ax.scatter(xs, ys, s=6, alpha=0.6, label=action)
+            line = ax.scatter(xs, ys, s=6, alpha=0.6, label=name)
             cold = [s for s in ok if s.cold]
             if cold:
                 ax.scatter([(s.intended or s.sent) - analysis.started for s in cold],
                            [completion_ms(s) or 0.0 for s in cold], marker="x", s=40,
-                           color=line.get_facecolor()[0], label=f"{action} (cold)")
+                           color=line.get_facecolor()[0], label=f"{name} (cold)")
             bad = [s for s in samples if error_class(s) is not None]
             if bad:
                 ax.scatter([(s.intended or s.sent) - analysis.started for s in bad], [0.0] * len(bad),
-                           marker="|", s=60, color="red", label=f"{action} errors/dropped ({len(bad)})")
+                           marker="|", s=60, color="red", label=f"{name} errors/dropped ({len(bad)})")
     return Path(path)
 
 
@@ -77,15 +77,15 @@ def latency_cdf(analysis: Analysis, path: str | Path) -> Path:
     with _figure(path, (7, 4.5), title=f"{analysis.workload.name}: latency CDF", xlabel="latency (ms)",
                  ylabel="fraction of requests", legend="lower right") as ax:
         for action in analysis.workload.actions:
-            samples = analysis.samples(action)
+            samples, name = analysis.samples(action), analysis.name_of(action)
             done = sorted(v for v in (completion_ms(s) for s in samples) if v is not None)
             client = sorted(s.latency_ms for s in samples if s.http_status)
             if not done:
                 continue
             (line,) = ax.step(done, [(i + 1) / len(done) for i in range(len(done))], where="post",
-                              label=f"{action} (intended send → completion)")
+                              label=f"{name} (intended send → completion)")
             ax.step(client, [(i + 1) / len(client) for i in range(len(client))], where="post", linestyle="--",
-                    color=line.get_color(), label=f"{action} (client latency)")
+                    color=line.get_color(), label=f"{name} (client latency)")
         ax.set_ylim(0, 1.0)
     return Path(path)
 
@@ -102,12 +102,15 @@ def html_report(analysis: Analysis, images: list[Path], path: str | Path) -> Pat
     """A single self-contained HTML page: the summary table and the PNGs embedded as data URIs."""
     rows = []
     for action, st in analysis.functions.items():
-        cells = [action, st["count"], st["ok"], st["errors"], st["dropped"], st["target_rps"],
-                 st["achieved_rps"], st["throughput_rps"], st["completion_ms"]["all"]["p50"],
-                 st["completion_ms"]["all"]["p99"], st["execution_ms"]["all"]["p50"], st["cold_count"]]
+        cells = [analysis.name_of(action), st["count"], st["ok"], st["errors"], st["dropped"],
+                 st["target_rps"], st["achieved_rps"], st["activation_throughput_rps"],
+                 st["completion_ms"]["all"]["p50"],
+                 st["completion_ms"]["all"]["p99"], st["execution_ms"]["all"]["p50"], st["cold_count"],
+                 st["cost"]["cpu_ms"]["p50"], st["cost"]["memory_mb"]["max"]]
         rows.append("<tr>" + "".join(f"<td>{html.escape(_fmt(c))}</td>" for c in cells) + "</tr>")
-    head = ["function", "count", "ok", "errors", "dropped", "target rps", "achieved rps", "throughput rps",
-            "completion p50 ms", "completion p99 ms", "exec p50 ms", "cold"]
+    head = ["function", "count", "ok", "errors", "dropped", "target rps", "achieved rps",
+            "activation throughput rps", "completion p50 ms", "completion p99 ms", "exec p50 ms", "cold",
+            "CPU p50 ms", "memory max MB"]
     imgs = "".join(
         f'<figure><img alt="{html.escape(p.stem)}" src="data:image/png;base64,'
         f'{base64.b64encode(p.read_bytes()).decode()}"/><figcaption>{html.escape(p.name)}</figcaption></figure>'

@@ -17,10 +17,11 @@ from pytest_openwhisk.names import slug
 from pytest_openwhisk.samples import Sample
 from pytest_openwhisk.workload.analyzer import Analysis, analyze
 from pytest_openwhisk.workload.collect import join_activations
+from pytest_openwhisk.workload.files import load
 from pytest_openwhisk.workload.progress import ProgressLine, Writer
 from pytest_openwhisk.workload.schedule import build_schedule
 from pytest_openwhisk.workload.sender import OpenLoopSender, SenderConfig
-from pytest_openwhisk.workload.spec import Workload, WorkloadError, load
+from pytest_openwhisk.workload.spec import Workload, WorkloadError
 
 #: called once per function with (measurement name, samples, action) — e.g. ``ow_bench.record``
 Recorder = Callable[..., Any]
@@ -74,7 +75,8 @@ class WorkloadRunner:
                 _stop(hook, HOOK_GRACE_S)
         join = join_activations(result, self.source, settle_s=min(settle_s, 2.0) if result.interrupted
                                 else settle_s)
-        analysis = analyze(result, join)
+        deployed_to_asked = {v: k for k, v in aliases.items()}
+        analysis = analyze(result, join, names=deployed_to_asked)
         analysis.write(folder)
         if plots:
             from pytest_openwhisk.workload.plots import write_plots
@@ -88,7 +90,6 @@ class WorkloadRunner:
         if result.interrupted:
             raise KeyboardInterrupt(f"workload {workload.name!r} interrupted; partial results in {folder}")
         if record and self.recorder is not None:
-            deployed_to_asked = {v: k for k, v in aliases.items()}
             for action in workload.actions:
                 base = deployed_to_asked.get(action, action)
                 self.recorder(f"{workload.name}:{base}", bench_samples(analysis.samples(action)),
@@ -147,7 +148,8 @@ def bench_samples(samples: list[Sample]) -> list[Sample]:
 
 def _extra(analysis: Analysis, action: str) -> dict[str, Any]:
     stats = analysis.functions[action]
-    keep = ("target_rps", "achieved_rps", "achieved_vs_target", "throughput_rps", "rel_stress", "dropped",
+    keep = ("target_rps", "achieved_rps", "achieved_vs_target", "activation_throughput_rps", "rel_stress",
+            "dropped",
             "errors_by_class", "send_lag_abs_ms", "latency_from_intended_ms", "completion_ms",
             "capacity_factor_ms")
     return {"name": analysis.workload.name, "seed": analysis.workload.seed,

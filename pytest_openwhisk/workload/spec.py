@@ -279,20 +279,3 @@ def from_json(data: Mapping[str, Any], base_dir: Path | None = None) -> Workload
                     instances=tuple(instances), seed=data.get("seed", 0),
                     blocking=data.get("blocking", False), base_dir=base_dir,
                     hooks=dict(data.get("hooks") or {}))
-
-
-def load(path: str | Path) -> Workload:
-    """Read a workload file: our JSON form, or FaaSProfiler's (detected by ``test_duration_in_seconds``)."""
-    source = Path(path)
-    try:
-        data = json.loads(source.read_text())
-    except FileNotFoundError:
-        raise WorkloadError(f"workload file {str(source)!r} does not exist; check the path") from None
-    except ValueError as exc:
-        raise WorkloadError(f"workload file {str(source)!r} is not valid JSON: {exc}; "
-                            "fix the syntax") from exc
-    if isinstance(data, dict) and "test_duration_in_seconds" in data:
-        from pytest_openwhisk.workload.faasprofiler import from_faasprofiler
-
-        return from_faasprofiler(data, base_dir=source.parent)
-    return from_json(data, base_dir=source.parent)

@@ -62,6 +62,24 @@ def test_runner_writes_results_and_records_with_asked_names(fake: FakeOpenWhisk,
     assert AUTH.split(":")[1] not in "".join(p.read_text() for p in folder.iterdir())
 
 
+def test_reports_and_plots_label_functions_by_the_given_name(fake: FakeOpenWhisk, tmp_path: Path) -> None:
+    """The user named the action ``hello``; the deployed ``t-abc-hello`` stays out of what they read."""
+    import json
+
+    with OpenWhiskClient(fake.apihost, AUTH, "guest") as client:
+        runner = WorkloadRunner(fake.apihost, AUTH, "guest", client, tmp_path,
+                                resolve_actions=lambda: {"hello": "t-abc-hello"})
+        analysis = runner.run(Workload("named", 0.3, seed=1, instances=(
+            Instance("i", "hello", distribution="uniform", rate=20.0),)), settle_s=5)
+    assert analysis.name_of("t-abc-hello") == "hello"
+    folder = runner.results_for("named")
+    summary = json.loads((folder / "summary.json").read_text())
+    assert summary["functions"]["t-abc-hello"]["name"] == "hello"
+    page = (folder / "report.html").read_text()
+    assert "<td>hello</td>" in page
+    assert "t-abc-hello" not in page
+
+
 def test_interrupt_writes_partial_results_then_reraises(fake: FakeOpenWhisk, tmp_path: Path,
                                                         monkeypatch: pytest.MonkeyPatch) -> None:
     def interrupting_update(self: ProgressLine, counters: Counters) -> None:

@@ -9,9 +9,10 @@ from typing import Any
 import pytest
 
 from pytest_openwhisk.errors import ConfigError
-from pytest_openwhisk.workload.faasprofiler import from_faasprofiler, load_faasprofiler
+from pytest_openwhisk.workload.faasprofiler import from_faasprofiler
+from pytest_openwhisk.workload.files import load, load_faasprofiler
 from pytest_openwhisk.workload.schedule import build_schedule
-from pytest_openwhisk.workload.spec import Instance, Workload, WorkloadError, from_json, load
+from pytest_openwhisk.workload.spec import Instance, Workload, WorkloadError, from_json
 
 #: FaaSProfiler's shipped example (workload_configs.json), as its users write it
 FAASPROFILER_EXAMPLE: dict[str, Any] = {
