@@ -61,3 +61,35 @@ def test_js_client_create_invoke_activations_delete(server: LocalOpenWhiskProces
     assert "The requested resource does not exist." in out["missing"]["message"]
     assert out["deleted"]["name"] == "js-client-hello"
     assert "js-client-hello" not in out["afterDelete"]
+
+
+def test_js_client_packages_triggers_rules_web_actions(server: LocalOpenWhiskProcess) -> None:
+    env = {
+        **os.environ,
+        "NODE_PATH": str(NODE_MODULES),
+        "__OW_API_HOST": server.apihost,
+        "__OW_API_KEY": server.auth,
+    }
+    script = ROOT / "tests" / "js" / "entities.js"
+    done = subprocess.run(
+        ["node", str(script)], env=env, capture_output=True, text=True, timeout=120, check=False
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    out = json.loads(done.stdout.strip().splitlines()[-1])
+    assert out["pkg"]["name"] == "jspkg"
+    assert out["binding"]["binding"] == {"namespace": "guest", "name": "jspkg"}
+    assert out["viaPackage"] == {"from": "package", "x": 1}
+    assert out["viaBinding"] == {"from": "binding"}
+    assert [a["name"] for a in out["pkgGet"]["actions"]] == ["echo"]
+    assert set(out["packages"]) >= {"jspkg", "jsbind"}
+    assert out["rule"]["status"] == "active"
+    assert len(out["fired"]["activationId"]) == 32
+    assert out["ruleGet"]["trigger"] == {"path": "guest", "name": "jstrigger"}
+    assert (out["ruleDisabled"], out["ruleEnabled"]) == ("inactive", "active")
+    assert "jsrule" in out["rules"]
+    assert "jstrigger" in out["triggers"]
+    assert out["webStatus"] == 200
+    assert out["webBody"] == {"body": {"method": "get", "q": "7"}}
+    assert len(out["webActivation"]) == 32
+    assert out["ruleDeleted"]["status"] == "inactive"
+    assert out["pkgDeleted"]["name"] == "jspkg"
