@@ -66,6 +66,9 @@ def build_parser() -> argparse.ArgumentParser:
                          help="compare runs measured on different setups (warning instead of exit 3)")
     compare.add_argument("--no-trend", action="store_true",
                          help="leave the trend over all saved runs out of the HTML report")
+    from pytest_openwhisk.kube.render import add_parser as add_render_parser
+
+    add_render_parser(commands)
     return parser
 
 
@@ -117,6 +120,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if args.command == "compare":
         return compare(args)
+    if args.command == "render":
+        from pytest_openwhisk.kube.render import run as render
+
+        return render(args)
     raise AssertionError(f"unhandled command {args.command!r}")
 
 

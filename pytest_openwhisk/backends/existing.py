@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from pytest_openwhisk import __version__
-from pytest_openwhisk.backends.base import BaseBackend
+from pytest_openwhisk.backends.base import BaseBackend, Capacity
 from pytest_openwhisk.client import OpenWhiskClient, normalize_apihost
 from pytest_openwhisk.errors import (
     ApiError,
@@ -23,8 +23,10 @@ from pytest_openwhisk.errors import (
     ToolMissing,
     Unauthorized,
 )
+from pytest_openwhisk.kube.probe import FatalProbe, wait_or_fail
+from pytest_openwhisk.kube.tls import INSECURE, SYSTEM, Trust
+from pytest_openwhisk.kube.tools import find_tool
 from pytest_openwhisk.options import Settings
-from pytest_openwhisk.wait import wait_until
 
 if TYPE_CHECKING:
     from pytest_openwhisk.kube.deploy import OpenWhiskRelease
@@ -33,22 +35,51 @@ if TYPE_CHECKING:
 CONNECT_TIMEOUT_S = 30.0
 
 
-def bump_revision(client: OpenWhiskClient, action: str, *, _depth: int = 0) -> None:
+def bump_revision(client: OpenWhiskClient, action: str, *, _depth: int = 0) -> list[str]:
     """Re-PUT ``action`` unchanged (overwrite): the new revision never matches a warm container.
 
-    For a sequence, every component in the client's namespace is bumped instead.
+    For a sequence, every component is bumped instead (a sequence has no container of its own).
+    Returns the names of the actions bumped, whose old pods a cluster backend then deletes.
     """
     doc = client.get_action(action, code=True)
     exec_ = doc.get("exec") or {}
     if exec_.get("kind") == "sequence":
         if _depth > 10:
             raise BackendError(f"sequence {action!r} nests deeper than 10 levels; cannot force a cold start")
+        bumped: list[str] = []
         for component in exec_.get("components") or []:
-            bump_revision(client, component, _depth=_depth + 1)
-        return
+            bumped += [
+                name for name in bump_revision(client, component, _depth=_depth + 1) if name not in bumped
+            ]
+        return bumped
     keys = ("exec", "limits", "parameters", "annotations")
     body: dict[str, Any] = {key: doc[key] for key in keys if key in doc}
     client.put_action(action, body, overwrite=True)
+    return [action]
+
+
+def missing_tools(tools: tuple[str, ...], needed_by: str) -> list[str]:
+    """One line per tool of ``tools`` missing from PATH, naming its install step."""
+    problems = []
+    for tool in tools:
+        try:
+            find_tool(tool, needed_by)
+        except ToolMissing as exc:
+            problems.append(str(exc))
+    return problems
+
+
+def preflight(settings: Settings) -> list[str]:
+    """With ``--ow-kubeconfig``: helm on PATH (install/upgrade and the release check use it)."""
+    if settings.kubeconfig is None:
+        return []
+    return missing_tools(("helm",), "--ow-cluster=existing with --ow-kubeconfig")
+
+
+def capacity_of(found: dict[str, int | None]) -> Capacity:
+    """A :class:`Capacity` from the fields read from a release (unknown keys ignored)."""
+    names = set(Capacity.__dataclass_fields__)
+    return Capacity(**{key: value for key, value in found.items() if key in names})
 
 
 class ExistingBackend(BaseBackend):
@@ -69,20 +100,26 @@ class ExistingBackend(BaseBackend):
         self.auth = settings.auth or ""
         self._client: OpenWhiskClient | None = None
         self._release: OpenWhiskRelease | None = None
-        #: pods' states and logs written when the Helm release failed to start (kubeconfig only)
-        self.pod_dump: Path | None = None
+        #: what HTTPS to the API trusts: the release's own certificate with a kubeconfig, else CAs/insecure
+        self.tls = Trust(INSECURE if settings.insecure else SYSTEM)
+
+    @classmethod
+    def preflight(cls, settings: Settings) -> list[str]:
+        """helm on PATH when a kubeconfig is given."""
+        return preflight(settings)
 
     def start(self) -> None:
         """Open the Helm release (with a kubeconfig), then check the API answers and accepts the key."""
         if self.settings.kubeconfig is not None:
             self._open_release()
         self._client = client = OpenWhiskClient(
-            self.apihost, self.auth, self.namespace, verify=not self.settings.insecure
+            self.apihost, self.auth, self.namespace, verify=self.tls.requests_verify
         )
+        self.tls.mount(client._http)
         tls_hint = "" if self.settings.insecure else " (self-signed certificate? add --ow-insecure)"
         try:
-            wait_until(
-                client.api_info,
+            wait_or_fail(
+                lambda: _api_info(client, self.apihost, tls_hint),
                 what=f"OpenWhisk API at {self.apihost}/api/v1",
                 timeout=self.connect_timeout,
                 interval=0.2,
@@ -114,7 +151,7 @@ class ExistingBackend(BaseBackend):
         except Exception as exc:
             self._dump_pods(exc)
             raise
-        self.apihost, self.auth = normalize_apihost(release.apihost), release.auth
+        self.apihost, self.auth, self.tls = normalize_apihost(release.apihost), release.auth, release.trust
 
     def _dump_pods(self, exc: BaseException) -> None:
         """Write the release namespace's pods (states, logs) next to the session and note it on ``exc``."""
@@ -122,14 +159,10 @@ class ExistingBackend(BaseBackend):
 
         try:
             kube = Kube(self.settings.kubeconfig, self.settings.kube_context)
-            text = kube.dump(self.settings.helm_namespace)
-            self.workdir.mkdir(parents=True, exist_ok=True)
-            dump = self.workdir / "existing-pod-dump.txt"
-            dump.write_text(text)
+            dump = self.write_pod_dump(kube.dump(self.settings.helm_namespace), "existing-pod-dump.txt")
         except Exception as failed:  # the cluster may be unreachable: keep the original error
             exc.add_note(f"no pod dump: {failed}")
             return
-        self.pod_dump = dump
         exc.add_note(f"pods of the failed OpenWhisk start: {dump}")
 
     def stop(self) -> None:
@@ -153,9 +186,27 @@ class ExistingBackend(BaseBackend):
 
         With a kubeconfig the action's old pods are then deleted (and awaited) to free the node.
         """
-        bump_revision(client, action)
+        bumped = bump_revision(client, action)
         if self._release is not None:
-            self._release.delete_action_pods(action)
+            for name in bumped:
+                self._release.delete_action_pods(name)
+
+    def capacity(self) -> Capacity:
+        """From the deployed controller/invoker with a kubeconfig; else the API's limits (memory unknown)."""
+        if self._release is not None:
+            return capacity_of(self._release.capacity())
+        limits: dict[str, Any] = {}
+        try:
+            limits = self._require_client().limits()
+        except (ApiError, BackendError):
+            limits = {}
+        return Capacity(
+            concurrent_invocations=limits.get("concurrentInvocations"),
+            invocations_per_minute=limits.get("invocationsPerMinute"),
+            max_action_memory_mb=(limits.get("maxActionMemory") or 0) // (1024 * 1024) or None,
+            min_action_memory_mb=(limits.get("minActionMemory") or 0) // (1024 * 1024) or None,
+            max_action_timeout_ms=limits.get("maxActionDuration"),
+        )
 
     def open_window(self) -> None:
         """With a kubeconfig and ``--ow-monitoring=on``: wait for a Prometheus scrape after everything
@@ -204,9 +255,32 @@ class ExistingBackend(BaseBackend):
             "limits": limits,
             "system_limits": info.get("limits", {}),
         }
-        if self._release is not None:  # chart, images, nodes, values; the API's limits stay `limits`
+        if self._release is not None:  # chart, deployed kinds/images/limits; the API's limits stay `limits`
             release = self._release.fingerprint()
             if "limits" in release:
                 release["values_limits"] = release.pop("limits")
             found.update(release)
+        else:
+            found["tls"] = self.tls.fingerprint_info()
+        found.setdefault(
+            "energy",
+            {
+                "source": "none",
+                "available": False,
+                "why": "no energy source on this cluster (--ow-energy not set)",
+            },
+        )
         return found
+
+
+def _api_info(client: OpenWhiskClient, apihost: str, tls_hint: str) -> dict[str, Any]:
+    """``GET /api/v1``; a certificate problem stops waiting at once (it will not fix itself)."""
+    import requests
+
+    try:
+        return client.api_info()
+    except BackendError as exc:
+        cause = exc.__cause__ or exc.__context__
+        if isinstance(cause, requests.exceptions.SSLError) or "CERTIFICATE" in str(exc).upper():
+            raise FatalProbe(f"TLS to {apihost} failed: {exc}{tls_hint}") from None
+        raise

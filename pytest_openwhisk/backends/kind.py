@@ -1,11 +1,11 @@
 """``--ow-cluster=kind``: a kind cluster (pytest-kind) with OpenWhisk installed by Helm.
 
-Start: check docker/kind/helm, create the cluster (or reuse one of the same name), label the nodes
-``openwhisk-role=core|invoker``, ``helm upgrade --install`` the openwhisk-deploy-kube chart with
-``helm/openwhisk-kind.yaml`` + options + ``--ow-values``, wait for the controller and the
-install-packages job, then use ``https://localhost:31001`` (kind maps the nginx NodePort) with the
-chart's guest key unless ``--ow-auth`` overrides it. Stop: delete the cluster unless
-``--ow-keep-cluster``. A failed start writes a pod dump to the workdir and deletes the cluster.
+Start: create the cluster (or reuse one of the same name, which is then never deleted), label the
+nodes ``openwhisk-role=core|invoker``, ``helm upgrade --install`` the openwhisk-deploy-kube chart with
+``helm/openwhisk-kind.yaml`` + options + ``--ow-values``, wait for the new revision to roll out and a
+probe action to answer, then use ``https://localhost:31001`` (kind maps the nginx NodePort) trusting
+the release's own certificate, with the chart's guest key unless ``--ow-auth`` overrides it. Stop:
+delete the cluster this session created unless ``--ow-keep-cluster``. A failed start writes a pod dump.
 """
 
 from __future__ import annotations
@@ -14,12 +14,13 @@ import shutil
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from pytest_openwhisk.backends.base import BaseBackend
-from pytest_openwhisk.backends.existing import bump_revision
+from pytest_openwhisk.backends.base import BaseBackend, Capacity
+from pytest_openwhisk.backends.existing import bump_revision, capacity_of, missing_tools
 from pytest_openwhisk.errors import BackendError
-from pytest_openwhisk.kube.deploy import OpenWhiskRelease
+from pytest_openwhisk.kube.deploy import OpenWhiskRelease, given
 from pytest_openwhisk.kube.k8s import Kube
 from pytest_openwhisk.kube.kind import API_NODE_PORT, ROLE_LABEL, Kind, kind_config, node_roles
+from pytest_openwhisk.kube.tls import Trust
 from pytest_openwhisk.kube.tools import check_docker, find_tool
 from pytest_openwhisk.options import Settings
 
@@ -27,6 +28,11 @@ if TYPE_CHECKING:
     from pytest_openwhisk.client import OpenWhiskClient
 
 NEEDED_BY = "--ow-cluster=kind"
+
+
+def preflight(settings: Settings) -> list[str]:
+    """docker, kind and helm on PATH (each missing one named with its install step)."""
+    return missing_tools(("docker", "kind", "helm"), NEEDED_BY)
 
 
 class KindBackend(BaseBackend):
@@ -41,10 +47,17 @@ class KindBackend(BaseBackend):
         self.kind: Kind | None = None
         self.deployment: OpenWhiskRelease | None = None
         self.created = False
-        self.pod_dump: Path | None = None
+        if not given(settings, "namespace"):  # ~/.wskprops NAMESPACE belongs to another OpenWhisk
+            self.namespace = "_"
+        self.tls = Trust("insecure" if settings.insecure else "system")
+
+    @classmethod
+    def preflight(cls, settings: Settings) -> list[str]:
+        """docker, kind and helm on PATH."""
+        return preflight(settings)
 
     def start(self) -> None:
-        """Create or reuse the cluster, install OpenWhisk, wait until its API answers."""
+        """Create or reuse the cluster, install OpenWhisk, wait until it serves a probe action."""
         docker = find_tool("docker", NEEDED_BY)
         kind = find_tool("kind", NEEDED_BY)
         find_tool("helm", NEEDED_BY)  # fail before creating a cluster we could not install into
@@ -57,30 +70,39 @@ class KindBackend(BaseBackend):
             self.kind.create_with(kind_config())
             kubeconfig = Path(self.kind.kubeconfig_path)
         self.deployment = deployment = OpenWhiskRelease(
-            self.settings, self.workdir, kubeconfig=kubeconfig, context=None,
-            base_values="openwhisk-kind.yaml", backend=self.name)
+            self.settings,
+            self.workdir,
+            kubeconfig=kubeconfig,
+            context=None,
+            base_values="openwhisk-kind.yaml",
+            backend=self.name,
+        )
         try:
             label_nodes(deployment.kube)
             deployment.install(apihost=self.api_url)
             if self.settings.monitoring:
                 deployment.install_monitoring()
         except BaseException as exc:
-            self.pod_dump = self.workdir / "kind-pod-dump.txt"
-            self.pod_dump.write_text(deployment.dump())
-            exc.add_note(f"pods of the failed OpenWhisk start: {self.pod_dump}")
+            path = self.write_pod_dump(deployment.dump(), "kind-pod-dump.txt")
+            exc.add_note(f"pods of the failed OpenWhisk start: {path}")
             raise
-        self.apihost, self.auth = deployment.apihost, deployment.auth
+        self.apihost, self.auth, self.tls = deployment.apihost, deployment.auth, deployment.trust
 
     def stop(self) -> None:
-        """Delete the kind cluster (everything in it goes with it)."""
+        """Delete the kind cluster if this session created it (everything in it goes with it)."""
         kind, self.kind = self.kind, None
         self.deployment = None
-        if kind is not None:
+        if kind is not None and self.created:
             kind.remove()
 
+    def release(self) -> None:
+        """Keep the cluster; drop our handles."""
+        self.kind = None
+        self.deployment = None
+
     def keep_hint(self) -> str | None:
-        """How to delete a kept cluster."""
-        return f"kind delete cluster --name {self.cluster_name}"
+        """How to delete a kept cluster (only one this session created)."""
+        return f"kind delete cluster --name {self.cluster_name}" if self.created else None
 
     def _require_release(self) -> OpenWhiskRelease:
         if self.deployment is None:
@@ -88,23 +110,36 @@ class KindBackend(BaseBackend):
         return self.deployment
 
     def force_cold(self, client: OpenWhiskClient, action: str) -> None:
-        """Bump the action's revision, then delete its old pods and wait until they are gone.
+        """Bump the revision of the action (of every component of a sequence), then delete their old pods.
 
         The revision bump is what makes the next activation cold (warm containers are matched by
         action version); deleting the old pods frees the node for the measurement.
         """
-        bump_revision(client, action)
-        self._require_release().delete_action_pods(action)
+        release = self._require_release()
+        for name in bump_revision(client, action):
+            release.delete_action_pods(name)
 
     def fingerprint(self) -> dict[str, Any]:
-        """Chart version, image tags, nodes, container factory, limits; no secrets."""
+        """Chart, deployed kinds/images/limits, nodes; no secrets."""
         info = self._require_release().fingerprint()
         info["kind_cluster"] = self.cluster_name
+        info["kind_cluster_created"] = self.created
+        info.setdefault(
+            "energy",
+            {
+                "source": "none",
+                "available": False,
+                "why": "no energy source on this cluster (--ow-energy not set)",
+            },
+        )
         return info
 
+    def capacity(self) -> Capacity:
+        """User memory, throttles and action limits of the deployed controller and invoker."""
+        return capacity_of(self._require_release().capacity())
+
     def open_window(self) -> None:
-        """With ``--ow-monitoring=on``: wait for a Prometheus scrape after everything so far (e.g. a
-        warm-up), so the next window's counters start from it (up to one scrape interval); else nothing."""
+        """With ``--ow-monitoring=on``: wait for a Prometheus scrape after everything so far; else nothing."""
         if self.deployment is not None:
             self.deployment.open_window()
 

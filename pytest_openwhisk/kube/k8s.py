@@ -15,6 +15,7 @@ from kubernetes import config as k8s_config
 from kubernetes.client.exceptions import ApiException
 
 from pytest_openwhisk.errors import BackendError
+from pytest_openwhisk.kube.tls import Trust
 from pytest_openwhisk.wait import wait_until
 
 CONTROL_PLANE = "node-role.kubernetes.io/control-plane"
@@ -29,12 +30,17 @@ class Kube:
     def __init__(self, kubeconfig: Path | None, context: str | None = None) -> None:
         try:
             api = k8s_config.new_client_from_config(  # type: ignore[no-untyped-call]
-                config_file=str(kubeconfig) if kubeconfig else None, context=context)
+                config_file=str(kubeconfig) if kubeconfig else None, context=context
+            )
         except (k8s_config.ConfigException, OSError) as exc:
-            raise BackendError(f"cannot load kubeconfig {str(kubeconfig or '~/.kube/config')!r}"
-                               f"{f' (context {context!r})' if context else ''}: {exc}") from exc
+            raise BackendError(
+                f"cannot load kubeconfig {str(kubeconfig or '~/.kube/config')!r}"
+                f"{f' (context {context!r})' if context else ''}: {exc}"
+            ) from exc
         self.core = k8s.CoreV1Api(api)
         self.batch = k8s.BatchV1Api(api)
+        self.apps = k8s.AppsV1Api(api)
+        self.api = api
         self.server = api.configuration.host
 
     # -- nodes -----------------------------------------------------------------------------------
@@ -59,26 +65,77 @@ class Kube:
     # -- readiness -------------------------------------------------------------------------------
     def pods(self, namespace: str, selector: str = "") -> list[Any]:
         """Pods of ``namespace`` matching the label ``selector``."""
-        return list(self._call(f"list pods in {namespace}", self.core.list_namespaced_pod, namespace,
-                               label_selector=selector).items)
+        return list(
+            self._call(
+                f"list pods in {namespace}", self.core.list_namespaced_pod, namespace, label_selector=selector
+            ).items
+        )
 
-    def wait_openwhisk_ready(self, namespace: str, release: str, timeout: float) -> None:
-        """Wait until the controller pod is Ready and the install-packages job has succeeded.
+    def wait_rollout(self, namespace: str, release: str, timeout: float) -> None:
+        """Wait until the release's current revision runs: every Deployment/StatefulSet/DaemonSet labelled
+        ``release=<release>`` has observed its latest spec and has all replicas updated and ready, and the
+        ``<release>-install-packages`` Job has succeeded.
 
-        The :class:`StartupTimeout` names what was still missing (e.g. the pod and its waiting reason).
+        An old Ready controller does not count while a new one rolls out (``observedGeneration`` and
+        ``updatedReplicas`` follow the latest spec). The :class:`StartupTimeout` names what was missing.
         """
-        wait_until(lambda: self._openwhisk_ready(namespace, release),
-                   what=f"OpenWhisk release {release!r} in namespace {namespace!r}", timeout=timeout,
-                   interval=2.0, max_interval=10.0)
+        wait_until(
+            lambda: self._rolled_out(namespace, release),
+            what=f"rollout of OpenWhisk release {release!r} in namespace {namespace!r}",
+            timeout=timeout,
+            interval=0.5,
+            max_interval=5.0,
+        )
 
-    def _openwhisk_ready(self, namespace: str, release: str) -> bool:
-        controllers = self.pods(namespace, f"name={release}-controller")
-        if not controllers:
-            raise BackendError(f"no controller pod (name={release}-controller) yet; "
-                               f"{_describe_pods(self.pods(namespace))}")
-        for pod in controllers:
-            if not _is_ready(pod):
-                raise BackendError(f"controller pod {_describe(pod)} is not ready")
+    def workloads(self, namespace: str, release: str) -> list[dict[str, Any]]:
+        """The release's Deployments, StatefulSets and DaemonSets as plain dicts (``kind`` set)."""
+        found: list[dict[str, Any]] = []
+        selector = f"release={release}"
+        for kind, fn in (
+            ("Deployment", self.apps.list_namespaced_deployment),
+            ("StatefulSet", self.apps.list_namespaced_stateful_set),
+            ("DaemonSet", self.apps.list_namespaced_daemon_set),
+        ):
+            items = self._call(f"list {kind}s in {namespace}", fn, namespace, label_selector=selector).items
+            for item in items:
+                data = self.api.sanitize_for_serialization(item)
+                data["kind"] = kind
+                found.append(data)
+        return found
+
+    def workload(self, namespace: str, name: str) -> dict[str, Any] | None:
+        """The StatefulSet, Deployment or DaemonSet ``name`` as a plain dict, or None."""
+        for kind, fn in (
+            ("StatefulSet", self.apps.read_namespaced_stateful_set),
+            ("Deployment", self.apps.read_namespaced_deployment),
+            ("DaemonSet", self.apps.read_namespaced_daemon_set),
+        ):
+            try:
+                item = fn(name, namespace)
+            except ApiException as exc:
+                if exc.status == 404:
+                    continue
+                raise BackendError(
+                    f"Kubernetes API at {self.server}: read {kind} {name} failed: HTTP "
+                    f"{exc.status} {exc.reason}"
+                ) from None
+            data: dict[str, Any] = self.api.sanitize_for_serialization(item)
+            data["kind"] = kind
+            return data
+        return None
+
+    def _rolled_out(self, namespace: str, release: str) -> bool:
+        workloads = self.workloads(namespace, release)
+        if not any(w["metadata"]["name"] == f"{release}-controller" for w in workloads):
+            raise BackendError(
+                f"no controller workload ({release}-controller) yet; {_describe_pods(self.pods(namespace))}"
+            )
+        for item in workloads:
+            waiting = _rollout_gap(item)
+            if waiting:
+                name = item["metadata"]["name"]
+                pods = self.pods(namespace, f"name={name}")
+                raise BackendError(f"{item['kind']} {name}: {waiting}; {_describe_pods(pods)}")
         job_name = f"{release}-install-packages"
         try:
             job = self.batch.read_namespaced_job(job_name, namespace)
@@ -90,6 +147,32 @@ class Kube:
             pods = self.pods(namespace, f"name={job_name}")
             raise BackendError(f"job {job_name} has not completed; {_describe_pods(pods)}")
         return True
+
+    def release_trust(self, namespace: str, release: str, timeout: float) -> Trust:
+        """Pin the certificate of the release's nginx (TLS Secret ``<release>-nginx``, made by gen-certs)."""
+        name = f"{release}-nginx"
+
+        def read() -> Trust:
+            try:
+                secret = self.core.read_namespaced_secret(name, namespace)
+            except ApiException as exc:
+                raise BackendError(
+                    f"secret {namespace}/{name}: HTTP {exc.status} {exc.reason} (the chart's "
+                    "gen-certs job creates it)"
+                ) from None
+            data = {str(k): str(v) for k, v in (secret.data or {}).items()}
+            if "tls.crt" not in data:
+                raise BackendError(f"secret {namespace}/{name} has no tls.crt")
+            return Trust.from_secret(data, f"secret {namespace}/{name}")
+
+        result: Trust = wait_until(
+            read,
+            what=f"the certificate of release {release!r}",
+            timeout=timeout,
+            interval=0.5,
+            max_interval=5.0,
+        )
+        return result
 
     # -- action pods (cold starts) ---------------------------------------------------------------
     def action_pod_selector(self, action: str) -> str:
@@ -107,8 +190,11 @@ class Kube:
                 if exc.status != 404:
                     raise BackendError(f"deleting pod {name}: HTTP {exc.status} {exc.reason}") from None
         if names:
-            wait_until(lambda: not self.pods(namespace, selector),
-                       what=f"deletion of pods {', '.join(names)} ({selector})", timeout=timeout)
+            wait_until(
+                lambda: not self.pods(namespace, selector),
+                what=f"deletion of pods {', '.join(names)} ({selector})",
+                timeout=timeout,
+            )
         return len(names)
 
     # -- services, images, dumps -----------------------------------------------------------------
@@ -118,8 +204,10 @@ class Kube:
         for item in svc.spec.ports or []:
             if port in (item.port, item.name) and item.node_port:
                 return int(item.node_port)
-        raise BackendError(f"service {namespace}/{service} has no NodePort for port {port!r}; "
-                           "set whisk.ingress.type=NodePort in the values")
+        raise BackendError(
+            f"service {namespace}/{service} has no NodePort for port {port!r}; "
+            "set whisk.ingress.type=NodePort in the values"
+        )
 
     def images(self, namespace: str, release: str) -> dict[str, str]:
         """Image of the controller and invoker containers (for the fingerprint)."""
@@ -144,8 +232,9 @@ class Kube:
                 continue
             for container in pod.spec.containers:
                 try:
-                    log = self.core.read_namespaced_pod_log(pod.metadata.name, namespace,
-                                                            container=container.name, tail_lines=log_lines)
+                    log = self.core.read_namespaced_pod_log(
+                        pod.metadata.name, namespace, container=container.name, tail_lines=log_lines
+                    )
                 except ApiException as exc:
                     log = f"(no log: HTTP {exc.status})"
                 lines.append(f"## {pod.metadata.name}/{container.name}\n{log}")
@@ -155,13 +244,43 @@ class Kube:
         try:
             return fn(*args, **kwargs)
         except ApiException as exc:
-            raise BackendError(f"Kubernetes API at {self.server}: {what} failed: HTTP {exc.status} "
-                               f"{exc.reason}") from None
+            raise BackendError(
+                f"Kubernetes API at {self.server}: {what} failed: HTTP {exc.status} {exc.reason}"
+            ) from None
         except urllib3.exceptions.MaxRetryError as exc:
-            raise BackendError(f"Kubernetes API at {self.server} unreachable ({what}): "
-                               f"{exc.reason}") from None
+            raise BackendError(
+                f"Kubernetes API at {self.server} unreachable ({what}): {exc.reason}"
+            ) from None
         except (OSError, urllib3.exceptions.HTTPError) as exc:  # connection refused, DNS, TLS
             raise BackendError(f"Kubernetes API at {self.server} unreachable ({what}): {exc}") from None
+
+
+def _rollout_gap(item: dict[str, Any]) -> str:
+    """What keeps a workload (plain dict) from being rolled out, or "" when it is."""
+    meta, spec, status = item.get("metadata") or {}, item.get("spec") or {}, item.get("status") or {}
+    if int(status.get("observedGeneration") or 0) < int(meta.get("generation") or 0):
+        return "the latest spec is not observed yet"
+    if item["kind"] == "DaemonSet":
+        want = int(status.get("desiredNumberScheduled") or 0)
+        if (
+            int(status.get("updatedNumberScheduled") or 0) < want
+            or int(status.get("numberReady") or 0) < want
+        ):
+            return f"{status.get('numberReady') or 0}/{want} updated pods ready"
+        return ""
+    want = int(spec.get("replicas", 1) if spec.get("replicas") is not None else 1)
+    updated, ready = int(status.get("updatedReplicas") or 0), int(status.get("readyReplicas") or 0)
+    if updated < want or ready < want:
+        return f"{min(updated, ready)}/{want} replicas of the new revision ready"
+    if (
+        item["kind"] == "StatefulSet"
+        and status.get("updateRevision")
+        and status.get("currentRevision") != status.get("updateRevision")
+    ):
+        return "pods still run the previous revision"
+    if int(status.get("replicas") or 0) > want:
+        return "old replicas still terminating"
+    return ""
 
 
 def _is_ready(pod: Any) -> bool:

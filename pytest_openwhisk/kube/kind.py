@@ -23,13 +23,15 @@ CORE, INVOKER = "core", "invoker"  # values of the openwhisk-role node label
 ROLE_LABEL = "openwhisk-role"
 
 
-def kind_config(workers: int = 2,
-                ports: tuple[int, ...] = (API_NODE_PORT, PROMETHEUS_NODE_PORT)) -> dict[str, Any]:
+def kind_config(
+    workers: int = 2, ports: tuple[int, ...] = (API_NODE_PORT, PROMETHEUS_NODE_PORT)
+) -> dict[str, Any]:
     """A kind ``Cluster``: one control plane and ``workers`` workers; the NodePorts mapped on 127.0.0.1."""
     if workers < 1:
         raise ValueError(f"a kind cluster for OpenWhisk needs at least 1 worker, got {workers}")
-    mappings = [{"containerPort": p, "hostPort": p, "listenAddress": "127.0.0.1", "protocol": "TCP"}
-                for p in ports]
+    mappings = [
+        {"containerPort": p, "hostPort": p, "listenAddress": "127.0.0.1", "protocol": "TCP"} for p in ports
+    ]
     nodes: list[dict[str, Any]] = [{"role": "control-plane", "extraPortMappings": mappings}]
     nodes += [{"role": "worker"} for _ in range(workers)]
     return {"kind": "Cluster", "apiVersion": "kind.x-k8s.io/v1alpha4", "nodes": nodes}
@@ -65,8 +67,9 @@ class Kind(KindCluster):  # type: ignore[misc]
 
     def exists(self) -> bool:
         """True when ``kind get clusters`` lists this cluster."""
-        out = run([str(self.kind_path), "get", "clusters"], env=os.environ, timeout=60,
-                  what="kind get clusters")
+        out = run(
+            [str(self.kind_path), "get", "clusters"], env=os.environ, timeout=60, what="kind get clusters"
+        )
         return self.name in out.split()
 
     def create_with(self, config: dict[str, Any]) -> None:
@@ -75,22 +78,38 @@ class Kind(KindCluster):  # type: ignore[misc]
         try:
             self.create(config_file=self.config_path)
         except subprocess.CalledProcessError as exc:
-            raise BackendError(f"kind create cluster --name={self.name} failed (exit {exc.returncode}); "
-                               "see its output above (is Docker running with enough memory?)") from exc
+            raise BackendError(
+                f"kind create cluster --name={self.name} failed (exit {exc.returncode}); "
+                "see its output above (is Docker running with enough memory?)"
+            ) from exc
         self.write_kubeconfig()
 
     def write_kubeconfig(self) -> Path:
         """(Re)write the kubeconfig of the cluster, e.g. when reusing one created earlier; 0600."""
-        text = run([str(self.kind_path), "get", "kubeconfig", f"--name={self.name}"], env=os.environ,
-                   timeout=60, what="kind get kubeconfig")
+        text = run(
+            [str(self.kind_path), "get", "kubeconfig", f"--name={self.name}"],
+            env=os.environ,
+            timeout=60,
+            what="kind get kubeconfig",
+        )
         self.kubeconfig_path.touch(0o600, exist_ok=True)
         self.kubeconfig_path.write_text(text)
         return Path(self.kubeconfig_path)
 
     def remove(self) -> None:
         """``kind delete cluster`` with errors quoted (pytest-kind's ``delete`` hides stderr)."""
-        run([str(self.kind_path), "delete", "cluster", f"--name={self.name}",
-             f"--kubeconfig={self.kubeconfig_path}"], env=os.environ, timeout=300, what="kind delete cluster")
+        run(
+            [
+                str(self.kind_path),
+                "delete",
+                "cluster",
+                f"--name={self.name}",
+                f"--kubeconfig={self.kubeconfig_path}",
+            ],
+            env=os.environ,
+            timeout=300,
+            what="kind delete cluster",
+        )
 
     def delete_command(self) -> str:
         """The command a user runs to delete a kept cluster."""

@@ -17,13 +17,15 @@ from typing import Any
 import yaml
 
 from pytest_openwhisk.errors import ConfigError
-from pytest_openwhisk.local.config import StemCell
 
 #: the chart's well-known guest key (openwhisk-deploy-kube values.yaml whisk.auth.guest)
-CHART_GUEST_AUTH = ("23bc46b1-71f6-4ed5-8c54-816aa4f8c502:"
-                    "123zO3xZCLrMN6v2BKK1dXYFpXlPkccOFqm12CdAsMgRU4VrNZ9lyGVCGuMDGIwP")
+CHART_GUEST_AUTH = (
+    "23bc46b1-71f6-4ed5-8c54-816aa4f8c502:123zO3xZCLrMN6v2BKK1dXYFpXlPkccOFqm12CdAsMgRU4VrNZ9lyGVCGuMDGIwP"
+)
 IDLE_PROPERTY = "whisk.container-proxy.timeouts.idle-container"
-RUNTIMES_FILE = "runtimes-pytest-openwhisk.json"  # written into the chart copy, selected by whisk.runtimes
+#: the Kubernetes container factory pins action pods to nodes labelled openwhisk-role=invoker
+#: (openwhisk core/invoker reference.conf ``whisk.kubernetes.user-pod-node-affinity``)
+NODE_AFFINITY_PROPERTY = "whisk.kubernetes.user-pod-node-affinity"
 
 
 #: where an installed wheel puts helm/*.yaml (pyproject.toml [tool.setuptools.data-files]), under a data path
@@ -39,9 +41,11 @@ def values_dir() -> Path:
     for folder in candidates:
         if (folder / "openwhisk-kind.yaml").is_file():
             return folder
-    raise ConfigError(f"the pytest-openwhisk Helm values are missing (looked for openwhisk-kind.yaml in "
-                      f"{', '.join(map(str, candidates))}); reinstall pytest-openwhisk, run from a "
-                      "checkout, or pass your own file with --ow-values")
+    raise ConfigError(
+        f"the pytest-openwhisk Helm values are missing (looked for openwhisk-kind.yaml in "
+        f"{', '.join(map(str, candidates))}); reinstall pytest-openwhisk, run from a "
+        "checkout, or pass your own file with --ow-values"
+    )
 
 
 def load_values(path: Path) -> dict[str, Any]:
@@ -55,8 +59,10 @@ def load_values(path: Path) -> dict[str, Any]:
     if data is None:
         return {}
     if not isinstance(data, dict):
-        raise ConfigError(f"Helm values file {str(path)!r} must hold a mapping of keys "
-                          f"(like whisk: ...), not a {type(data).__name__}")
+        raise ConfigError(
+            f"Helm values file {str(path)!r} must hold a mapping of keys "
+            f"(like whisk: ...), not a {type(data).__name__}"
+        )
     return data
 
 
@@ -93,8 +99,8 @@ def settings_overlay(base: Mapping[str, Any], settings: Any) -> dict[str, Any]:
     """Values for the options the user set (not defaults); ``base`` gives the jvmOptions to extend."""
     sources: Mapping[str, str] = getattr(settings, "sources", {}) or {}
 
-    def given(name: str) -> bool:
-        return sources.get(name, "default") != "default"
+    def given(name: str) -> bool:  # ~/.wskprops describes another OpenWhisk: never a setting for the release
+        return sources.get(name, "default") not in ("default", "wskprops")
 
     overlay: dict[str, Any] = {}
     if given("idle_timeout"):
@@ -114,37 +120,40 @@ def compose(settings: Any, base_file: str) -> dict[str, Any]:
     base = load_values(values_dir() / base_file)
     layers = [settings_overlay(base, settings)]
     layers += [load_values(path) for path in getattr(settings, "values", ())]
-    return merge(base, *layers)
+    return with_node_affinity(merge(base, *layers))
+
+
+def with_node_affinity(values: Mapping[str, Any]) -> dict[str, Any]:
+    """``values`` whose invoker places action pods where the chart places the invoker.
+
+    The chart's ``affinity`` only places OpenWhisk's own pods; the invoker's Kubernetes container factory
+    separately requires ``openwhisk-role=invoker`` on the node of every action pod. Without node labels
+    (``affinity.enabled: false``) that keeps action pods Pending forever, so the invoker option
+    ``-Dwhisk.kubernetes.user-pod-node-affinity.enabled=false`` is added (what openwhisk-deploy-kube's
+    docs pair with it); with labels, the invoker's label value follows ``affinity.invokerNodeLabel``.
+    An explicit setting in ``invoker.options`` is kept.
+    """
+    result = merge(values)
+    invoker = result.setdefault("invoker", {})
+    options = str(invoker.get("options") or "")
+    if f"-D{NODE_AFFINITY_PROPERTY}." in options:
+        return result
+    affinity = result.get("affinity") or {}
+    if not affinity.get("enabled", False):
+        options = set_jvm_property(options, f"{NODE_AFFINITY_PROPERTY}.enabled", "false")
+    else:
+        label = str(affinity.get("invokerNodeLabel") or "invoker")
+        if label != "invoker":
+            options = set_jvm_property(options, f"{NODE_AFFINITY_PROPERTY}.value", label)
+    if options != str(invoker.get("options") or ""):
+        invoker["options"] = options
+    return result
 
 
 def guest_auth(values: Mapping[str, Any]) -> str:
     """The API key of the guest namespace in ``values`` (the chart's default unless overridden)."""
     auth = values.get("whisk", {}).get("auth", {}).get("guest")
     return str(auth) if auth else CHART_GUEST_AUTH
-
-
-def runtimes_manifest(manifest: Mapping[str, Any], prewarm: tuple[StemCell, ...] | None) -> dict[str, Any]:
-    """The chart's runtime manifest with stem cells replaced by ``prewarm`` (None keeps the chart's own).
-
-    ``()`` removes every stem cell (no prewarmed containers). A kind not in the manifest raises
-    :class:`ConfigError` listing the kinds it has.
-    """
-    result: dict[str, Any] = copy.deepcopy(dict(manifest))
-    if prewarm is None:
-        return result
-    families: dict[str, list[dict[str, Any]]] = result.get("runtimes", {})
-    by_kind = {entry["kind"]: entry for entries in families.values() for entry in entries}
-    for entry in by_kind.values():
-        entry.pop("stemCells", None)
-    for cell in prewarm:
-        found = by_kind.get(cell.kind)
-        if found is None:
-            raise ConfigError(f"prewarm kind {cell.kind!r} (--ow-prewarm) is not in the chart's runtimes; "
-                              f"use one of {', '.join(sorted(by_kind))}")
-        cells: list[dict[str, Any]] = found.setdefault("stemCells", [])
-        cells.append(
-            {"initialCount": cell.count, "memory": f"{cell.memory_mb} MB"})
-    return result
 
 
 def summary(values: Mapping[str, Any]) -> dict[str, Any]:
@@ -162,6 +171,9 @@ def summary(values: Mapping[str, Any]) -> dict[str, Any]:
         "invoker_replicas": factory.get("kubernetes", {}).get("replicaCount"),
         "scheduler": bool(values.get("scheduler", {}).get("enabled", False)),
         "affinity": bool(values.get("affinity", {}).get("enabled", False)),
-        "images": {name: f"{values[name].get('imageName', '?')}:{values[name].get('imageTag', '?')}"
-                   for name in ("controller", "invoker") if name in values},
+        "images": {
+            name: f"{values[name].get('imageName', '?')}:{values[name].get('imageTag', '?')}"
+            for name in ("controller", "invoker")
+            if name in values
+        },
     }

@@ -18,8 +18,20 @@ needs_prometheus = pytest.mark.skipif(
     reason="/usr/bin/prometheus is not installed; run `bash .ci/setup` (apt-get install prometheus)",
 )
 #: plugins in-process pytester runs do not need (each costs seconds of re-imports)
-FAST = ("-p", "no:hypothesispytest", "-p", "no:anyio", "-p", "no:xdist", "-p", "no:xdist.looponfail",
-        "-p", "no:pytest-kind", "-p", "no:cacheprovider")
+FAST = (
+    "-p",
+    "no:hypothesispytest",
+    "-p",
+    "no:anyio",
+    "-p",
+    "no:xdist",
+    "-p",
+    "no:xdist.looponfail",
+    "-p",
+    "no:pytest-kind",
+    "-p",
+    "no:cacheprovider",
+)
 
 
 @needs_prometheus
@@ -34,8 +46,13 @@ def test_monitoring_lands_in_the_benchmark_json(pytester: pytest.Pytester) -> No
             assert warm.extra["monitoring"]["openwhisk"]["activations"] == 3
         """
     )
-    result = pytester.runpytest(*FAST, "--ow-monitoring=on", "--ow-prewarm=none", "--ow-local-mode=thread",
-                                "--benchmark-json=out.json")
+    result = pytester.runpytest(
+        *FAST,
+        "--ow-monitoring=on",
+        "--ow-prewarm=none",
+        "--ow-local-mode=thread",
+        "--benchmark-json=out.json",
+    )
     result.assert_outcomes(passed=1)
     doc = json.loads((pytester.path / "out.json").read_text())
     [bench] = doc["benchmarks"]
@@ -67,10 +84,14 @@ def test_missing_prometheus_is_a_usage_error(
     pytester.makepyfile("def test_x():\n    pass\n")
     result = pytester.runpytest(*FAST, "--ow-monitoring=on")
     assert result.ret == pytest.ExitCode.USAGE_ERROR
-    result.stderr.fnmatch_lines([
-        "ERROR: 'prometheus' was not found on PATH (needed by --ow-monitoring); install it with "
-        "`sudo apt-get install prometheus` (Debian/Ubuntu) or `bash .ci/setup`*; or drop --ow-monitoring=on"
-    ])
+    result.stderr.fnmatch_lines(
+        [
+            "ERROR: --ow-cluster=local cannot start:",
+            "  - 'prometheus' was not found on PATH (needed by --ow-monitoring); install it with "
+            "`sudo apt-get install prometheus` (Debian/Ubuntu) or `bash .ci/setup`*; "
+            "or drop --ow-monitoring=on",
+        ]
+    )
 
 
 def test_missing_prometheus_stops_the_half_started_server(

@@ -3,32 +3,30 @@
 from __future__ import annotations
 
 import json
-import shutil
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
 
 from pytest_openwhisk.errors import ConfigError
-from pytest_openwhisk.kube.helm import prepare_chart
+from pytest_openwhisk.kube.chart import check_chart_dir
+from pytest_openwhisk.kube.render import render_release
 from pytest_openwhisk.kube.values import (
     CHART_GUEST_AUTH,
-    RUNTIMES_FILE,
     compose,
     guest_auth,
     load_values,
     merge,
-    runtimes_manifest,
     set_jvm_property,
     summary,
     values_dir,
 )
 from pytest_openwhisk.local.config import StemCell
 from pytest_openwhisk.options import Settings
+from tests.kube.upstream import chart_dir, env_of
 
 HERE = Path(__file__).parent
-CHART = HERE / "chart"
 UPSTREAM_KEYS = {
     line.strip()
     for line in (HERE / "data" / "openwhisk-deploy-kube-values-keys.txt").read_text().splitlines()
@@ -117,26 +115,6 @@ def test_merge_replaces_lists_and_keeps_inputs() -> None:
     assert base == {"a": {"b": [1, 2], "c": 1}}
 
 
-def test_prewarm_replaces_stem_cells_and_none_removes_them() -> None:
-    manifest = json.loads((CHART / "runtimes.json").read_text())
-    off = runtimes_manifest(manifest, ())
-    assert all("stemCells" not in e for fam in off["runtimes"].values() for e in fam)
-    on = runtimes_manifest(manifest, (StemCell("python:3", 3, 512),))
-    assert on["runtimes"]["python"][0]["stemCells"] == [{"initialCount": 3, "memory": "512 MB"}]
-    assert "stemCells" not in on["runtimes"]["nodejs"][0]
-    assert runtimes_manifest(manifest, None) == manifest
-
-
-def test_prewarm_of_unknown_kind_lists_the_kinds() -> None:
-    manifest = json.loads((CHART / "runtimes.json").read_text())
-    with pytest.raises(ConfigError) as info:
-        runtimes_manifest(manifest, (StemCell("nodejs:20", 2),))
-    assert str(info.value) == (
-        "prewarm kind 'nodejs:20' (--ow-prewarm) is not in the chart's runtimes; "
-        "use one of nodejs:14, python:3"
-    )
-
-
 def test_bad_values_files_name_the_file(tmp_path: Path) -> None:
     listing = tmp_path / "list.yaml"
     listing.write_text("- a\n- b\n")
@@ -153,13 +131,11 @@ def test_bad_values_files_name_the_file(tmp_path: Path) -> None:
         load_values(tmp_path / "missing.yaml")
 
 
-def test_chart_without_runtime_manifest_is_named(tmp_path: Path) -> None:
+def test_chart_folder_without_chart_yaml_is_named(tmp_path: Path) -> None:
     with pytest.raises(ConfigError) as info:
-        prepare_chart(tmp_path, {}, None)
-    assert str(info.value) == (
-        f"the chart at {tmp_path} has no runtime manifest 'runtimes.json' "
-        "(whisk.runtimes); point --ow-chart at the openwhisk chart folder (helm/openwhisk)"
-    )
+        check_chart_dir(tmp_path)
+    assert f"chart {str(tmp_path)!r} (--ow-chart) is not a chart folder with Chart.yaml" in str(info.value)
+    assert "openwhisk-deploy-kube/helm/openwhisk" in str(info.value)
 
 
 def test_summary_has_no_secrets() -> None:
@@ -170,24 +146,13 @@ def test_summary_has_no_secrets() -> None:
 
 
 def test_rendered_by_helm_engine(tmp_path: Path) -> None:
-    """Our composed values rendered with a real Helm engine (helm-python-sdk) into the test chart."""
-    helm = pytest.importorskip(
-        "helm_python", reason="helm-python-sdk is a dev dependency: pip install -e '.[dev]'"
-    )
-    chart_dir = tmp_path / "openwhisk"
-    shutil.copytree(CHART, chart_dir)
-    composed = compose(
-        settings(tmp_path, idle_timeout=15.0, prewarm=(StemCell("python:3", 1),)), "openwhisk-kind.yaml"
-    )
-    values = prepare_chart(chart_dir, composed, (StemCell("python:3", 1),))
-    assert values["whisk"]["runtimes"] == RUNTIMES_FILE
-    chart = helm.Chart.load(chart_dir)
-    rendered = chart.render(values, name="owdev", namespace="openwhisk", is_install=True)
-    invoker = yaml.safe_load(rendered["openwhisk/templates/invoker.yaml"])
-    assert invoker["kind"] == "StatefulSet"
-    env = {
-        item["name"]: item["value"] for item in invoker["spec"]["template"]["spec"]["containers"][0]["env"]
-    }
+    """Our composed values rendered by a real Helm engine into the upstream chart."""
+    chart = chart_dir()
+    given = settings(tmp_path, idle_timeout=15.0, prewarm=(StemCell("python:3.11", 1),))
+    given = replace(given, chart=str(chart), sources={**given.sources, "chart": "cli"})
+    result = render_release(given, tmp_path / "work")
+    invoker = result.find("StatefulSet", "owdev-invoker")
+    env = env_of(invoker, "invoker")
     assert env["JAVA_OPTS"] == "-Xmx512M -Dwhisk.container-proxy.timeouts.idle-container=15s"
     assert env["LIMITS_ACTIONS_SEQUENCE_MAXLENGTH"] == "200"
     assert env["LIMITS_ACTIONS_INVOKES_PERMINUTE"] == "100000"
@@ -197,16 +162,14 @@ def test_rendered_by_helm_engine(tmp_path: Path) -> None:
     assert env["CONFIG_whisk_containerFactory_containerArgs_extraEnvVars_0"] == "__OW_ALLOW_CONCURRENT=true"
     assert env["CONFIG_whisk_userEvents_enabled"] == "true"
     manifest = json.loads(env["RUNTIMES_MANIFEST"])
-    assert manifest["runtimes"]["python"][0]["stemCells"] == [{"initialCount": 1, "memory": "256 MB"}]
-    assert "stemCells" not in manifest["runtimes"]["nodejs"][0]
+    entries = {e["kind"]: e for family in manifest["runtimes"].values() for e in family}
+    assert entries["python:3.11"]["stemCells"] == [{"initialCount": 1, "memory": "256 MB"}]
+    assert "stemCells" not in entries["nodejs:20"]
     affinity = invoker["spec"]["template"]["spec"]["affinity"]["nodeAffinity"]
     term = affinity["requiredDuringSchedulingIgnoredDuringExecution"]["nodeSelectorTerms"][0]
     assert term["matchExpressions"][0]["values"] == ["invoker"]
-    service = yaml.safe_load(rendered["openwhisk/templates/nginx-svc.yaml"])
+    service = result.find("Service", "owdev-nginx")
     assert service["spec"]["type"] == "NodePort"
-    assert service["spec"]["ports"][0]["nodePort"] == 31001
-    config = yaml.safe_load(rendered["openwhisk/templates/whisk-config.yaml"])["data"]
-    assert config["whisk_api_host_name"] == "localhost"
-    assert config["persistence"] == "false"
-    assert config["include_tests"] == "false"
-    assert config["providers"] == "false,false"
+    assert {p["name"]: p.get("nodePort") for p in service["spec"]["ports"]}["https"] == 31001
+    config = result.find("ConfigMap", "owdev-whisk.config")["data"]
+    assert config["whisk_external_api_host_name"] == "localhost"
