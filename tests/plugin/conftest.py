@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -157,3 +158,17 @@ def cli_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Standalone]
     finally:
         assert server.process is not None
         stop_cli_server(server.process)
+
+
+@pytest.fixture
+def sigint_raises() -> Iterator[None]:
+    """SIGINT raises KeyboardInterrupt in this process for the test, then the previous handler is back.
+
+    A test run started as a background job (``cmd &``, nohup, some CI runners) inherits SIGINT as
+    ignored; a test that delivers SIGINT to itself must install the handler it relies on.
+    """
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)

@@ -69,6 +69,7 @@ def test_nothing_left_after_ctrl_c(pytester: pytest.Pytester, server: Any) -> No
             ow_action("one", code="{HELLO}")
             ow_action("two", code="{HELLO}")
             print("DEPLOYED", flush=True)
+            signal.signal(signal.SIGINT, signal.default_int_handler)  # not inherited as ignored (cmd &)
             os.kill(os.getpid(), signal.SIGINT)
             raise AssertionError("SIGINT was not delivered")
 

@@ -171,7 +171,7 @@ def test_interrupted_runner_raises_the_partial_measurement(mode: str) -> None:
     assert f"measurement '{mode}' interrupted after 4 sample(s)" in str(info.value)
 
 
-def test_interrupted_concurrent_run_stops_its_clients_promptly() -> None:
+def test_interrupted_concurrent_run_stops_its_clients_promptly(sigint_raises: None) -> None:
     def sigint_on_tenth(n: int) -> None:
         if n == 10:  # from a client thread: the signal lands in the main thread, waiting for the clients
             os.kill(os.getpid(), signal.SIGINT)
@@ -204,8 +204,13 @@ SEEN = {}
 
 @pytest.fixture
 def sigint_on_invoke(ow_client, ow_cluster, monkeypatch):
-    """arm(n): the n-th invocation from now on sends SIGINT to this process instead of invoking."""
+    """arm(n): the n-th invocation from now on sends SIGINT to this process instead of invoking.
+
+    Installs Python's SIGINT handler first: started as a background job (``cmd &``) or under nohup,
+    the process inherits SIGINT ignored, and the signal would never become a KeyboardInterrupt.
+    """
     SEEN["auth"] = ow_cluster.auth  # kept in memory only, to check the saved files
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 
     def arm(n):
         real, lock, count = ow_client.invoke, threading.Lock(), [0]

@@ -263,49 +263,28 @@ def test_values_files_resolve_and_must_exist(pytester: pytest.Pytester) -> None:
     assert any(line.endswith("VALUES ['a.yaml', 'b.yaml']") for line in result.outlines)
 
 
-# the --help block at COLUMNS=200, compared with whitespace collapsed
-HELP_BLOCK = """\
-OpenWhisk benchmarks (pytest-openwhisk): --ow-cluster=local|kind|existing where OpenWhisk runs:
-local (embedded, default), kind (Helm on a kind cluster) or existing (--ow-apihost/--ow-auth) [env
-OW_CLUSTER, ini ow_cluster] --ow-apihost=URL API host of an existing OpenWhisk, e.g.
-https://host:31001 (no scheme means https) [env OW_APIHOST, ini ow_apihost] --ow-auth=UUID:KEY API
-key UUID:KEY of an existing OpenWhisk (default: AUTH of ~/.wskprops) [env OW_AUTH, ini ow_auth]
---ow-namespace=NAME OpenWhisk namespace (default: _ = the key's own namespace) [env OW_NAMESPACE,
-ini ow_namespace] --ow-kubeconfig=PATH kubeconfig for kind/existing clusters [env OW_KUBECONFIG, ini
-ow_kubeconfig] --ow-kube-context=NAME kubeconfig context to use [env OW_KUBE_CONTEXT, ini
-ow_kube_context] --ow-keep-cluster leave the cluster or local server running after the session [env
-OW_KEEP_CLUSTER, ini ow_keep_cluster] --ow-values=FILE extra Helm values file (repeatable; must
-exist) [env OW_VALUES, ini ow_values] --ow-monitoring=off|on collect Prometheus metrics for each
-measurement: off (default) or on [env OW_MONITORING, ini ow_monitoring]
---ow-local-mode=process|thread embedded server in a child process (default) or in a thread of pytest
-[env OW_LOCAL_MODE, ini ow_local_mode] --ow-prewarm=SPEC prewarmed containers,
-kind:count[:memoryMB],... or none (default nodejs:20:2) [env OW_PREWARM, ini ow_prewarm]
---ow-idle-timeout=DURATION destroy warm containers idle this long, e.g. 15s, 10m (default 10m) [env
-OW_IDLE_TIMEOUT, ini ow_idle_timeout] --ow-user-memory=MB memory of the local container pool in MB
-(default 2048) [env OW_USER_MEMORY, ini ow_user_memory] --ow-isolation=auto|bwrap|none sandbox of
-local runtimes: auto (bwrap when it works), bwrap or none [env OW_ISOLATION, ini ow_isolation]
---ow-insecure skip TLS verification (self-signed existing/kind clusters) [env OW_INSECURE, ini
-ow_insecure] --ow-results-dir=DIR directory for per-invocation CSV files and plots (default
-.ow-results) [env OW_RESULTS_DIR, ini ow_results_dir] --ow-kind-cluster-name=NAME kind cluster name
-(default pytest-openwhisk) [env OW_KIND_CLUSTER_NAME, ini ow_kind_cluster_name]
---ow-helm-release=NAME Helm release name (default owdev) [env OW_HELM_RELEASE, ini ow_helm_release]
---ow-helm-namespace=NAME Kubernetes namespace of the release (default openwhisk) [env
-OW_HELM_NAMESPACE, ini ow_helm_namespace] --ow-chart=CHART OpenWhisk Helm chart: repo URL or local
-path (default https://openwhisk.apache.org/charts) [env OW_CHART, ini ow_chart]
---ow-chart-version=VERSION chart version when --ow-chart is a repository URL (default: the newest)
-[env OW_CHART_VERSION, ini ow_chart_version]
-"""
-
-
 @pytest.mark.all_plugins  # pytest-kind's flags must show next to ours
-def test_help_block_is_pinned(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_help_block_lists_every_option_with_its_sources(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The "openwhisk" --help group, checked by content: each option once, in order, with its metavar,
+    its help text and where else it can be set (env, ini). New options need no edit here."""
+    from pytest_openwhisk.options import OPTIONS
+
     monkeypatch.setenv("COLUMNS", "200")
     result = pytester.runpytest("--help")
     assert result.ret == 0
     lines = result.outlines
     first = lines.index("OpenWhisk benchmarks (pytest-openwhisk):")
-    block = lines[first : lines.index("", first)]
-    assert " ".join(" ".join(block).split()) == " ".join(HELP_BLOCK.split())
+    block = " ".join(" ".join(lines[first : lines.index("", first)]).split())
+    positions = []
+    for opt in OPTIONS:
+        shown = opt.flag_name if opt.flag else f"{opt.flag_name}={opt.metavar}"
+        assert block.count(f"{shown} ") == 1, shown
+        positions.append(block.index(f"{shown} "))
+        assert " ".join(opt.help.split()).replace("%%", "%") in block, opt.name
+        assert f"[env {opt.env}, ini ow_{opt.name}]" in block, opt.name
+    assert positions == sorted(positions)
     result.stdout.fnmatch_lines(["  ow_cluster (string):*", "  ow_values (linelist):*"])
     # pytest-kind's own flags keep working next to ours
     result.stdout.fnmatch_lines(["*--cluster-name=CLUSTER_NAME*"])
@@ -354,6 +333,19 @@ EXISTING_SETTINGS = """
 """
 
 
+@pytest.fixture
+def helm_on_path(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A stand-in ``helm`` first on PATH: --ow-kubeconfig's start-up check (preflight) finds it."""
+    import os
+
+    folder = tmp_path_factory.mktemp("bin")
+    helm = folder / "helm"
+    helm.write_text("#!/bin/sh\nexit 0\n")
+    helm.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{folder}{os.pathsep}{os.environ.get('PATH', '')}")
+
+
+@pytest.mark.usefixtures("helm_on_path")
 def test_existing_with_kubeconfig_needs_no_apihost_or_auth(pytester: pytest.Pytester) -> None:
     pytester.makepyfile(textwrap.dedent(EXISTING_SETTINGS))
     (pytester.path / "kc.yaml").write_text("apiVersion: v1\nkind: Config\n")
@@ -371,6 +363,7 @@ def test_existing_with_kubeconfig_needs_no_apihost_or_auth(pytester: pytest.Pyte
 @pytest.mark.parametrize(
     ("where", "source"), [("cli", "cli"), ("env", "env"), ("ini", "ini")]
 )
+@pytest.mark.usefixtures("helm_on_path")
 def test_chart_version_from_every_source(
     pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch, where: str, source: str
 ) -> None:
