@@ -19,8 +19,14 @@ from typing import Any
 from pytest_openwhisk.catalog.checks import Clause, compile_check, evaluate_check
 from pytest_openwhisk.catalog.errors import ManifestError
 
-#: the catalogue shipped with the project (``<repo>/functions``)
-DEFAULT_ROOT = Path(__file__).resolve().parents[2] / "functions"
+#: the catalogue shipped with the project: ``<checkout>/functions``, or in an installed wheel
+#: ``pytest_openwhisk/functions`` (the wheel carries the catalogue there)
+_CHECKOUT = Path(__file__).resolve().parents[2]
+DEFAULT_ROOT = (
+    _CHECKOUT / "functions"
+    if (_CHECKOUT / "pyproject.toml").is_file() and (_CHECKOUT / "functions").is_dir()
+    else Path(__file__).resolve().parents[1] / "functions"
+)
 MANIFEST = "manifest.json"
 FIELDS = (
     "name",

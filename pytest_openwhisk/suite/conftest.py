@@ -1,0 +1,1 @@
+../../benchmarks/conftest.py

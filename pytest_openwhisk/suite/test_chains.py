@@ -1,0 +1,1 @@
+../../benchmarks/test_chains.py

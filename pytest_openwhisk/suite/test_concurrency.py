@@ -1,0 +1,1 @@
+../../benchmarks/test_concurrency.py
