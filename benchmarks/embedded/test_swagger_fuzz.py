@@ -60,7 +60,7 @@ def api_schema(server: LocalOpenWhiskProcess) -> Any:
 schema = schemathesis.pytest.from_fixture("api_schema")
 
 
-@schema.parametrize()
+@schema.parametrize()  # type: ignore[untyped-decorator]
 @settings(
     max_examples=MAX_EXAMPLES,
     deadline=None,
