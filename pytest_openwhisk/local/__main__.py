@@ -24,23 +24,12 @@ from pytest_openwhisk.local import manifest
 from pytest_openwhisk.local.config import GUEST_AUTH, Limits, LocalConfig, PoolConfig, StemCell, random_auth
 from pytest_openwhisk.local.process import CONFIG_ENV, config_from_json
 from pytest_openwhisk.local.server import Server, new_loop
-
-ISOLATIONS = ("auto", "bwrap", "none")
+from pytest_openwhisk.parsers import ISOLATIONS, parse_int
 
 
 def _positive_int(what: str, minimum: int = 1) -> Callable[[str], int]:
-    def parse(text: str) -> int:
-        try:
-            value = int(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(
-                f"invalid {what} '{text}'; use a whole number >= {minimum}"
-            ) from None
-        if value < minimum:
-            raise argparse.ArgumentTypeError(f"invalid {what} '{text}'; use a whole number >= {minimum}")
-        return value
-
-    return parse
+    """Whole numbers >= ``minimum`` (the shared :func:`pytest_openwhisk.parsers.parse_int`)."""
+    return parse_int(what, minimum)
 
 
 def parse_port(text: str) -> int:

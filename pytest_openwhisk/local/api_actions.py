@@ -34,9 +34,10 @@ from pytest_openwhisk.local.httpapi import (
 )
 from pytest_openwhisk.local.records import blocking_view
 from pytest_openwhisk.local.types import SUCCESS, WHISK_ERROR, ControllerError, Fault, malformed_content
+from pytest_openwhisk.names import ACTIVATION_ID_HEADER
 
 PREFIX = "/api/v1/namespaces/{ns}/actions"
-ACTIVATION_HEADER = "x-openwhisk-activation-id"
+ACTIVATION_HEADER = ACTIVATION_ID_HEADER
 
 
 class ActionsApi:

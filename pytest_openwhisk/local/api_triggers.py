@@ -21,8 +21,9 @@ from pytest_openwhisk.local.httpapi import (
     request_headers,
 )
 from pytest_openwhisk.local.types import ControllerError, Fault, malformed_content
+from pytest_openwhisk.names import ACTIVATION_ID_HEADER
 
-ACTIVATION_HEADER = "x-openwhisk-activation-id"
+ACTIVATION_HEADER = ACTIVATION_ID_HEADER
 
 
 class TriggersApi(CollectionApi[TriggerDoc]):

@@ -36,9 +36,10 @@ from pytest_openwhisk.local.httpapi import (
     request_headers,
 )
 from pytest_openwhisk.local.types import APPLICATION_ERROR, SUCCESS, ControllerError
+from pytest_openwhisk.names import ACTIVATION_ID_HEADER
 
 PREFIX = "/api/v1/web/"
-ACTIVATION_HEADER = "x-openwhisk-activation-id"
+ACTIVATION_HEADER = ACTIVATION_ID_HEADER
 EXTENSIONS = (".http", ".json", ".html", ".svg", ".text")
 RESERVED = frozenset({"__ow_method", "__ow_headers", "__ow_path", "__ow_user", "__ow_query", "__ow_body"})
 UNAUTHORIZED = "Authentication is possible but has failed or not yet been provided."

@@ -20,13 +20,14 @@ import orjson
 from pytest_openwhisk.local import manifest
 from pytest_openwhisk.local.config import Limits
 from pytest_openwhisk.local.types import ActionSpec, ControllerError, Fault, malformed_content
+from pytest_openwhisk.names import ENTITY_NAME
 
 SEQUENCE = "sequence"
 NOT_FOUND = "The requested resource does not exist."
 ENTITY_NAME_ILLEGAL = "The name of the entity contains illegal characters."
 ENTITY_NAME_MAX = 256
 #: ``EntityName.REGEX``; Java's ``\w`` is ASCII-only, hence ``re.ASCII``
-_ENTITY_NAME = re.compile(r"\A([\w]|[\w][\w@ .&-]{0,254}[\w@.&-])\Z", re.ASCII)
+_ENTITY_NAME = ENTITY_NAME
 _BASE64 = re.compile(r"^([A-Za-z0-9+/]{4})*([A-Za-z0-9+/]{4}|[A-Za-z0-9+/]{3}=|[A-Za-z0-9+/]{2}==)$")
 _SEMVER = re.compile(r"^(0|[1-9]\d*)\.(0|[1-9]\d*)\.(0|[1-9]\d*)$")
 FQN_MALFORMED = (

@@ -18,13 +18,14 @@ import sys
 import tempfile
 from dataclasses import asdict
 from pathlib import Path
-from typing import Any
-
-import requests
+from typing import TYPE_CHECKING, Any
 
 from pytest_openwhisk.errors import BackendError
 from pytest_openwhisk.local.config import Limits, LocalConfig, PoolConfig, StemCell
 from pytest_openwhisk.wait import wait_until
+
+if TYPE_CHECKING:  # requests is imported where used: `serve` (which imports this module) never needs it
+    import requests
 
 CONFIG_ENV = "PYTEST_OPENWHISK_LOCAL_CONFIG"
 
@@ -198,6 +199,8 @@ class LocalOpenWhiskProcess:
         if self.process is None or not self.apihost:
             raise BackendError("the embedded OpenWhisk process is not running; use it as a context manager")
         if self._session is None:
+            import requests
+
             self._session = requests.Session()
             user, _, key = self.auth.partition(":")
             self._session.auth = (user, key)

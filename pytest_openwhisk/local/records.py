@@ -1,6 +1,6 @@
 """Activation records (``WhiskActivation``) built from the invoker's :class:`RunOutcome`.
 
-Field meanings follow ``openwhisk-compat.md`` §2: ``namespace``/``subject`` of the invoking identity,
+Field meanings follow docs/local.md "Activation records": ``namespace``/``subject`` of the invoking identity,
 ``start``/``end`` from the invoker (cold: start = /init start), ``duration = end - start`` for primitives
 and the sum of component durations for sequences, ``response`` without ``statusCode``, annotations in
 the order OpenWhisk emits them plus our ``isolation`` (how the "container" was isolated).

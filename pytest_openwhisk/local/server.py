@@ -28,6 +28,7 @@ from pytest_openwhisk.local.config import LocalConfig
 from pytest_openwhisk.local.controller import Controller
 from pytest_openwhisk.local.httpapi import Authenticator, make_middleware, max_body_bytes
 from pytest_openwhisk.local.types import ControllerError, InvokerProtocol
+from pytest_openwhisk.loops import new_event_loop
 
 log = logging.getLogger("pytest_openwhisk.local")
 
@@ -53,12 +54,8 @@ def create_app(ctl: Controller) -> web.Application:
 
 
 def new_loop() -> asyncio.AbstractEventLoop:
-    """A new event loop: uvloop's when installed."""
-    try:
-        import uvloop
-    except ImportError:
-        return asyncio.new_event_loop()
-    return uvloop.new_event_loop()
+    """A new event loop: uvloop's when installed (:func:`pytest_openwhisk.loops.new_event_loop`)."""
+    return new_event_loop(uvloop=True)
 
 
 def apihost_of(host: str, port: int, tls: bool = False) -> str:
