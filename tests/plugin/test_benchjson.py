@@ -145,8 +145,8 @@ def test_autosave_writes_one_entry_per_measurement(project: pytest.Pytester) -> 
     assert (info["ow_mode"], info["ow_action"]) == ("warm", "t0-hello")
     assert info["ow_summary"]["count"] == 12
     assert info["ow_summary"]["cold_ratio"] == 0
-    assert set(info["ow_samples"]) == {"latency_ms", "duration_ms", "wait_ms", "init_ms", "cpu_ms", "memory_mb",
-                                       "energy_j", "cold", "error"}
+    assert set(info["ow_samples"]) == {"latency_ms", "duration_ms", "wait_ms", "init_ms", "cpu_ms",
+                                       "memory_mb", "energy_j", "cold", "error"}
     assert info["ow_samples"]["cold"] == [0] * 12
     assert info["ow_slo"] == [
         {"metric": "p99", "target": "1s", "observed": pytest.approx(2.4, abs=0.01), "samples": 12,
