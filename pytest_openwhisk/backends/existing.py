@@ -214,11 +214,13 @@ class ExistingBackend(BaseBackend):
         if self._release is not None:
             self._release.open_window()
 
-    def monitor(self, start: float, end: float) -> dict[str, Any]:
-        """kube-prometheus-stack metrics of the window (kubeconfig and --ow-monitoring=on); else {}."""
+    def monitor(self, start: float, end: float, sent: int | None = None) -> dict[str, Any]:
+        """kube-prometheus-stack metrics of the window (kubeconfig and --ow-monitoring=on); else {}.
+
+        ``sent``: invocations sent in the window; the window closes when the counters reach it."""
         if self._release is None:
             return {}
-        return self._release.monitor(start, end)
+        return self._release.monitor(start, end, sent)
 
     def fingerprint(self) -> dict[str, Any]:
         """Build, runtime kinds and limits reported by the cluster; no secrets."""

@@ -143,9 +143,11 @@ class KindBackend(BaseBackend):
         if self.deployment is not None:
             self.deployment.open_window()
 
-    def monitor(self, start: float, end: float) -> dict[str, Any]:
-        """Prometheus (kube-prometheus-stack) metrics of the window; {} without --ow-monitoring."""
-        return self._require_release().monitor(start, end)
+    def monitor(self, start: float, end: float, sent: int | None = None) -> dict[str, Any]:
+        """Prometheus (kube-prometheus-stack) metrics of the window; {} without --ow-monitoring.
+
+        ``sent``: invocations sent in the window; the window closes when the counters reach it."""
+        return self._require_release().monitor(start, end, sent)
 
 
 def label_nodes(kube: Kube) -> dict[str, str]:

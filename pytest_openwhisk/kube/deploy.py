@@ -289,11 +289,12 @@ class OpenWhiskRelease:
             ) from None
         return time.time()
 
-    def monitor(self, start: float, end: float) -> dict[str, Any]:
-        """Prometheus metrics of the window, or {} without --ow-monitoring."""
+    def monitor(self, start: float, end: float, sent: int | None = None) -> dict[str, Any]:
+        """Prometheus metrics of the window (closed once OpenWhisk's counters reach ``sent``, or at a stated
+        deadline), or {} without --ow-monitoring."""
         if not self.prometheus_url:
             return {}
-        return window_metrics(PromClient(self.prometheus_url), start, end, scope=self._scope())
+        return window_metrics(PromClient(self.prometheus_url), start, end, scope=self._scope(), sent=sent)
 
     def dump(self) -> str:
         """Pods, states and logs of the release namespace (for a failed start)."""

@@ -157,6 +157,8 @@ class Deployed:
             "idle_timeout": format_seconds(idle) if idle else "10m (OpenWhisk default)",
             "stem_cells": [f"{k}:{n}:{m}" for k, n, m in self.stem_cells()],
             "capacity": self.capacity(),
+            # the benchmarks' nested-chain guard reads pool.user_memory_mb (all invokers together)
+            "pool": {"user_memory_mb": self.capacity()["user_memory_mb"]},
             "images": self.images,
         }
 

@@ -17,11 +17,13 @@ from __future__ import annotations
 
 import itertools
 import math
+import time
 from dataclasses import dataclass
 from typing import Any
 
-from pytest_openwhisk.errors import BackendError
+from pytest_openwhisk.errors import BackendError, StartupTimeout
 from pytest_openwhisk.monitoring.prometheus import PromClient, scraped_after
+from pytest_openwhisk.wait import wait_until
 
 HISTOGRAMS = {
     "wait_ms": "openwhisk_action_waitTime_seconds",
@@ -32,6 +34,8 @@ HISTOGRAMS = {
 ACTIVATIONS = "openwhisk_action_activations"
 COLD_STARTS = "openwhisk_action_coldStarts"
 STATUS = "openwhisk_action_status"
+#: how long a cluster window may wait after its end for OpenWhisk's counters to catch up (Kafka hop)
+CATCH_UP_TIMEOUT = 30.0
 
 
 @dataclass(frozen=True)
@@ -81,8 +85,17 @@ def _delta(metric: str, matchers: str, start: float, end: float, by: str = "") -
     return f"({at_end} - {at_start}) or {at_end}"
 
 
-def window_metrics(prom: PromClient, start: float, end: float, *, backend: str = "local",
-                   scope: Scope | None = None, settle_timeout: float = 30.0) -> dict[str, Any]:
+def window_metrics(
+    prom: PromClient,
+    start: float,
+    end: float,
+    *,
+    backend: str = "local",
+    scope: Scope | None = None,
+    settle_timeout: float = 30.0,
+    sent: int | None = None,
+    catch_up_timeout: float = CATCH_UP_TIMEOUT,
+) -> dict[str, Any]:
     """Query Prometheus for the window ``[start, end]`` (epoch s) and return the ``ow_monitoring`` dict.
 
     Waits (``wait_until``) for the first scrape after ``end``. Besides the metrics the result holds
@@ -97,9 +110,18 @@ def window_metrics(prom: PromClient, start: float, end: float, *, backend: str =
         raise BackendError(f"monitoring window ends before it starts ({start} > {end})")
     closed = scraped_after(prom, end, scope.up_selector(), settle_timeout)
     opened = start
+    closed_by = "the first scrape after the window end"
+    if scope.kube:  # openwhisk_action_* arrive after a Kafka hop into user-events: wait until they catch up
+        closed, closed_by = catch_up(prom, scope, opened, closed, sent, catch_up_timeout)
     out: dict[str, Any] = {
-        "source": "prometheus", "url": prom.base_url, "backend": scope.backend,
-        "start": start, "end": end, "evaluated_at": closed, "errors": [],
+        "source": "prometheus",
+        "url": prom.base_url,
+        "backend": scope.backend,
+        "start": start,
+        "end": end,
+        "evaluated_at": closed,
+        "closed_by": closed_by,
+        "errors": [],
     }
     _try(out, out, "baseline_at", lambda: prom.value(f"min(timestamp({scope.up_selector()}))", at=start))
     _try(out, out, "resolution_s", lambda: scrape_resolution(prom, scope.up_selector(), start, closed))
@@ -107,8 +129,12 @@ def window_metrics(prom: PromClient, start: float, end: float, *, backend: str =
     sel = scope.ow_selector()
     _try(out, ow, "activations", lambda: prom.value(_delta(ACTIVATIONS, sel, opened, closed)))
     _try(out, ow, "cold_starts", lambda: prom.value(_delta(COLD_STARTS, sel, opened, closed)))
-    _try(out, ow, "status", lambda: _nonzero(prom.by_label(_delta(STATUS, sel, opened, closed, "status"),
-                                                           "status")))
+    _try(
+        out,
+        ow,
+        "status",
+        lambda: _nonzero(prom.by_label(_delta(STATUS, sel, opened, closed, "status"), "status")),
+    )
     for key, metric in HISTOGRAMS.items():
         _try(out, ow, key, lambda metric=metric: _histogram(prom, metric, sel, opened, closed))
     out["openwhisk"] = ow
@@ -121,6 +147,58 @@ def window_metrics(prom: PromClient, start: float, end: float, *, backend: str =
         _try(out, resources, "server", lambda: _process(prom, scope, opened, closed))
     out["resources"] = resources
     return out
+
+
+def catch_up(
+    prom: PromClient, scope: Scope, start: float, closed: float, sent: int | None, timeout: float
+) -> tuple[float, str]:
+    """Move the window's closing evaluation until the activation counter has caught up.
+
+    With ``sent`` (invocations the client sent in the window): until the counted activations reach it.
+    Without: until two evaluations one scrape apart agree. Stops at ``timeout`` seconds after the
+    first scrape past the window end and says so (the counts may then miss late events).
+    """
+    sel = scope.ow_selector()
+    state: dict[str, float | None] = {"last": None}
+
+    def counted(at: float) -> float:
+        return prom.value(_delta(ACTIVATIONS, sel, start, at)) or 0.0
+
+    def caught_up() -> float | None:
+        now = time.time()
+        value = counted(now)
+        if sent is not None:
+            return now if value >= sent else None
+        previous, state["last"] = state["last"], value
+        return now if previous is not None and previous == value else None
+
+    try:
+        at = wait_until(
+            caught_up, what="OpenWhisk's activation counters", timeout=timeout, interval=1.0, max_interval=1.0
+        )
+    except StartupTimeout:
+        at = time.time()
+        got = counted(at)
+        wanted = f" of {sent} sent" if sent is not None else ""
+        return at, f"deadline {timeout:g}s after the window end: counted {got:g} activations{wanted}"
+    if sent is not None:
+        return at, f"counters caught up with the {sent} invocations sent"
+    return at, "counters stable over two evaluations 1 s apart"
+
+
+def series_resolution(prom: PromClient, selector: str, at: float, lookback: float = 120.0) -> float | None:
+    """How often the series of ``selector`` really change (s): the median gap between value updates of
+    their raw samples over ``lookback`` seconds before ``at`` (cAdvisor refreshes ``container_*`` every
+    10-15 s whatever the scrape interval). None when a series changed fewer than twice."""
+    gaps: list[float] = []
+    for series in prom.query(f"{selector}[{int(lookback)}s]", at=at):
+        points = sorted((float(t), str(v)) for t, v in series.get("values", []))
+        changes = [t for (t, v), (_, before) in zip(points[1:], points, strict=False) if v != before]
+        gaps += [b - a for a, b in itertools.pairwise(changes)]
+    if not gaps:
+        return None
+    gaps.sort()
+    return round(gaps[len(gaps) // 2], 3)
 
 
 def scrape_resolution(prom: PromClient, up_selector: str, start: float, end: float) -> float | None:
@@ -166,21 +244,47 @@ def _histogram(prom: PromClient, metric: str, sel: str, start: float, end: float
 
 
 def _pods(prom: PromClient, scope: Scope, pod_regex: str, start: float, end: float) -> dict[str, Any]:
-    """CPU (millicores, mean over the window per pod) and working-set memory (bytes, peak per pod)."""
+    """CPU (millicores, mean over the window per pod) and working-set memory (bytes, peak per pod).
+
+    Each figure carries the real resolution of its series (how often cAdvisor updated it, not the scrape
+    interval) and ``short_window`` when the window is shorter: such values rest on at most one update
+    and are flagged, never passed off as measured over the window.
+    """
     span = max(end - start, 1.0)
     window = f"{math.ceil(span)}s"
     match = f'namespace="{scope.namespace}",pod=~"{pod_regex}",container!="",container!="POD"'
     cpu = prom.by_label(
         f"sum by (pod) (increase(container_cpu_usage_seconds_total{{{match}}}[{window}] @ {end:.3f}))"
-        f" / {span:.3f} * 1000", "pod")
+        f" / {span:.3f} * 1000",
+        "pod",
+    )
     memory = prom.by_label(
         f"max by (pod) (max_over_time(container_memory_working_set_bytes{{{match}}}[{window}] @ {end:.3f}))",
-        "pod")
-    return {
+        "pod",
+    )
+    cpu_res = series_resolution(prom, f"container_cpu_usage_seconds_total{{{match}}}", end)
+    mem_res = series_resolution(prom, f"container_memory_working_set_bytes{{{match}}}", end)
+    found: dict[str, Any] = {
         "pods": len(set(cpu) | set(memory)),
-        "cpu_millicores_avg": _mean(cpu.values()), "cpu_millicores_max": _max(cpu.values()),
-        "memory_bytes_avg": _mean(memory.values()), "memory_bytes_max": _max(memory.values()),
+        "cpu_millicores_avg": _mean(cpu.values()),
+        "cpu_millicores_max": _max(cpu.values()),
+        "memory_bytes_avg": _mean(memory.values()),
+        "memory_bytes_max": _max(memory.values()),
+        "resolution_s": {"cpu": cpu_res, "memory": mem_res},
+        "window_s": round(end - start, 3),
     }
+    short = [
+        name for name, res in (("cpu", cpu_res), ("memory", mem_res)) if res is not None and end - start < res
+    ]
+    found["short_window"] = short
+    resolution = {"cpu": cpu_res or 0.0, "memory": mem_res or 0.0}
+    if short:
+        found["flag"] = (
+            f"window of {end - start:.1f}s is shorter than the update interval of "
+            f"{', '.join(f'{n} ({resolution[n]:g}s)' for n in short)}: those values "
+            "rest on at most one cAdvisor update"
+        )
+    return found
 
 
 def _process(prom: PromClient, scope: Scope, start: float, end: float) -> dict[str, Any]:
@@ -190,8 +294,10 @@ def _process(prom: PromClient, scope: Scope, start: float, end: float) -> dict[s
     cpu = prom.value(f"({_delta('process_cpu_seconds_total', sel, start, end)}) / {span:.3f} * 1000")
     window = f"{max(math.ceil(end - start), 1)}s"
     rss = prom.value(f"max(max_over_time(process_resident_memory_bytes{{{sel}}}[{window}] @ {end:.3f}))")
-    return {"cpu_millicores": None if cpu is None else round(cpu, 1),
-            "memory_bytes_max": None if rss is None else int(rss)}
+    return {
+        "cpu_millicores": None if cpu is None else round(cpu, 1),
+        "memory_bytes_max": None if rss is None else int(rss),
+    }
 
 
 def _nonzero(counts: dict[str, float]) -> dict[str, float]:

@@ -33,8 +33,10 @@ def find_prometheus(path: str | None = None) -> str:
     """The ``prometheus`` executable (``path`` or PATH); :class:`ToolMissing` with the install step."""
     found = shutil.which(path or "prometheus")
     if found is None:
-        raise ToolMissing(f"'{path or 'prometheus'}' was not found on PATH (needed by --ow-monitoring); "
-                          f"{PROMETHEUS_INSTALL}")
+        raise ToolMissing(
+            f"'{path or 'prometheus'}' was not found on PATH (needed by --ow-monitoring); "
+            f"{PROMETHEUS_INSTALL}"
+        )
     return found
 
 
@@ -49,8 +51,9 @@ def free_port(host: str = "127.0.0.1") -> int:
 class PromClient:
     """PromQL over the HTTP API of one Prometheus (``base_url`` like ``http://127.0.0.1:9090``)."""
 
-    def __init__(self, base_url: str, *, timeout: float = 10.0,
-                 session: requests.Session | None = None) -> None:
+    def __init__(
+        self, base_url: str, *, timeout: float = 10.0, session: requests.Session | None = None
+    ) -> None:
         self.base_url = base_url.rstrip("/")
         self.timeout = timeout
         self._session = session or requests.Session()
@@ -118,14 +121,19 @@ def scrape_config(target_url: str, scrape_interval: float, job: str = JOB) -> di
         raise BackendError(f"invalid scrape target {target_url!r}; use http(s)://host:port/path")
     interval = f"{max(int(scrape_interval * 1000), 100)}ms"
     return {
-        "global": {"scrape_interval": interval, "evaluation_interval": interval,
-                   "scrape_timeout": f"{max(int(scrape_interval * 800), 80)}ms"},
-        "scrape_configs": [{
-            "job_name": job,
-            "scheme": parts.scheme,
-            "metrics_path": parts.path or "/metrics",
-            "static_configs": [{"targets": [parts.netloc]}],
-        }],
+        "global": {
+            "scrape_interval": interval,
+            "evaluation_interval": interval,
+            "scrape_timeout": f"{max(int(scrape_interval * 800), 80)}ms",
+        },
+        "scrape_configs": [
+            {
+                "job_name": job,
+                "scheme": parts.scheme,
+                "metrics_path": parts.path or "/metrics",
+                "static_configs": [{"targets": [parts.netloc]}],
+            }
+        ],
     }
 
 
@@ -137,8 +145,15 @@ class LocalPrometheus:
     targets about 5 s after start, so :meth:`wait_first_scrape` takes that long once per server.
     """
 
-    def __init__(self, target_url: str, workdir: Path, *, scrape_interval: float = 1.0,
-                 binary: str | None = None, startup_timeout: float = 30.0) -> None:
+    def __init__(
+        self,
+        target_url: str,
+        workdir: Path,
+        *,
+        scrape_interval: float = 1.0,
+        binary: str | None = None,
+        startup_timeout: float = 30.0,
+    ) -> None:
         self.target_url = target_url
         self.workdir = Path(workdir)
         self.scrape_interval = scrape_interval
@@ -158,17 +173,24 @@ class LocalPrometheus:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         argv = [
-            binary, f"--config.file={config_file}", f"--web.listen-address=127.0.0.1:{self.port}",
-            f"--storage.tsdb.path={self.workdir / 'data'}", "--storage.tsdb.retention.time=1d",
+            binary,
+            f"--config.file={config_file}",
+            f"--web.listen-address=127.0.0.1:{self.port}",
+            f"--storage.tsdb.path={self.workdir / 'data'}",
+            "--storage.tsdb.retention.time=1d",
             "--log.level=warn",
         ]
         with self._log.open("wb") as log:
-            self._proc = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT,
-                                          stdin=subprocess.DEVNULL)
+            self._proc = subprocess.Popen(
+                argv, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL
+            )
         self.client = PromClient(self.url, timeout=5.0)
         try:
-            wait_until(self._ready_or_exited, what=f"Prometheus at {self.url} (log {self._log})",
-                       timeout=self.startup_timeout)
+            wait_until(
+                self._ready_or_exited,
+                what=f"Prometheus at {self.url} (log {self._log})",
+                timeout=self.startup_timeout,
+            )
             code = self._proc.poll()
             if code is not None:
                 raise BackendError(f"prometheus exited with code {code} at startup: {self.log_tail()}")
@@ -185,8 +207,11 @@ class LocalPrometheus:
     def wait_first_scrape(self, timeout: float = 30.0) -> None:
         """Wait until the target has been scraped successfully once (``up == 1``)."""
         client = self._require_client()
-        wait_until(lambda: client.value(f'max(up{{job="{JOB}"}})') == 1.0,
-                   what=f"first successful scrape of {self.target_url}", timeout=timeout)
+        wait_until(
+            lambda: client.value(f'max(up{{job="{JOB}"}})') == 1.0,
+            what=f"first successful scrape of {self.target_url}",
+            timeout=timeout,
+        )
 
     def wait_scraped_after(self, moment: float, timeout: float = 30.0) -> float:
         """Wait for a scrape at or after epoch ``moment``; return that scrape's timestamp."""
@@ -214,8 +239,9 @@ class LocalPrometheus:
             raise BackendError("LocalPrometheus is not started; use it as a context manager")
         return self.client
 
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                 tb: TracebackType | None) -> None:
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
         proc, self._proc = self._proc, None
         if proc is None or proc.poll() is not None:
             return
@@ -234,6 +260,7 @@ def scraped_after(client: PromClient, moment: float, up_selector: str, timeout: 
         oldest = client.value(f"min(timestamp({up_selector}))")
         return oldest if oldest is not None and oldest >= moment else None
 
-    found = wait_until(probe, what=f"a Prometheus scrape after the window end ({up_selector})",
-                       timeout=timeout, interval=0.1)
+    found = wait_until(
+        probe, what=f"a Prometheus scrape after the window end ({up_selector})", timeout=timeout, interval=0.1
+    )
     return float(found)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import shutil
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -11,14 +12,24 @@ import pytest
 from prometheus_client import CollectorRegistry, Counter, Histogram, ProcessCollector, start_http_server
 
 from pytest_openwhisk.errors import BackendError, StartupTimeout, ToolMissing
-from pytest_openwhisk.monitoring.collect import Scope, window_metrics
+from pytest_openwhisk.monitoring.collect import (
+    Scope,
+    _pods,
+    catch_up,
+    scrape_resolution,
+    series_resolution,
+    window_metrics,
+)
 from pytest_openwhisk.monitoring.prometheus import (
+    JOB,
     LocalPrometheus,
     PromClient,
     find_prometheus,
     free_port,
     scrape_config,
+    scraped_after,
 )
+from pytest_openwhisk.wait import wait_until
 
 needs_prometheus = pytest.mark.skipif(
     shutil.which("prometheus") is None,
@@ -221,3 +232,93 @@ def test_prometheus_that_exits_at_startup_fails_fast(tmp_path: Path) -> None:
             "http://127.0.0.1:1/metrics", tmp_path / "w", binary=str(fake), startup_timeout=20
         ).__enter__()
     assert time.monotonic() - started < 5  # an exited server fails fast, not at the deadline
+
+
+class SlowCadvisor:
+    """cAdvisor-like series of one action pod, updated every ``period`` seconds (scraped every second)."""
+
+    def __init__(self, registry: CollectorRegistry, period: float = 2.0) -> None:
+        from prometheus_client import Gauge
+
+        labels = ("namespace", "pod", "container")
+        self.cpu = Counter("container_cpu_usage_seconds", "s", labels, registry=registry)
+        self.memory = Gauge("container_memory_working_set_bytes", "b", labels, registry=registry)
+        self.period = period
+        self.stop = threading.Event()
+        self.thread = threading.Thread(target=self._run, daemon=True)
+        self.thread.start()
+
+    def _run(self) -> None:
+        pod = ("openwhisk", "wskowdev-invoker-00-1-guest-x", "user-action")
+        step = 0
+        while not self.stop.wait(self.period):  # bounded by stop()
+            step += 1
+            self.cpu.labels(*pod).inc(0.1)
+            self.memory.labels(*pod).set(50_000_000 + step)
+
+    def close(self) -> None:
+        self.stop.set()
+        self.thread.join(5)
+
+
+@needs_prometheus
+def test_short_windows_are_flagged_with_the_series_real_resolution(
+    prometheus: LocalPrometheus, target: FakeOpenWhiskMetrics
+) -> None:
+    """Defect 7: the scrape interval is 1 s but the series change every 2 s; a 1 s window is flagged."""
+    slow = SlowCadvisor(target.registry)
+    try:
+        client = prometheus.client
+        assert client is not None
+        resolution = wait_until(
+            lambda: series_resolution(
+                client, 'container_cpu_usage_seconds_total{namespace="openwhisk"}', time.time()
+            ),
+            what="three updates of the slow series",
+            timeout=30,
+            interval=0.5,
+        )
+        assert 1.5 <= resolution <= 2.8
+        assert scrape_resolution(client, f'up{{job="{JOB}"}}', time.time() - 5, time.time()) == pytest.approx(
+            1.0, abs=0.5
+        )
+        end = time.time()
+        found = _pods(client, Scope(backend="kind", namespace="openwhisk"), "wsk.*", end - 1.0, end)
+        assert found["short_window"] == ["cpu", "memory"]
+        assert "shorter than the update interval" in found["flag"]
+        assert found["resolution_s"]["cpu"] >= 1.5
+        longer = _pods(client, Scope(backend="kind", namespace="openwhisk"), "wsk.*", end - 8.0, end)
+        assert longer["short_window"] == []
+        assert "flag" not in longer
+    finally:
+        slow.close()
+
+
+@needs_prometheus
+def test_window_closes_when_counters_catch_up(
+    prometheus: LocalPrometheus, target: FakeOpenWhiskMetrics
+) -> None:
+    """Defect 8: events that reach the counters after the window end are waited for (or a stated deadline)."""
+    client = prometheus.client
+    assert client is not None
+    scope = Scope(backend="local", job=JOB, action="late")
+    start = prometheus.open_window()
+    end = time.time()
+    closed = scraped_after(client, end, scope.up_selector(), 30)
+
+    def late_events() -> None:
+        for _ in range(3):
+            target.activation("late", cold=False, wait_s=0.01, duration_s=0.01)
+
+    timer = threading.Timer(1.5, late_events)
+    timer.start()
+    try:
+        at, why = catch_up(client, scope, start, closed, sent=3, timeout=30)
+    finally:
+        timer.join(5)
+    assert why == "counters caught up with the 3 invocations sent"
+    assert client.value(f'sum(openwhisk_action_activations_total{{action=~".*late"}} @ {at:.3f})') == 3
+    at, why = catch_up(client, scope, start, closed, sent=5, timeout=2)
+    assert why == "deadline 2s after the window end: counted 3 activations of 5 sent"
+    at, why = catch_up(client, scope, start, closed, sent=None, timeout=30)
+    assert why == "counters stable over two evaluations 1 s apart"
