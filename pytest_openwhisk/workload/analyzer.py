@@ -1,7 +1,7 @@
 """Statistics of a workload run, per function and per instance, and the per-invocation table.
 
 Input: the sender's records after :func:`~pytest_openwhisk.workload.collect.join_activations`.
-Definitions (FaaSProfiler's where it had one; docs/workload.md "What is measured"):
+Definitions (FaaSProfiler's where it had one; docs/workload.md "Analysis and files"):
 
 - cold = ``initTime`` present; ``execution = duration − initTime``; ``server latency = duration + waitTime``;
 - client latency = response received − request sent; latency from intended = received − intended send

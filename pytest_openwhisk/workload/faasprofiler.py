@@ -1,9 +1,9 @@
 """Reader of FaaSProfiler's workload JSON (``workload_configs.json``), as is.
 
-Fields (FaaSProfiler's ``workload_configs.json``, see docs/workload.md): ``test_name``,
-``test_duration_in_seconds``, ``random_seed``,
-``blocking_cli``, ``instances{application, distribution Poisson|Uniform, rate, activity_window,
-interarrivals_list, param_file, data_file}`` and ``perf_monitoring{runtime_script, post_script}``.
+Fields (docs/workload.md "FaaSProfiler compatibility"): ``test_name``, ``test_duration_in_seconds``,
+``random_seed``, ``blocking_cli``, ``instances{application, distribution Poisson|Uniform, rate,
+activity_window, interarrivals_list, param_file, data_file}`` and
+``perf_monitoring{runtime_script, post_script}``.
 
 Differences from FaaSProfiler, on purpose:
 
