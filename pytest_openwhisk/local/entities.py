@@ -390,6 +390,7 @@ class ActionDoc:
                 concurrency=self.limits.get("concurrency", limits.concurrency_default),
                 init_env={p["key"]: env_string(p["value"]) for p in self.parameters if p.get("init")},
                 provide_api_key=provide is _MISSING or is_truthy(provide),
+                binding=self.binding,
             )
         return self._spec
 

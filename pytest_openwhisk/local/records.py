@@ -75,6 +75,8 @@ def primitive(
     if outcome.init_ms is not None:
         annotations.append({"key": "initTime", "value": outcome.init_ms})
     annotations.append({"key": "waitTime", "value": outcome.wait_ms})
+    if spec.binding is not None:  # ContainerProxy: invoked through a package binding
+        annotations.append({"key": "binding", "value": spec.binding})
     annotations.append({"key": "isolation", "value": outcome.isolation})
     annotations.extend(outcome.annotations)
     record: dict[str, Any] = {

@@ -72,6 +72,7 @@ class ActionSpec:
     concurrency: int
     init_env: Mapping[str, str] = field(default_factory=dict)  # init-flagged params, stringified
     provide_api_key: bool = False
+    binding: str | None = None  # "ns/binding" when invoked through a package binding (record annotation)
 
 
 @dataclass

@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from .conftest import ECHO, Api, FakeInvoker
+from .conftest import ECHO, Api, FakeInvoker, notes_of
 
 FINAL = {"key": "final", "value": True}
 
@@ -73,6 +73,10 @@ def test_precedence_invocation_action_binding_package(api: Api) -> None:
     assert direct == {"p": "package", "b": "package", "a": "action", "i": "invocation"}
     through = api.invoke("bound/echo", {"i": "invocation"}, result=True).json()
     assert through == {"p": "package", "b": "binding", "a": "action", "i": "invocation"}
+    record = api.invoke("bound/echo").json()
+    assert notes_of(record)["binding"] == "guest/bound"
+    assert notes_of(record)["path"] == "guest/pkg/echo"
+    assert "binding" not in notes_of(api.invoke("pkg/echo").json())
     fetched = api.get("/actions/bound/echo").json()  # GET shows the merged parameters, as OpenWhisk does
     assert {p["key"]: p["value"] for p in fetched["parameters"]} == {
         "p": "package",
