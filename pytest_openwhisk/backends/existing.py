@@ -9,6 +9,7 @@ release stays installed after the session.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -190,6 +191,13 @@ class ExistingBackend(BaseBackend):
         if self._release is not None:
             for name in bumped:
                 self._release.delete_action_pods(name)
+
+    def bundle_packages(self, kind: str, modules: Sequence[str], cache_dir: Path) -> dict[str, bytes]:
+        """Site-packages members for a zipped action of ``kind`` bundling ``modules``: binary wheels for the
+        Python and platform of the cluster's runtime image (not this host's), see ``kube.wheels``."""
+        from pytest_openwhisk.kube.wheels import cluster_bundle
+
+        return cluster_bundle(modules, kind, cache_dir)
 
     def capacity(self) -> Capacity:
         """From the deployed controller/invoker with a kubeconfig; else the API's limits (memory unknown)."""

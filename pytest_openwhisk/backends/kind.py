@@ -11,6 +11,7 @@ delete the cluster this session created unless ``--ow-keep-cluster``. A failed s
 from __future__ import annotations
 
 import shutil
+from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -133,6 +134,13 @@ class KindBackend(BaseBackend):
             },
         )
         return info
+
+    def bundle_packages(self, kind: str, modules: Sequence[str], cache_dir: Path) -> dict[str, bytes]:
+        """Site-packages members for a zipped action of ``kind`` bundling ``modules``: binary wheels for the
+        Python and platform of the cluster's runtime image (not this host's), see ``kube.wheels``."""
+        from pytest_openwhisk.kube.wheels import cluster_bundle
+
+        return cluster_bundle(modules, kind, cache_dir)
 
     def capacity(self) -> Capacity:
         """User memory, throttles and action limits of the deployed controller and invoker."""
