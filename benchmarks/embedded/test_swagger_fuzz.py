@@ -4,7 +4,7 @@ Run: ``python -m pytest benchmarks/embedded/test_swagger_fuzz.py -p no:cacheprov
 ``schemathesis``, a dev dependency). The embedded OpenWhisk runs as ``serve`` in a child process
 (``LocalOpenWhiskProcess``, real invoker, benchmark throttles). schemathesis generates requests for each of
 the 33 operations of OpenWhisk's API description (a copy of the Apache-2.0 file with its attribution,
-``openwhisk_apiv1swagger.json``); the ``{namespace}`` path parameter is ``_`` (the caller's) in most cases
+``pytest_openwhisk/local/apiv1swagger.json``, also served at ``GET /api/v1/api-docs``); the ``{namespace}`` path parameter is ``_`` (the caller's) in most cases
 and the entity names are steered to a few fixed ones in 4 requests out of 5, so the generated requests reach
 the collections (and each other's entities) instead of stopping at 403 or 404.
 
@@ -27,10 +27,11 @@ import pytest
 schemathesis = pytest.importorskip("schemathesis")
 from hypothesis import HealthCheck, settings  # noqa: E402
 
+import pytest_openwhisk.local as local_pkg  # noqa: E402
 from pytest_openwhisk.local.config import LocalConfig, PoolConfig  # noqa: E402
 from pytest_openwhisk.local.process import LocalOpenWhiskProcess  # noqa: E402
 
-SWAGGER = Path(__file__).with_name("openwhisk_apiv1swagger.json")
+SWAGGER = Path(local_pkg.__file__).with_name("apiv1swagger.json")
 ROUTE_NOT_FOUND = "The requested resource could not be found."
 MAX_EXAMPLES = 25
 SEEN: dict[str, Counter[int]] = defaultdict(Counter)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from aiohttp import web
@@ -10,11 +11,19 @@ from pytest_openwhisk import __version__
 from pytest_openwhisk.local import manifest
 from pytest_openwhisk.local.config import Limits
 from pytest_openwhisk.local.controller import Controller
-from pytest_openwhisk.local.httpapi import json_response, namespace_of, parse_json_body, read_body
+from pytest_openwhisk.local.httpapi import (
+    json_response,
+    namespace_of,
+    parse_json_body,
+    raw_json_response,
+    read_body,
+)
 from pytest_openwhisk.local.metrics import CONTENT_TYPE
 from pytest_openwhisk.local.types import malformed_content
 
 MB = 1024 * 1024
+#: OpenWhisk's ``apiv1swagger.json`` (served at ``/api/v1/api-docs``; no UI at ``/api/v1/docs``)
+SWAGGER = Path(__file__).with_name("apiv1swagger.json")
 
 
 def _byte_size(n: int) -> str:
@@ -105,12 +114,14 @@ class MiscApi:
             "buildno": __version__,
             "swagger_paths": {"ui": "/docs", "api-docs": "/api-docs"},
         }
+        self._swagger: bytes | None = None
 
     def routes(self) -> list[web.RouteDef]:
         return [
             web.get("/", self.root),
             web.get("/ping", self.ping),
             web.get("/api/v1", self.api),
+            web.get("/api/v1/api-docs", self.api_docs),
             web.get("/api/v1/", self.api),
             web.get("/api/v1/namespaces", self.namespaces),
             web.get("/api/v1/namespaces/", self.namespaces),
@@ -126,6 +137,12 @@ class MiscApi:
 
     async def ping(self, request: web.Request) -> web.Response:
         return web.Response(text="pong")
+
+    async def api_docs(self, request: web.Request) -> web.Response:
+        """OpenWhisk's own API description (Swagger 2.0, Apache-2.0, its attribution in ``x-source``)."""
+        if self._swagger is None:
+            self._swagger = SWAGGER.read_bytes()
+        return raw_json_response(self._swagger)
 
     async def api(self, request: web.Request) -> web.Response:
         return json_response(self._api)

@@ -43,6 +43,12 @@ def test_root_ping_and_api_info(api: Api) -> None:
     assert info["description"] == "OpenWhisk API"
     assert info["api_version"] == "1.0.0"
     assert info["api_version_path"] == "v1"
+    docs = requests.get(api.apihost + "/api/v1" + info["swagger_paths"]["api-docs"], timeout=10)
+    assert docs.status_code == 200
+    swagger = docs.json()
+    assert (swagger["swagger"], swagger["basePath"]) == ("2.0", "/api/v1")
+    assert "Apache License" in swagger["x-source"]["license"]
+    assert len([m for ops in swagger["paths"].values() for m in ops if m != "parameters"]) == 33
 
 
 def test_namespaces_and_limits(api: Api) -> None:
