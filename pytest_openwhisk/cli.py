@@ -35,37 +35,74 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="pytest-openwhisk", description="pytest-openwhisk tools")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     compare = commands.add_parser(
-        "compare", help="compare two saved benchmark runs with the statistical regression gate",
+        "compare",
+        help="compare two saved benchmark runs with the statistical regression gate",
         description="Compare two pytest-benchmark runs: bootstrap CIs on percentile ratios, Mann-Whitney U, "
-                    "two-proportion tests for cold starts and errors.")
-    compare.add_argument("base", metavar="BASE",
-                         help="baseline: JSON path, 'latest', 'latest~N' or run id; several joined by commas "
-                              "are pooled (e.g. runs alternated with CURRENT's)")
+        "two-proportion tests for cold starts and errors.",
+    )
+    compare.add_argument(
+        "base",
+        metavar="BASE",
+        help="baseline: JSON path, 'latest', 'latest~N' or run id; several joined by commas "
+        "are pooled (e.g. runs alternated with CURRENT's)",
+    )
     compare.add_argument("current", metavar="CURRENT", help="current run(s) (same forms as BASE)")
-    compare.add_argument("--gate", action="append", type=parse_spec, metavar="SPEC",
-                         help="fail (exit 1) on a significant regression beyond these thresholds, e.g. "
-                              "p95:5%%,error_rate:1%% (repeatable); without it the table uses "
-                              f"{DEFAULT_REPORT_SPEC.replace('%', '%%')} and the exit status is 0")
+    compare.add_argument(
+        "--gate",
+        action="append",
+        type=parse_spec,
+        metavar="SPEC",
+        help="fail (exit 1) on a significant regression beyond these thresholds, e.g. "
+        "p95:5%%,error_rate:1%% (repeatable); without it the table uses "
+        f"{DEFAULT_REPORT_SPEC.replace('%', '%%')} and the exit status is 0",
+    )
     compare.add_argument("--html", type=Path, metavar="PATH", help="write the self-contained HTML report")
-    compare.add_argument("--storage", type=Path, default=Path(".benchmarks"),
-                         help="pytest-benchmark storage directory (default .benchmarks)")
-    compare.add_argument("--machine-id", default=None,
-                         help="machine directory inside the storage (default: this interpreter's, e.g. "
-                              "Linux-CPython-3.11-64bit)")
-    compare.add_argument("--alpha", type=parse_alpha, default=gate.DEFAULT_ALPHA,
-                         help=f"significance level (default {gate.DEFAULT_ALPHA})")
-    compare.add_argument("--resamples", type=parse_resamples, default=gate.DEFAULT_RESAMPLES,
-                         help=f"bootstrap resamples (default {gate.DEFAULT_RESAMPLES})")
-    compare.add_argument("--seed", type=parse_seed, default=gate.DEFAULT_SEED,
-                         help=f"bootstrap seed (default {gate.DEFAULT_SEED})")
-    compare.add_argument("--correction", type=parse_correction, default=gate.DEFAULT_CORRECTION,
-                         metavar="|".join(gate.CORRECTIONS),
-                         help="multiple-comparison correction of the gated rows' p-values: holm (family-wise "
-                              "error rate), bh (Benjamini-Hochberg false discovery rate) or none (default)")
-    compare.add_argument("--allow-fingerprint-mismatch", action="store_true",
-                         help="compare runs measured on different setups (warning instead of exit 3)")
-    compare.add_argument("--no-trend", action="store_true",
-                         help="leave the trend over all saved runs out of the HTML report")
+    compare.add_argument(
+        "--storage",
+        type=Path,
+        default=Path(".benchmarks"),
+        help="pytest-benchmark storage directory (default .benchmarks)",
+    )
+    compare.add_argument(
+        "--machine-id",
+        default=None,
+        help="machine directory inside the storage (default: this interpreter's, e.g. "
+        "Linux-CPython-3.11-64bit)",
+    )
+    compare.add_argument(
+        "--alpha",
+        type=parse_alpha,
+        default=gate.DEFAULT_ALPHA,
+        help=f"significance level (default {gate.DEFAULT_ALPHA})",
+    )
+    compare.add_argument(
+        "--resamples",
+        type=parse_resamples,
+        default=gate.DEFAULT_RESAMPLES,
+        help=f"bootstrap resamples (default {gate.DEFAULT_RESAMPLES})",
+    )
+    compare.add_argument(
+        "--seed",
+        type=parse_seed,
+        default=gate.DEFAULT_SEED,
+        help=f"bootstrap seed (default {gate.DEFAULT_SEED})",
+    )
+    compare.add_argument(
+        "--correction",
+        type=parse_correction,
+        default=gate.DEFAULT_CORRECTION,
+        metavar="|".join(gate.CORRECTIONS),
+        help="multiple-comparison correction of the gated rows' p-values: holm (family-wise "
+        "error rate), bh (Benjamini-Hochberg false discovery rate) or none (default)",
+    )
+    compare.add_argument(
+        "--allow-fingerprint-mismatch",
+        action="store_true",
+        help="compare runs measured on different setups (warning instead of exit 3)",
+    )
+    compare.add_argument(
+        "--no-trend", action="store_true", help="leave the trend over all saved runs out of the HTML report"
+    )
     from pytest_openwhisk.kube.render import add_parser as add_render_parser
 
     add_render_parser(commands)
@@ -100,12 +137,23 @@ def compare(args: argparse.Namespace) -> int:
         differences += [d for d in found if d not in differences]
     base, current = merge_runs(bases), merge_runs(currents)
     if differences and not args.allow_fingerprint_mismatch:
-        print(f"pytest-openwhisk compare: error: "
-              f"{fingerprint.FingerprintMismatch(differences, base.label, current.label)}", file=sys.stderr)
+        print(
+            f"pytest-openwhisk compare: error: "
+            f"{fingerprint.FingerprintMismatch(differences, base.label, current.label)}",
+            file=sys.stderr,
+        )
         return EXIT_FINGERPRINT
     rules = parse_gate(args.gate or [DEFAULT_REPORT_SPEC])
-    report = gate.evaluate(base, current, rules, alpha=args.alpha, resamples=args.resamples, seed=args.seed,
-                           correction=args.correction, fingerprint_differences=differences)
+    report = gate.evaluate(
+        base,
+        current,
+        rules,
+        alpha=args.alpha,
+        resamples=args.resamples,
+        seed=args.seed,
+        correction=args.correction,
+        fingerprint_differences=differences,
+    )
     print("\n".join(format_report(report)))
     if args.html is not None:
         write_report(report, args.html, trend=None if args.no_trend else _trend(storage))

@@ -32,8 +32,15 @@ class ApiError(OpenWhiskError):
     ``body`` the decoded body.
     """
 
-    def __init__(self, status: int, error: str, code: str | None = None, body: Any = None,
-                 method: str = "", url: str = "") -> None:
+    def __init__(
+        self,
+        status: int,
+        error: str,
+        code: str | None = None,
+        body: Any = None,
+        method: str = "",
+        url: str = "",
+    ) -> None:
         self.status = status
         self.error = error
         self.code = code
@@ -81,6 +88,13 @@ class SloViolation(OpenWhiskError, AssertionError):
 
 
 STATUS_ERRORS: dict[int, type[ApiError]] = {
-    400: BadRequest, 401: Unauthorized, 403: Forbidden, 404: NotFound, 409: Conflict,
-    413: PayloadTooLarge, 429: Throttled, 500: ActivationFailed, 502: ActivationFailed,
+    400: BadRequest,
+    401: Unauthorized,
+    403: Forbidden,
+    404: NotFound,
+    409: Conflict,
+    413: PayloadTooLarge,
+    429: Throttled,
+    500: ActivationFailed,
+    502: ActivationFailed,
 }

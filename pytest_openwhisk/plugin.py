@@ -106,9 +106,12 @@ def pytest_benchmark_generate_machine_info(config: pytest.Config) -> dict[str, A
 
 
 @pytest.hookimpl(optionalhook=True, wrapper=True)
-def pytest_benchmark_compare_machine_info(config: pytest.Config, benchmarksession: Any,
-                                          machine_info: dict[str, Any],
-                                          compared_benchmark: dict[str, Any]) -> Generator[None, Any, Any]:
+def pytest_benchmark_compare_machine_info(
+    config: pytest.Config,
+    benchmarksession: Any,
+    machine_info: dict[str, Any],
+    compared_benchmark: dict[str, Any],
+) -> Generator[None, Any, Any]:
     """Check a compared run of ours by its cluster fingerprint once known (``measure.compare``).
 
     Around pytest-benchmark's own check, which runs before the cluster is up; runs not saved by this

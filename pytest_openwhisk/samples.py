@@ -133,9 +133,24 @@ def apply_record(sample: Sample, record: Mapping[str, Any]) -> Sample:
     return sample
 
 
-def sample_from_record(action: str, record: Mapping[str, Any], *, sent: float, received: float,
-                       latency_ms: float, http_status: int, mode: str) -> Sample:
+def sample_from_record(
+    action: str,
+    record: Mapping[str, Any],
+    *,
+    sent: float,
+    received: float,
+    latency_ms: float,
+    http_status: int,
+    mode: str,
+) -> Sample:
     """A new Sample joining the client's timing with an activation record (see :func:`apply_record`)."""
-    sample = Sample(action=action, sent=sent, received=received, latency_ms=latency_ms,
-                    http_status=http_status, status=STATUS_UNKNOWN, mode=mode)
+    sample = Sample(
+        action=action,
+        sent=sent,
+        received=received,
+        latency_ms=latency_ms,
+        http_status=http_status,
+        status=STATUS_UNKNOWN,
+        mode=mode,
+    )
     return apply_record(sample, record)

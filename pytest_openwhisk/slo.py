@@ -45,7 +45,9 @@ RATES = ("cold_ratio", "error_rate")
 THROUGHPUT = "throughput"
 #: every accepted metric name
 METRICS: tuple[str, ...] = (
-    *(prefix + stat for prefix in FAMILIES for stat in STATISTICS), *RATES, THROUGHPUT,
+    *(prefix + stat for prefix in FAMILIES for stat in STATISTICS),
+    *RATES,
+    THROUGHPUT,
 )
 #: metrics evaluated on cold-mode measurements (the rest describe warm or mixed traffic)
 COLD_MODE_PREFIXES = ("cold_start_", "init_")
@@ -96,8 +98,13 @@ class Verdict:
 
     def to_dict(self) -> dict[str, Any]:
         """The ``ow_slo`` entry: ``{metric, target, observed, samples, ok}``."""
-        return {"metric": self.metric, "target": self.target, "observed": self.observed,
-                "samples": self.samples, "ok": self.ok}
+        return {
+            "metric": self.metric,
+            "target": self.target,
+            "observed": self.observed,
+            "samples": self.samples,
+            "ok": self.ok,
+        }
 
     @property
     def observed_text(self) -> str:
@@ -198,8 +205,9 @@ def observe(metric: str, samples: Sequence[Sample]) -> tuple[float | None, int]:
     return percentile(values, float(stat[1:])), len(values)
 
 
-def evaluate(targets: Mapping[str, object] | Iterable[Target], samples: Sequence[Sample], *,
-             skip_empty: bool = False) -> list[Verdict]:
+def evaluate(
+    targets: Mapping[str, object] | Iterable[Target], samples: Sequence[Sample], *, skip_empty: bool = False
+) -> list[Verdict]:
     """Evaluate targets on samples, one :class:`Verdict` per target in order.
 
     A target no sample applies to (e.g. ``cold_start_p95`` without cold samples) fails with
@@ -222,8 +230,9 @@ def evaluate(targets: Mapping[str, object] | Iterable[Target], samples: Sequence
 def format_table(verdicts: Sequence[Verdict], title: str = "") -> str:
     """An aligned text table ``metric | target | observed | samples | verdict`` (title line first)."""
     header = ("metric", "target", "observed", "samples", "verdict")
-    rows = [(v.metric, v.target, v.observed_text, str(v.samples), "PASS" if v.ok else "FAIL")
-            for v in verdicts]
+    rows = [
+        (v.metric, v.target, v.observed_text, str(v.samples), "PASS" if v.ok else "FAIL") for v in verdicts
+    ]
     widths = [max(len(row[i]) for row in (header, *rows)) for i in range(len(header))]
 
     def line(cells: Sequence[str]) -> str:
@@ -252,7 +261,8 @@ def assert_slo(measurement_or_samples: Any, **targets: object) -> list[Verdict]:
     """
     if not targets:
         raise SloConfigError(
-            f"assert_slo() needs at least one target; allowed: {ALLOWED}. Example: {EXAMPLE}")
+            f"assert_slo() needs at least one target; allowed: {ALLOWED}. Example: {EXAMPLE}"
+        )
     samples = getattr(measurement_or_samples, "samples", measurement_or_samples)
     verdicts = evaluate(targets, list(samples))
     slo = getattr(measurement_or_samples, "slo", None)
@@ -272,7 +282,8 @@ def marker_targets(item: pytest.Item) -> dict[str, object]:
     for marker in item.iter_markers("ow_slo"):
         if marker.args:
             raise SloConfigError(
-                f"ow_slo takes keyword arguments only, got {marker.args!r}; use e.g. {EXAMPLE}")
+                f"ow_slo takes keyword arguments only, got {marker.args!r}; use e.g. {EXAMPLE}"
+            )
         for metric, value in marker.kwargs.items():
             merged.setdefault(metric, value)
     return merged

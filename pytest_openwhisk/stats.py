@@ -167,8 +167,10 @@ def breakdown(samples: Sequence[Sample]) -> dict[str, dict[str, float | None]]:
 
 def cost(samples: Sequence[Sample]) -> dict[str, Any]:
     """What the invocations cost: ``cpu_ms``, ``memory_mb``, ``energy_j`` distributions (count 0: unknown)."""
-    return {f"{field}_{unit}": distribution(field_values(samples, field))
-            for field, unit in (("cpu", "ms"), ("memory", "mb"), ("energy", "j"))}
+    return {
+        f"{field}_{unit}": distribution(field_values(samples, field))
+        for field, unit in (("cpu", "ms"), ("memory", "mb"), ("energy", "j"))
+    }
 
 
 def summarize(samples: Sequence[Sample]) -> dict[str, Any]:

@@ -49,7 +49,11 @@ def known_flags() -> frozenset[str]:
     """Every ``--ow-*`` flag of the installed plugins, read from ``pytest --help``."""
     out = subprocess.run(
         [sys.executable, "-m", "pytest", "--help", "-p", "no:cacheprovider"],
-        cwd=ROOT, capture_output=True, text=True, timeout=120, check=False,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
     ).stdout
     return frozenset(FLAG.findall(out))
 

@@ -35,8 +35,9 @@ def local_ow() -> Iterator[LocalOpenWhiskProcess]:
 def ow(local_ow: LocalOpenWhiskProcess) -> Iterator[OpenWhiskClient]:
     """A client of :func:`local_ow` with the benchmark actions deployed: ``noop`` and ``sleep200``."""
     with OpenWhiskClient(local_ow.apihost, local_ow.auth, local_ow.namespace) as client:
-        client.create_action("noop", "def main(args):\n    return {}\n", kind="python:default",
-                             memory=ACTION_MEMORY_MB)
+        client.create_action(
+            "noop", "def main(args):\n    return {}\n", kind="python:default", memory=ACTION_MEMORY_MB
+        )
         sleeper = "import time\n\ndef main(args):\n    time.sleep(0.2)\n    return {}\n"
         client.create_action("sleep200", sleeper, kind="python:default", memory=ACTION_MEMORY_MB)
         yield client

@@ -47,30 +47,58 @@ def _pcts(values: list[float]) -> dict[str, float]:
     return out
 
 
-def _send_figures(label: str, rate: float, sent: list[float], intended: list[float],
-                  completions: list[float], dropped: int = 0, errors: int = 0) -> dict[str, Any]:
+def _send_figures(
+    label: str,
+    rate: float,
+    sent: list[float],
+    intended: list[float],
+    completions: list[float],
+    dropped: int = 0,
+    errors: int = 0,
+) -> dict[str, Any]:
     lags = [abs(s - i) * 1000.0 for s, i in zip(sent, intended, strict=True)]
     order = sorted(sent)
     achieved = (len(order) - 1) / (order[-1] - order[0]) if len(order) > 1 else float("nan")
     lag, comp = _pcts(lags), _pcts(completions)
-    return {"run": label, "target_rps": rate, "sent": len(sent), "dropped": dropped, "errors": errors,
-            "achieved_rps": achieved, "achieved_vs_target": achieved / rate,
-            "lag_p50_ms": lag["p50"], "lag_iqr_ms": lag.get("p75", 0) - lag.get("p25", 0),
-            "lag_p99_ms": lag["p99"], "lag_max_ms": lag["max"],
-            "completion_p50_ms": comp["p50"], "completion_p99_ms": comp["p99"]}
+    return {
+        "run": label,
+        "target_rps": rate,
+        "sent": len(sent),
+        "dropped": dropped,
+        "errors": errors,
+        "achieved_rps": achieved,
+        "achieved_vs_target": achieved / rate,
+        "lag_p50_ms": lag["p50"],
+        "lag_iqr_ms": lag.get("p75", 0) - lag.get("p25", 0),
+        "lag_p99_ms": lag["p99"],
+        "lag_max_ms": lag["max"],
+        "completion_p50_ms": comp["p50"],
+        "completion_p99_ms": comp["p99"],
+    }
 
 
 def _open_loop_figures(label: str, rate: float, result: SendResult) -> dict[str, Any]:
     sent = [s for s in result.samples if s.status != "dropped"]
     completions = [v for v in (completion_ms(s) for s in sent) if v is not None]
-    return _send_figures(label, rate, [s.sent for s in sent], [s.intended or 0.0 for s in sent], completions,
-                         dropped=len(result.samples) - len(sent),
-                         errors=sum(1 for s in sent if s.status not in ("success", "accepted")))
+    return _send_figures(
+        label,
+        rate,
+        [s.sent for s in sent],
+        [s.intended or 0.0 for s in sent],
+        completions,
+        dropped=len(result.samples) - len(sent),
+        errors=sum(1 for s in sent if s.status not in ("success", "accepted")),
+    )
 
 
 def _uniform(action: str, rate: float, duration: float, *, blocking: bool) -> Workload:
-    return Workload(f"{action}-{rate:g}rps", duration, seed=11, blocking=blocking,
-                    instances=(Instance("i", action, distribution="uniform", rate=rate),))
+    return Workload(
+        f"{action}-{rate:g}rps",
+        duration,
+        seed=11,
+        blocking=blocking,
+        instances=(Instance("i", action, distribution="uniform", rate=rate),),
+    )
 
 
 async def _timer_only(rate: float, count: int, spin_s: float) -> list[float]:
@@ -86,8 +114,13 @@ async def _timer_only(rate: float, count: int, spin_s: float) -> list[float]:
 
 
 @pytest.mark.parametrize("rate", [200.0, 1000.0])
-def test_schedule_accuracy(rate: float, local_ow: LocalOpenWhiskProcess, ow: OpenWhiskClient,
-                           figures: list[dict[str, Any]], benchmark: Any) -> None:
+def test_schedule_accuracy(
+    rate: float,
+    local_ow: LocalOpenWhiskProcess,
+    ow: OpenWhiskClient,
+    figures: list[dict[str, Any]],
+    benchmark: Any,
+) -> None:
     """Send-time error and achieved rate at ``rate`` req/s (5 s); baselines: sleep-only timer, timer alone."""
     workload = _uniform("noop", rate, 5.0, blocking=False)
     cfg = SenderConfig(drain_s=20, max_in_flight=4096)  # measure the sender, not the server's backlog
@@ -108,8 +141,9 @@ def test_schedule_accuracy(rate: float, local_ow: LocalOpenWhiskProcess, ow: Ope
     assert ours["sent"] + ours["dropped"] == len(build_schedule(workload))
 
 
-def _pool_run(apihost: str, auth: str, namespace: str, schedule: Schedule, workers: int,
-              deadline_s: float) -> tuple[list[float], list[float], list[float], int]:
+def _pool_run(
+    apihost: str, auth: str, namespace: str, schedule: Schedule, workers: int, deadline_s: float
+) -> tuple[list[float], list[float], list[float], int]:
     """FaaSProfiler's model: a timer thread hands each arrival to a pool of ``workers`` blocking senders."""
     url = invoke_url(apihost, namespace, schedule.arrivals[0].action, blocking=True)
     user, _, key = auth.partition(":")
@@ -154,8 +188,9 @@ def _pool_run(apihost: str, auth: str, namespace: str, schedule: Schedule, worke
     return sent, intended, completions, errors[0]
 
 
-def test_no_coordinated_omission(local_ow: LocalOpenWhiskProcess, ow: OpenWhiskClient,
-                                 figures: list[dict[str, Any]], benchmark: Any) -> None:
+def test_no_coordinated_omission(
+    local_ow: LocalOpenWhiskProcess, ow: OpenWhiskClient, figures: list[dict[str, Any]], benchmark: Any
+) -> None:
     """200 ms action at 100 req/s for 10 s: the open-loop sender vs 16 blocking workers, same schedule."""
     rate, duration = 100.0, 10.0
     workload = _uniform("sleep200", rate, duration, blocking=True)
@@ -172,10 +207,18 @@ def test_no_coordinated_omission(local_ow: LocalOpenWhiskProcess, ow: OpenWhiskC
     stats = analyze(result).functions["sleep200"]
     ours = _open_loop_figures("open-loop sleep200 100/s", rate, result)
     ours["cold_starts"] = stats["cold_count"]
-    sent, intended, completions, errors = _pool_run(local_ow.apihost, local_ow.auth, local_ow.namespace,
-                                                    schedule, workers=16, deadline_s=30.0)
-    pool = _send_figures("pool of 16 blocking workers 100/s", rate, sent, intended, completions,
-                         dropped=len(schedule) - len(sent), errors=errors)
+    sent, intended, completions, errors = _pool_run(
+        local_ow.apihost, local_ow.auth, local_ow.namespace, schedule, workers=16, deadline_s=30.0
+    )
+    pool = _send_figures(
+        "pool of 16 blocking workers 100/s",
+        rate,
+        sent,
+        intended,
+        completions,
+        dropped=len(schedule) - len(sent),
+        errors=errors,
+    )
     ours["achieved_vs_pool"] = ours["achieved_rps"] / pool["achieved_rps"]
     ours["completion_p99_vs_pool"] = ours["completion_p99_ms"] / pool["completion_p99_ms"]
     figures.extend([ours, pool])
@@ -185,19 +228,38 @@ def test_no_coordinated_omission(local_ow: LocalOpenWhiskProcess, ow: OpenWhiskC
 
 def test_schedule_reproducible(figures: list[dict[str, Any]], benchmark: Any) -> None:
     """Same seed -> same bytes in two fresh processes (hash salt differs); build time of 10k arrivals."""
-    workload = Workload("repro", 10.0, seed=2024, instances=(
-        Instance("p", "a", rate=700.0), Instance("u", "b", distribution="uniform", rate=300.0)))
+    workload = Workload(
+        "repro",
+        10.0,
+        seed=2024,
+        instances=(Instance("p", "a", rate=700.0), Instance("u", "b", distribution="uniform", rate=300.0)),
+    )
     schedule = benchmark(build_schedule, workload)
-    code = ("import hashlib, sys\n"
-            "from pytest_openwhisk.workload.spec import Instance, Workload\n"
-            "from pytest_openwhisk.workload.schedule import build_schedule\n"
-            "w = Workload('repro', 10.0, seed=2024, instances=(Instance('p', 'a', rate=700.0),"
-            " Instance('u', 'b', distribution='uniform', rate=300.0)))\n"
-            "print(hashlib.sha256(build_schedule(w).to_json_bytes()).hexdigest())\n")
-    digests = {subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
-                              env={"PYTHONHASHSEED": str(salt), "PATH": ""}).stdout.strip()
-               for salt in (1, 2)}
+    code = (
+        "import hashlib, sys\n"
+        "from pytest_openwhisk.workload.spec import Instance, Workload\n"
+        "from pytest_openwhisk.workload.schedule import build_schedule\n"
+        "w = Workload('repro', 10.0, seed=2024, instances=(Instance('p', 'a', rate=700.0),"
+        " Instance('u', 'b', distribution='uniform', rate=300.0)))\n"
+        "print(hashlib.sha256(build_schedule(w).to_json_bytes()).hexdigest())\n"
+    )
+    digests = {
+        subprocess.run(
+            [sys.executable, "-c", code],
+            capture_output=True,
+            text=True,
+            check=True,
+            env={"PYTHONHASHSEED": str(salt), "PATH": ""},
+        ).stdout.strip()
+        for salt in (1, 2)
+    }
     here = hashlib.sha256(schedule.to_json_bytes()).hexdigest()
-    figures.append({"run": "reproducibility", "arrivals": len(schedule),
-                    "distinct_digests": len(digests | {here}), "sha256": here[:16]})
+    figures.append(
+        {
+            "run": "reproducibility",
+            "arrivals": len(schedule),
+            "distinct_digests": len(digests | {here}),
+            "sha256": here[:16],
+        }
+    )
     assert digests == {here}

@@ -66,8 +66,16 @@ class BenchRunner:
     as a partial one (no SLO check, no monitoring) before the KeyboardInterrupt goes on.
     """
 
-    def __init__(self, *, client: OpenWhiskClient, backend: Backend, config: pytest.Config, nodeid: str,
-                 targets: Sequence[Target] = (), benchmark: Any = None) -> None:
+    def __init__(
+        self,
+        *,
+        client: OpenWhiskClient,
+        backend: Backend,
+        config: pytest.Config,
+        nodeid: str,
+        targets: Sequence[Target] = (),
+        benchmark: Any = None,
+    ) -> None:
         self.client = client
         self.backend = backend
         self.config = config
@@ -80,29 +88,67 @@ class BenchRunner:
 
     # -- measurements ---------------------------------------------------------------------------------
 
-    def warm(self, action: ActionLike | str, params: Params = None, rounds: int = 100, warmup: int = 3,
-             name: str | None = None) -> Measurement:
+    def warm(
+        self,
+        action: ActionLike | str,
+        params: Params = None,
+        rounds: int = 100,
+        warmup: int = 3,
+        name: str | None = None,
+    ) -> Measurement:
         """``warmup`` discarded invocations, then ``rounds`` measured blocking invocations in a row."""
         label = self._unique(name or "warm")
-        return self._measure(label, lambda log: run_warm(self.client, action, params, rounds, warmup,
-                                                         name=label, on_sample=log,
-                                                         before_window=self.backend.open_window))
+        return self._measure(
+            label,
+            lambda log: run_warm(
+                self.client,
+                action,
+                params,
+                rounds,
+                warmup,
+                name=label,
+                on_sample=log,
+                before_window=self.backend.open_window,
+            ),
+        )
 
-    def cold(self, action: ActionLike | str, params: Params = None, rounds: int = 10,
-             name: str | None = None) -> Measurement:
+    def cold(
+        self, action: ActionLike | str, params: Params = None, rounds: int = 10, name: str | None = None
+    ) -> Measurement:
         """``rounds`` blocking invocations, each after the backend forced a cold start."""
         label = self._unique(name or "cold")
-        return self._measure(label, lambda log: run_cold(self.client, self.backend, action, params, rounds,
-                                                         name=label, on_sample=log))
+        return self._measure(
+            label,
+            lambda log: run_cold(
+                self.client, self.backend, action, params, rounds, name=label, on_sample=log
+            ),
+        )
 
-    def concurrent(self, action: ActionLike | str, params: Params = None, clients: int = 4,
-                   per_client: int = 25, warmup: int = 1, name: str | None = None) -> Measurement:
+    def concurrent(
+        self,
+        action: ActionLike | str,
+        params: Params = None,
+        clients: int = 4,
+        per_client: int = 25,
+        warmup: int = 1,
+        name: str | None = None,
+    ) -> Measurement:
         """``clients`` threads x ``per_client`` blocking invocations, started together after a warm-up."""
         label = self._unique(name or f"concurrent-{clients}x{per_client}")
-        return self._measure(label, lambda log: run_concurrent(self.client, action, params, clients,
-                                                               per_client, warmup, name=label,
-                                                               on_sample=log,
-                                                               before_window=self.backend.open_window))
+        return self._measure(
+            label,
+            lambda log: run_concurrent(
+                self.client,
+                action,
+                params,
+                clients,
+                per_client,
+                warmup,
+                name=label,
+                on_sample=log,
+                before_window=self.backend.open_window,
+            ),
+        )
 
     def sample_log(self, name: str) -> Path | None:
         """Where measurement ``name``'s samples are streamed (None without a session / results dir)."""
@@ -111,8 +157,14 @@ class BenchRunner:
             return None
         return sample_log_path(session.settings.results_dir, self.nodeid, name)
 
-    def record(self, name: str, samples: Sequence[Sample], mode: str = "open-loop",
-               action: ActionLike | str = "", extra: Mapping[str, Any] | None = None) -> Measurement:
+    def record(
+        self,
+        name: str,
+        samples: Sequence[Sample],
+        mode: str = "open-loop",
+        action: ActionLike | str = "",
+        extra: Mapping[str, Any] | None = None,
+    ) -> Measurement:
         """Record samples measured elsewhere (e.g. the open-loop generator) like any other measurement."""
         base = action_names(action)[1] if action else (samples[0].action if samples else "")
         return self._finish(measurement_from_samples(name, mode, base, samples, extra))
@@ -129,13 +181,15 @@ class BenchRunner:
         sections: list[tuple[str, list[Verdict]]] = []
         covered: set[str] = set()
         for m in self.measurements:
-            verdicts = evaluate([t for t in parsed if applies_to_mode(t.metric, m.mode)], m.samples,
-                                skip_empty=True)
+            verdicts = evaluate(
+                [t for t in parsed if applies_to_mode(t.metric, m.mode)], m.samples, skip_empty=True
+            )
             covered.update(v.metric for v in verdicts)
             if verdicts:
                 sections.append((m.label, verdicts))
-        missing = [Verdict(t.metric, t.raw, None, 0, False, t.kind)
-                   for t in parsed if t.metric not in covered]
+        missing = [
+            Verdict(t.metric, t.raw, None, 0, False, t.kind) for t in parsed if t.metric not in covered
+        ]
         if missing:
             sections.append((f"{self.nodeid} (no measurement had samples for these)", missing))
         every = [v for _, verdicts in sections for v in verdicts]
@@ -148,8 +202,11 @@ class BenchRunner:
 
     def unmet(self) -> list[Verdict]:
         """``ow_slo`` targets no measurement of this test has evaluated yet ("no samples" verdicts)."""
-        return [Verdict(t.metric, t.raw, None, 0, False, t.kind) for t in self.targets
-                if t.metric not in self._evaluated]
+        return [
+            Verdict(t.metric, t.raw, None, 0, False, t.kind)
+            for t in self.targets
+            if t.metric not in self._evaluated
+        ]
 
     def check_unmet(self) -> None:
         """Fail the test when an ``ow_slo`` target was never evaluated; runs once per test."""
@@ -228,8 +285,9 @@ def quiet_unused_benchmark(items: Sequence[pytest.Item]) -> None:
 
 
 @pytest.fixture
-def ow_bench(request: pytest.FixtureRequest, ow_client: OpenWhiskClient, ow_cluster: Backend,
-             benchmark: Any) -> Iterator[BenchRunner]:
+def ow_bench(
+    request: pytest.FixtureRequest, ow_client: OpenWhiskClient, ow_cluster: Backend, benchmark: Any
+) -> Iterator[BenchRunner]:
     """Measure actions: ``ow_bench.warm(action)``, ``.cold()``, ``.concurrent()``, ``.record()``.
 
     Each call returns a Measurement (samples, summary, SLO verdicts), adds it to pytest-benchmark's
@@ -241,8 +299,14 @@ def ow_bench(request: pytest.FixtureRequest, ow_client: OpenWhiskClient, ow_clus
     except ValueError as exc:
         raise pytest.UsageError(f"{request.node.nodeid}: {exc}") from exc
     check_compared(request.config, remember_cluster(request.config, ow_cluster))
-    runner = BenchRunner(client=ow_client, backend=ow_cluster, config=request.config,
-                         nodeid=request.node.nodeid, targets=targets, benchmark=benchmark)
+    runner = BenchRunner(
+        client=ow_client,
+        backend=ow_cluster,
+        config=request.config,
+        nodeid=request.node.nodeid,
+        targets=targets,
+        benchmark=benchmark,
+    )
     request.node.stash[RUNNER_KEY] = runner
     yield runner
     runner.check_unmet()  # no-op after pytest_pyfunc_call; a safety net when that wrapper is not registered
@@ -264,7 +328,9 @@ def pytest_pyfunc_call(pyfuncitem: pytest.Function) -> Generator[None, object, o
     if runner is not None:
         runner.check_unmet()
     elif pyfuncitem.get_closest_marker("ow_slo") is not None:
-        pytest.fail(f"{pyfuncitem.nodeid} is marked ow_slo but does not use the ow_bench fixture; "
-                    "measure with ow_bench.warm(...)/.cold(...)/.concurrent(...) or drop the marker",
-                    pytrace=False)
+        pytest.fail(
+            f"{pyfuncitem.nodeid} is marked ow_slo but does not use the ow_bench fixture; "
+            "measure with ow_bench.warm(...)/.cold(...)/.concurrent(...) or drop the marker",
+            pytrace=False,
+        )
     return result

@@ -51,8 +51,9 @@ def is_ours(machine_info: object) -> bool:
 
 
 @contextmanager
-def compare_machine_info(config: pytest.Config, machine_info: dict[str, Any],
-                         compared_benchmark: dict[str, Any]) -> Iterator[bool]:
+def compare_machine_info(
+    config: pytest.Config, machine_info: dict[str, Any], compared_benchmark: dict[str, Any]
+) -> Iterator[bool]:
     """Take pytest-benchmark's machine_info check over for a compared run saved by this plugin.
 
     For the plugin's ``pytest_benchmark_compare_machine_info`` wrapper, around pytest-benchmark's own
@@ -81,8 +82,9 @@ def compare_machine_info(config: pytest.Config, machine_info: dict[str, Any],
         check_compared(config, known)
 
 
-def fingerprint_message(config: pytest.Config, compared: ComparedRun,
-                        current: Mapping[str, Any]) -> str | None:
+def fingerprint_message(
+    config: pytest.Config, compared: ComparedRun, current: Mapping[str, Any]
+) -> str | None:
     """The warning text for a compared run whose cluster or Python differs from ``current``; else None.
 
     ``current`` holds ``node``, ``ow_fingerprint`` and the :data:`PYTHON_KEYS`. One line per differing
@@ -98,8 +100,10 @@ def fingerprint_message(config: pytest.Config, compared: ComparedRun,
     lines = [f"  {difference}" for difference in found[:MAX_DIFFERENCES]]
     if len(found) > MAX_DIFFERENCES:
         lines.append(f"  ... and {len(found) - MAX_DIFFERENCES} more")
-    text = (f"Benchmark cluster differs from the compared run ({compared.label}) in "
-            f"{len(found)} field(s), so timings may not be comparable:\n" + "\n".join(lines))
+    text = (
+        f"Benchmark cluster differs from the compared run ({compared.label}) in "
+        f"{len(found)} field(s), so timings may not be comparable:\n" + "\n".join(lines)
+    )
     return str(scrub(text, secrets_of(config)))
 
 
@@ -113,9 +117,12 @@ def check_compared(config: pytest.Config, cluster: ClusterInfo) -> list[str]:
     if not pending:
         return []
     config.stash[COMPARED_KEY] = []
-    current: dict[str, Any] = {"node": cluster.name, "ow_fingerprint": cluster.fingerprint,
-                               "python_implementation": platform.python_implementation(),
-                               "python_version": platform.python_version()}
+    current: dict[str, Any] = {
+        "node": cluster.name,
+        "ow_fingerprint": cluster.fingerprint,
+        "python_implementation": platform.python_implementation(),
+        "python_version": platform.python_version(),
+    }
     current = json.loads(json.dumps(current, default=str))  # as it would be saved (tuples -> lists)
     messages = [m for m in (fingerprint_message(config, run, current) for run in pending) if m]
     for message in messages:

@@ -101,9 +101,15 @@ def record_measurement(config: pytest.Config, fixture: Any, measurement: Measure
     latencies = [s.latency_ms / 1000.0 for s in responded(measurement.samples)]
     if not latencies:
         return None
-    options = {"timer": "time.perf_counter", "disable_gc": False, "min_rounds": len(latencies),
-               "min_time": 0, "max_time": 0, "warmup": measurement.extra.get("warmup", False),
-               "ow_mode": measurement.mode}
+    options = {
+        "timer": "time.perf_counter",
+        "disable_gc": False,
+        "min_rounds": len(latencies),
+        "min_time": 0,
+        "max_time": 0,
+        "warmup": measurement.extra.get("warmup", False),
+        "ow_mode": measurement.mode,
+    }
     source = EntrySource(
         name=with_label(fixture.name, measurement.name),
         fullname=with_label(fixture.fullname, measurement.name),

@@ -37,9 +37,18 @@ def row(measurement: Measurement) -> tuple[str, ...]:
     errors = sum(1 for s in samples if not s.ok)
     ratio = f"{cold / len(samples) * 100:.0f}%" if samples else "-"
     test = measurement.test or "-"
-    return (test, measurement.name, measurement.mode, str(len(samples)),
-            _ms(percentile(lat, 50)), _ms(percentile(lat, 95)), _ms(percentile(lat, 99)),
-            f"{cold} ({ratio})", str(errors), slo_cell(measurement))
+    return (
+        test,
+        measurement.name,
+        measurement.mode,
+        str(len(samples)),
+        _ms(percentile(lat, 50)),
+        _ms(percentile(lat, 95)),
+        _ms(percentile(lat, 99)),
+        f"{cold} ({ratio})",
+        str(errors),
+        slo_cell(measurement),
+    )
 
 
 def format_summary(measurements: Sequence[Measurement]) -> list[str]:

@@ -106,13 +106,15 @@ class MeasurementInterrupted(KeyboardInterrupt):
     """
 
     def __init__(self, measurement: Measurement) -> None:
-        super().__init__(f"measurement {measurement.name!r} interrupted after {len(measurement.samples)} "
-                         "sample(s)")
+        super().__init__(
+            f"measurement {measurement.name!r} interrupted after {len(measurement.samples)} sample(s)"
+        )
         self.measurement = measurement
 
 
-def _interrupted(name: str, mode: str, action: str, samples: Sequence[Sample], extra: dict[str, Any],
-                 in_flight: int) -> MeasurementInterrupted:
+def _interrupted(
+    name: str, mode: str, action: str, samples: Sequence[Sample], extra: dict[str, Any], in_flight: int
+) -> MeasurementInterrupted:
     """The exception to raise for an interrupted runner: a partial measurement of ``samples``."""
     extra.update(interrupted=True, in_flight=in_flight)
     return MeasurementInterrupted(measurement_from_samples(name, mode, action, samples, extra))
@@ -132,12 +134,27 @@ def _check_count(what: str, value: object, minimum: int) -> int:
     return value
 
 
-def _client_error(name: str, sent: float, start: float, http_status: int, error: str, mode: str,
-                  activation_id: str | None = None) -> Sample:
+def _client_error(
+    name: str,
+    sent: float,
+    start: float,
+    http_status: int,
+    error: str,
+    mode: str,
+    activation_id: str | None = None,
+) -> Sample:
     elapsed = time.perf_counter() - start
-    return Sample(action=name, sent=sent, received=sent + elapsed, latency_ms=elapsed * 1000.0,
-                  http_status=http_status, status=CLIENT_ERROR, activation_id=activation_id,
-                  error=error, mode=mode)
+    return Sample(
+        action=name,
+        sent=sent,
+        received=sent + elapsed,
+        latency_ms=elapsed * 1000.0,
+        http_status=http_status,
+        status=CLIENT_ERROR,
+        activation_id=activation_id,
+        error=error,
+        mode=mode,
+    )
 
 
 def invoke_sample(client: OpenWhiskClient, name: str, params: Params = None, *, mode: str = "warm") -> Sample:
@@ -158,22 +175,52 @@ def _invoke(client: OpenWhiskClient, name: str, params: Params, mode: str) -> tu
         return _client_error(name, sent, start, 0, f"{type(exc).__name__}: {exc}", mode), None
     record = res.record
     if record is not None:
-        return sample_from_record(name, record, sent=res.sent, received=res.received,
-                                  latency_ms=res.latency_ms, http_status=res.http_status, mode=mode), record
+        return sample_from_record(
+            name,
+            record,
+            sent=res.sent,
+            received=res.received,
+            latency_ms=res.latency_ms,
+            http_status=res.http_status,
+            mode=mode,
+        ), record
     if res.http_status == 202 and res.activation_id:
         try:
             late = client.wait_activation(res.activation_id, timeout=LATE_RECORD_TIMEOUT_S)
         except OpenWhiskError as exc:
-            return Sample(action=name, sent=res.sent, received=res.received, latency_ms=res.latency_ms,
-                          http_status=202, status=ACCEPTED_NO_RESULT, activation_id=res.activation_id,
-                          error=f"record not available: {exc}", mode=mode), None
-        return sample_from_record(name, late, sent=res.sent, received=res.received,
-                                  latency_ms=res.latency_ms, http_status=res.http_status, mode=mode), late
+            return Sample(
+                action=name,
+                sent=res.sent,
+                received=res.received,
+                latency_ms=res.latency_ms,
+                http_status=202,
+                status=ACCEPTED_NO_RESULT,
+                activation_id=res.activation_id,
+                error=f"record not available: {exc}",
+                mode=mode,
+            ), None
+        return sample_from_record(
+            name,
+            late,
+            sent=res.sent,
+            received=res.received,
+            latency_ms=res.latency_ms,
+            http_status=res.http_status,
+            mode=mode,
+        ), late
     body = res.body
     error = body.get("error") if isinstance(body, dict) else None
-    return Sample(action=name, sent=res.sent, received=res.received, latency_ms=res.latency_ms,
-                  http_status=res.http_status, status=CLIENT_ERROR, activation_id=res.activation_id,
-                  error=str(error or f"HTTP {res.http_status} without an activation record"), mode=mode), None
+    return Sample(
+        action=name,
+        sent=res.sent,
+        received=res.received,
+        latency_ms=res.latency_ms,
+        http_status=res.http_status,
+        status=CLIENT_ERROR,
+        activation_id=res.activation_id,
+        error=str(error or f"HTTP {res.http_status} without an activation record"),
+        mode=mode,
+    ), None
 
 
 def is_sequence_record(record: Mapping[str, Any]) -> bool:
@@ -181,8 +228,9 @@ def is_sequence_record(record: Mapping[str, Any]) -> bool:
     return bool(annotation(dict(record), "kind") == "sequence")
 
 
-def sequence_init_ms(client: OpenWhiskClient, record: Mapping[str, Any], *,
-                     _depth: int = 0) -> tuple[list[float], int]:
+def sequence_init_ms(
+    client: OpenWhiskClient, record: Mapping[str, Any], *, _depth: int = 0
+) -> tuple[list[float], int]:
     """``initTime`` of every cold component of a sequence record, and how many records were unavailable.
 
     Components are the activation ids in the record's ``logs``; nested sequences are followed (up to
@@ -210,20 +258,36 @@ def sequence_init_ms(client: OpenWhiskClient, record: Mapping[str, Any], *,
     return inits, missing
 
 
-def measurement_from_samples(name: str, mode: str, action: str, samples: Sequence[Sample],
-                             extra: Mapping[str, Any] | None = None) -> Measurement:
+def measurement_from_samples(
+    name: str, mode: str, action: str, samples: Sequence[Sample], extra: Mapping[str, Any] | None = None
+) -> Measurement:
     """Wrap externally produced samples (e.g. an open-loop workload) into a Measurement."""
     items = list(samples)
     now = time.time()
     started = min((s.sent for s in items), default=now)
     ended = max((s.received for s in items), default=now)
-    return Measurement(name=name, mode=mode, action=action, samples=items, started=started, ended=ended,
-                       extra=dict(extra or {}))
+    return Measurement(
+        name=name,
+        mode=mode,
+        action=action,
+        samples=items,
+        started=started,
+        ended=ended,
+        extra=dict(extra or {}),
+    )
 
 
-def run_warm(client: OpenWhiskClient, action: ActionLike | str, params: Params = None, rounds: int = 100,
-             warmup: int = 3, *, name: str | None = None, on_sample: OnSample | None = None,
-             before_window: Callable[[], object] | None = None) -> Measurement:
+def run_warm(
+    client: OpenWhiskClient,
+    action: ActionLike | str,
+    params: Params = None,
+    rounds: int = 100,
+    warmup: int = 3,
+    *,
+    name: str | None = None,
+    on_sample: OnSample | None = None,
+    before_window: Callable[[], object] | None = None,
+) -> Measurement:
     """``warmup`` discarded invocations, then ``rounds`` measured blocking invocations, one at a time.
 
     ``on_sample`` gets each measured sample at once. ``before_window`` runs after a warm-up (if any),
@@ -255,8 +319,16 @@ def run_warm(client: OpenWhiskClient, action: ActionLike | str, params: Params =
     return measurement_from_samples(name or "warm", "warm", base, samples, extra)
 
 
-def run_cold(client: OpenWhiskClient, backend: ColdForcer, action: ActionLike | str, params: Params = None,
-             rounds: int = 10, *, name: str | None = None, on_sample: OnSample | None = None) -> Measurement:
+def run_cold(
+    client: OpenWhiskClient,
+    backend: ColdForcer,
+    action: ActionLike | str,
+    params: Params = None,
+    rounds: int = 10,
+    *,
+    name: str | None = None,
+    on_sample: OnSample | None = None,
+) -> Measurement:
     """``rounds`` times: force a cold start through the backend, then one measured blocking invocation.
 
     A sequence sample is cold when any of its components is (their records are fetched: see
@@ -286,10 +358,12 @@ def run_cold(client: OpenWhiskClient, backend: ColdForcer, action: ActionLike | 
             if on_sample is not None:
                 on_sample(sample)
     except KeyboardInterrupt:
-        raise _interrupted(name or "cold", "cold", base, samples, _cold_extra(samples, missing_components),
-                           in_flight) from None
-    return measurement_from_samples(name or "cold", "cold", base, samples,
-                                    _cold_extra(samples, missing_components))
+        raise _interrupted(
+            name or "cold", "cold", base, samples, _cold_extra(samples, missing_components), in_flight
+        ) from None
+    return measurement_from_samples(
+        name or "cold", "cold", base, samples, _cold_extra(samples, missing_components)
+    )
 
 
 def _cold_extra(samples: Sequence[Sample], missing_components: int) -> dict[str, Any]:
@@ -299,10 +373,18 @@ def _cold_extra(samples: Sequence[Sample], missing_components: int) -> dict[str,
     return extra
 
 
-def run_concurrent(client: OpenWhiskClient, action: ActionLike | str, params: Params = None, clients: int = 4,
-                   per_client: int = 25, warmup: int = 1, *, name: str | None = None,
-                   on_sample: OnSample | None = None,
-                   before_window: Callable[[], object] | None = None) -> Measurement:
+def run_concurrent(
+    client: OpenWhiskClient,
+    action: ActionLike | str,
+    params: Params = None,
+    clients: int = 4,
+    per_client: int = 25,
+    warmup: int = 1,
+    *,
+    name: str | None = None,
+    on_sample: OnSample | None = None,
+    before_window: Callable[[], object] | None = None,
+) -> Measurement:
     """``clients`` threads each doing ``warmup`` then ``per_client`` blocking invocations back to back.
 
     Threads start the warm-up together (so each warms its own container) and the measured phase
@@ -377,8 +459,9 @@ def run_concurrent(client: OpenWhiskClient, action: ActionLike | str, params: Pa
         finally:
             done[index].set()
 
-    threads = [threading.Thread(target=worker, args=(i,), name=f"ow-client-{i}", daemon=True)
-               for i in range(clients)]
+    threads = [
+        threading.Thread(target=worker, args=(i,), name=f"ow-client-{i}", daemon=True) for i in range(clients)
+    ]
     extra: dict[str, Any] = {"clients": clients, "per_client": per_client, "warmup": warmup}
     label = name or "concurrent"
     try:

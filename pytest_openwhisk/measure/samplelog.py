@@ -64,8 +64,9 @@ class SampleLog:
     def _encode(self, sample: Sample) -> bytes:
         """One JSON line of ``sample`` (its fields, as :meth:`Sample.to_dict`), secrets masked."""
         data: dict[str, Any] = vars(sample)  # flat dataclass of scalars: same as to_dict(), ~10x cheaper
-        if self._secrets and any(isinstance(v, str) and any(w in v for w in self._secrets)
-                                 for v in data.values()):
+        if self._secrets and any(
+            isinstance(v, str) and any(w in v for w in self._secrets) for v in data.values()
+        ):
             data = {k: self._mask(v) if isinstance(v, str) else v for k, v in data.items()}
         return orjson.dumps(data, option=orjson.OPT_APPEND_NEWLINE)
 
@@ -85,8 +86,9 @@ class SampleLog:
     def __enter__(self) -> SampleLog:
         return self
 
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                 tb: TracebackType | None) -> None:
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
         self.close()
 
 
@@ -106,6 +108,8 @@ def read_sample_log(path: Path) -> list[dict[str, Any]]:
         except orjson.JSONDecodeError as exc:
             if number == len(lines):  # last line without its newline: cut short by a kill
                 break
-            raise ValueError(f"{path}:{number} is not a JSON sample line ({exc}); "
-                             "the file is not a pytest-openwhisk sample log") from exc
+            raise ValueError(
+                f"{path}:{number} is not a JSON sample line ({exc}); "
+                "the file is not a pytest-openwhisk sample log"
+            ) from exc
     return out

@@ -16,8 +16,22 @@ from dataclasses import dataclass
 from typing import Any
 
 #: last key components ignored by default: they vary between identical runs
-VOLATILE_KEYS = frozenset({"apihost", "port", "pid", "started", "start_time", "timestamp", "datetime",
-                           "auth", "uptime", "uptime_s", "workdir", "tmpdir"})
+VOLATILE_KEYS = frozenset(
+    {
+        "apihost",
+        "port",
+        "pid",
+        "started",
+        "start_time",
+        "timestamp",
+        "datetime",
+        "auth",
+        "uptime",
+        "uptime_s",
+        "workdir",
+        "tmpdir",
+    }
+)
 #: field names whose values are never printed in a difference (auth keys, tokens, passwords, ...)
 SECRET_FIELD = re.compile(r"auth|key|token|secret|passw|credential|cert", re.IGNORECASE)
 #: a printed value longer than this is shortened with "..."
@@ -82,8 +96,9 @@ def _ignored(key: str, ignore: frozenset[str]) -> bool:
     return key in ignore or last in ignore
 
 
-def diff(old: Mapping[str, Any] | None, new: Mapping[str, Any] | None,
-         ignore: Iterable[str] = VOLATILE_KEYS) -> list[Difference]:
+def diff(
+    old: Mapping[str, Any] | None, new: Mapping[str, Any] | None, ignore: Iterable[str] = VOLATILE_KEYS
+) -> list[Difference]:
     """Fields that differ between two fingerprints, sorted by key (absent fingerprints compare as empty).
 
     A key in ``ignore`` matches the full dotted key or its last component.
@@ -92,8 +107,13 @@ def diff(old: Mapping[str, Any] | None, new: Mapping[str, Any] | None,
     if old is None and new is None:
         return []
     if old is None or new is None:
-        return [Difference("ow_fingerprint", MISSING if old is None else "(present)",
-                           MISSING if new is None else "(present)")]
+        return [
+            Difference(
+                "ow_fingerprint",
+                MISSING if old is None else "(present)",
+                MISSING if new is None else "(present)",
+            )
+        ]
     a, b = flatten(old), flatten(new)
     out = []
     for key in sorted(set(a) | set(b)):

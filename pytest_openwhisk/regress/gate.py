@@ -123,8 +123,17 @@ def _min_for(rule: GateRule, min_samples: int) -> int:
     return max(min_samples, math.ceil(1 / (1 - q) - 1e-9), math.ceil(1 / q - 1e-9))
 
 
-def _latency_rows(name: str, base: Benchmark, cur: Benchmark, rules: Sequence[GateRule], alpha: float,
-                  resamples: int, seed: int, min_samples: int, normal_p: bool) -> list[Comparison | _Pending]:
+def _latency_rows(
+    name: str,
+    base: Benchmark,
+    cur: Benchmark,
+    rules: Sequence[GateRule],
+    alpha: float,
+    resamples: int,
+    seed: int,
+    min_samples: int,
+    normal_p: bool,
+) -> list[Comparison | _Pending]:
     rows: list[Comparison | _Pending] = []
     by_series: dict[str, list[GateRule]] = {}
     for rule in rules:
@@ -139,16 +148,30 @@ def _latency_rows(name: str, base: Benchmark, cur: Benchmark, rules: Sequence[Ga
                 rows.append(Comparison(name, rule, FEW, reason, n_base=b.size, n_current=c.size))
         if not ready:
             continue
-        results = stats.bootstrap_compare(b, c, [r.quantile for r in ready], alpha=alpha, resamples=resamples,
-                                          seed=_seed_for(seed, name, series))
+        results = stats.bootstrap_compare(
+            b,
+            c,
+            [r.quantile for r in ready],
+            alpha=alpha,
+            resamples=resamples,
+            seed=_seed_for(seed, name, series),
+        )
         shift = stats.mann_whitney(b, c)
         for rule, res in zip(ready, results, strict=True):
             rows.append(_latency_pending(name, rule, res, shift, b.size, c.size, normal_p))
     return rows
 
 
-def _verdict(change: str, rule: GateRule, alpha: float, p_worse: float, p_better: float, over: bool,
-             p_adjusted: float | None, correction: str) -> tuple[str, str]:
+def _verdict(
+    change: str,
+    rule: GateRule,
+    alpha: float,
+    p_worse: float,
+    p_better: float,
+    over: bool,
+    p_adjusted: float | None,
+    correction: str,
+) -> tuple[str, str]:
     """Verdict and reason of one one-sided comparison (``p_adjusted`` is None without a correction)."""
     p_test = p_worse if p_adjusted is None else p_adjusted
     note = f"p={p_worse:.2g}"
@@ -163,8 +186,9 @@ def _verdict(change: str, rule: GateRule, alpha: float, p_worse: float, p_better
     return SAME, f"{change} is not significant ({note} >= {alpha:g})"
 
 
-def _latency_pending(name: str, rule: GateRule, res: stats.BootstrapResult, shift: float, nb: int, nc: int,
-                     normal_p: bool) -> _Pending:
+def _latency_pending(
+    name: str, rule: GateRule, res: stats.BootstrapResult, shift: float, nb: int, nc: int, normal_p: bool
+) -> _Pending:
     if rule.absolute:
         effect, low, high, over = res.diff, res.diff_low, res.diff_high, res.diff > rule.threshold
         size = f"{res.diff:+.2f}ms"
@@ -173,23 +197,54 @@ def _latency_pending(name: str, rule: GateRule, res: stats.BootstrapResult, shif
         over = res.ratio > 1 + rule.threshold
         size = f"{(res.ratio - 1) * 100:+.1f}%"
     p_worse = res.p_slower_normal if normal_p else res.p_slower
-    row = Comparison(name, rule, "", "", base=res.base, current=res.current, effect=effect, low=low,
-                     high=high, p_value=p_worse, shift_p=shift, n_base=nb, n_current=nc)
+    row = Comparison(
+        name,
+        rule,
+        "",
+        "",
+        base=res.base,
+        current=res.current,
+        effect=effect,
+        low=low,
+        high=high,
+        p_value=p_worse,
+        shift_p=shift,
+        n_base=nb,
+        n_current=nc,
+    )
     return _Pending(row, size, p_worse, res.p_faster, over)
 
 
-def _proportion_row(name: str, base: Benchmark, cur: Benchmark, rule: GateRule,
-                    alpha: float) -> Comparison | _Pending:
+def _proportion_row(
+    name: str, base: Benchmark, cur: Benchmark, rule: GateRule, alpha: float
+) -> Comparison | _Pending:
     b, c = base.series(rule.series), cur.series(rule.series)
     if b.size == 0 or c.size == 0:
-        return Comparison(name, rule, FEW, f"no '{rule.series}' samples (n={b.size}/{c.size})",
-                          n_base=b.size, n_current=c.size)
+        return Comparison(
+            name,
+            rule,
+            FEW,
+            f"no '{rule.series}' samples (n={b.size}/{c.size})",
+            n_base=b.size,
+            n_current=c.size,
+        )
     k_base, k_current = int(np.count_nonzero(b)), int(np.count_nonzero(c))
     res = stats.compare_proportions(k_base, b.size, k_current, c.size, alpha=alpha)
     change = f"{res.base * 100:.1f}% -> {res.current * 100:.1f}% ({res.diff * 100:+.1f} pp, {res.test})"
-    row = Comparison(name, rule, "", "", base=res.base, current=res.current, effect=res.diff,
-                     low=res.diff_low, high=res.diff_high, p_value=res.p_higher, n_base=b.size,
-                     n_current=c.size)
+    row = Comparison(
+        name,
+        rule,
+        "",
+        "",
+        base=res.base,
+        current=res.current,
+        effect=res.diff,
+        low=res.diff_low,
+        high=res.diff_high,
+        p_value=res.p_higher,
+        n_base=b.size,
+        n_current=c.size,
+    )
     return _Pending(row, change, res.p_higher, res.p_lower, res.diff > rule.threshold)
 
 
@@ -206,16 +261,25 @@ def _finish(rows: Sequence[Comparison | _Pending], alpha: float, correction: str
         rule = row.row.rule
         assert rule is not None
         p_adj = None if correction == "none" else by_id[id(row)]
-        verdict, reason = _verdict(row.change, rule, alpha, row.p_worse, row.p_better, row.over, p_adj,
-                                   correction)
+        verdict, reason = _verdict(
+            row.change, rule, alpha, row.p_worse, row.p_better, row.over, p_adj, correction
+        )
         out.append(replace(row.row, verdict=verdict, reason=reason, p_adjusted=p_adj))
     return out
 
 
-def evaluate(base: Run, current: Run, rules: Sequence[GateRule], *, alpha: float = DEFAULT_ALPHA,
-             resamples: int = DEFAULT_RESAMPLES, seed: int = DEFAULT_SEED,
-             min_samples: int = DEFAULT_MIN_SAMPLES, correction: str = DEFAULT_CORRECTION,
-             fingerprint_differences: Sequence[Difference] = ()) -> GateReport:
+def evaluate(
+    base: Run,
+    current: Run,
+    rules: Sequence[GateRule],
+    *,
+    alpha: float = DEFAULT_ALPHA,
+    resamples: int = DEFAULT_RESAMPLES,
+    seed: int = DEFAULT_SEED,
+    min_samples: int = DEFAULT_MIN_SAMPLES,
+    correction: str = DEFAULT_CORRECTION,
+    fingerprint_differences: Sequence[Difference] = (),
+) -> GateReport:
     """Compare every benchmark of ``current`` with the same benchmark (by fullname) of ``base``.
 
     ``correction`` (``none``, ``holm`` or ``bh``) adjusts the one-sided "worse" p-values of all tested
@@ -224,11 +288,19 @@ def evaluate(base: Run, current: Run, rules: Sequence[GateRule], *, alpha: float
     if not rules:
         raise ValueError("a gate needs at least one rule, e.g. p95:5%")
     if correction not in CORRECTIONS:
-        raise ValueError(f"unknown multiple-comparison correction {correction!r}; use one of "
-                         f"{', '.join(CORRECTIONS)}")
-    report = GateReport(base=base, current=current, rules=list(rules), alpha=alpha, resamples=resamples,
-                        seed=seed, correction=correction,
-                        fingerprint_differences=list(fingerprint_differences))
+        raise ValueError(
+            f"unknown multiple-comparison correction {correction!r}; use one of {', '.join(CORRECTIONS)}"
+        )
+    report = GateReport(
+        base=base,
+        current=current,
+        rules=list(rules),
+        alpha=alpha,
+        resamples=resamples,
+        seed=seed,
+        correction=correction,
+        fingerprint_differences=list(fingerprint_differences),
+    )
     rows: list[Comparison | _Pending] = []
     latency = [r for r in rules if r.kind == "latency"]
     proportions = [r for r in rules if r.kind == "proportion"]
@@ -242,12 +314,21 @@ def evaluate(base: Run, current: Run, rules: Sequence[GateRule], *, alpha: float
             continue
         b, c = base.benchmarks[name], current.benchmarks[name]
         if not b.samples or not c.samples:
-            rows.append(Comparison(
-                name, None, FEW, "no raw samples (pytest-openwhisk ow_samples, or --benchmark-save-data for "
-                                 "plain pytest-benchmark benchmarks)"))
+            rows.append(
+                Comparison(
+                    name,
+                    None,
+                    FEW,
+                    "no raw samples (pytest-openwhisk ow_samples, or --benchmark-save-data for "
+                    "plain pytest-benchmark benchmarks)",
+                )
+            )
             continue
-        found = (_latency_rows(name, b, c, latency, alpha, resamples, seed, min_samples, correction != "none")
-                 if latency else [])
+        found = (
+            _latency_rows(name, b, c, latency, alpha, resamples, seed, min_samples, correction != "none")
+            if latency
+            else []
+        )
         found.extend(_proportion_row(name, b, c, rule, alpha) for rule in proportions)
         rows.extend(sorted(found, key=lambda row: order[row.rule] if row.rule else -1))
     report.comparisons = _finish(rows, alpha, correction)

@@ -42,20 +42,29 @@ def cdf_points(values: NDArray[np.float64]) -> tuple[list[float], list[float]]:
     return [float(v) for v in data[index]], [float((i + 1) / n) for i in index]
 
 
-def cdf_chart(name: str, base: Benchmark | None, current: Benchmark | None, base_label: str,
-              current_label: str) -> str:
+def cdf_chart(
+    name: str, base: Benchmark | None, current: Benchmark | None, base_label: str, current_label: str
+) -> str:
     """Latency CDF of one benchmark, baseline vs current."""
     series = []
-    for bench, label, color, dashed in ((base, base_label, PALETTE[0], True),
-                                        (current, current_label, PALETTE[1], False)):
+    for bench, label, color, dashed in (
+        (base, base_label, PALETTE[0], True),
+        (current, current_label, PALETTE[1], False),
+    ):
         if bench is None:
             continue
         values = bench.series("latency_ms", ok_only=True)
         xs, ys = cdf_points(values)
         if xs:
             series.append(Series(f"{label} (n={values.size})", xs, ys, color=color, dashed=dashed))
-    return line_chart(series, title=f"latency CDF: {name}", xlabel="client latency (ms)",
-                      ylabel="fraction of invocations", y_min=0.0, y_max=1.0)
+    return line_chart(
+        series,
+        title=f"latency CDF: {name}",
+        xlabel="client latency (ms)",
+        ylabel="fraction of invocations",
+        y_min=0.0,
+        y_max=1.0,
+    )
 
 
 def trend_points(runs: Sequence[Run], name: str) -> tuple[list[str], list[float], list[float]]:
@@ -82,10 +91,17 @@ def trend_chart(runs: Sequence[Run], name: str) -> str:
     """p50 and p95 of one benchmark over all saved runs."""
     labels, p50, p95 = trend_points(runs, name)
     xs = [float(i) for i in range(len(labels))]
-    series = [Series("p50", xs, p50, color=PALETTE[2], markers=True),
-              Series("p95", xs, p95, color=PALETTE[3], markers=True)]
-    return line_chart(series, title=f"trend over saved runs: {name}", xlabel="saved run",
-                      ylabel="latency (ms)", x_labels=labels)
+    series = [
+        Series("p50", xs, p50, color=PALETTE[2], markers=True),
+        Series("p95", xs, p95, color=PALETTE[3], markers=True),
+    ]
+    return line_chart(
+        series,
+        title=f"trend over saved runs: {name}",
+        xlabel="saved run",
+        ylabel="latency (ms)",
+        x_labels=labels,
+    )
 
 
 def _table(report: GateReport) -> str:
@@ -101,13 +117,18 @@ def _table(report: GateReport) -> str:
 def render(report: GateReport, trend: Sequence[Run] | None = None) -> str:
     """The whole HTML page as a string."""
     passed = report.passed
-    banner = ("PASSED: no significant regression beyond the thresholds" if passed
-              else f"FAILED: {len(report.failures)} regression(s)")
+    banner = (
+        "PASSED: no significant regression beyond the thresholds"
+        if passed
+        else f"FAILED: {len(report.failures)} regression(s)"
+    )
     base_when = escape(str(report.base.datetime or "?"))
     current_when = escape(str(report.current.datetime or "?"))
     parts = [
-        "<!DOCTYPE html>", '<html lang="en"><head><meta charset="utf-8">',
-        "<title>pytest-openwhisk regression report</title>", f"<style>{_STYLE}</style></head><body>",
+        "<!DOCTYPE html>",
+        '<html lang="en"><head><meta charset="utf-8">',
+        "<title>pytest-openwhisk regression report</title>",
+        f"<style>{_STYLE}</style></head><body>",
         "<h1>pytest-openwhisk regression report</h1>",
         f'<p class="meta">baseline <b>{escape(report.base.label)}</b> ({base_when})'
         f" vs current <b>{escape(report.current.label)}</b> ({current_when}); "
@@ -119,18 +140,29 @@ def render(report: GateReport, trend: Sequence[Run] | None = None) -> str:
         _table(report),
     ]
     if report.failures:
-        items = "".join(f"<li><b>{escape(r.benchmark)}</b> {escape(r.rule.metric if r.rule else '')}: "
-                        f"{escape(r.reason)}</li>" for r in report.failures)
+        items = "".join(
+            f"<li><b>{escape(r.benchmark)}</b> {escape(r.rule.metric if r.rule else '')}: "
+            f"{escape(r.reason)}</li>"
+            for r in report.failures
+        )
         parts.append(f"<h2>Why the gate failed</h2><ul>{items}</ul>")
     if report.fingerprint_differences or report.warnings:
-        items = "".join(f"<li>fingerprint differs: {escape(str(d))}</li>"
-                        for d in report.fingerprint_differences)
+        items = "".join(
+            f"<li>fingerprint differs: {escape(str(d))}</li>" for d in report.fingerprint_differences
+        )
         items += "".join(f"<li>{escape(w)}</li>" for w in report.warnings)
         parts.append(f"<h2>Warnings</h2><ul>{items}</ul>")
     parts.append("<h2>Benchmarks</h2>")
     for name in sorted(set(report.base.benchmarks) | set(report.current.benchmarks)):
-        charts = [cdf_chart(name, report.base.benchmarks.get(name), report.current.benchmarks.get(name),
-                            report.base.label, report.current.label)]
+        charts = [
+            cdf_chart(
+                name,
+                report.base.benchmarks.get(name),
+                report.current.benchmarks.get(name),
+                report.base.label,
+                report.current.label,
+            )
+        ]
         if trend and len(trend) > 1:
             charts.append(trend_chart(trend, name))
         parts.append(f'<h3>{escape(name)}</h3><div class="charts">{"".join(charts)}</div>')

@@ -87,24 +87,37 @@ def _benchmark(entry: Mapping[str, Any]) -> Benchmark:
         if isinstance(data, list) and data:
             samples["latency_ms"] = _array(data) * 1000.0
     fullname = str(entry.get("fullname") or entry.get("name"))
-    return Benchmark(fullname=fullname, name=str(entry.get("name") or fullname), group=entry.get("group"),
-                     samples=samples, mode=extra.get("ow_mode"), action=extra.get("ow_action"),
-                     summary=dict(extra.get("ow_summary") or {}))
+    return Benchmark(
+        fullname=fullname,
+        name=str(entry.get("name") or fullname),
+        group=entry.get("group"),
+        samples=samples,
+        mode=extra.get("ow_mode"),
+        action=extra.get("ow_action"),
+        summary=dict(extra.get("ow_summary") or {}),
+    )
 
 
 def run_from_json(data: Mapping[str, Any], label: str, path: Path | None = None) -> Run:
     """Build a :class:`Run` from decoded pytest-benchmark JSON; raise ConfigError if it is not one."""
     entries = data.get("benchmarks")
     if not isinstance(entries, list):
-        raise ConfigError(f"{label} is not pytest-benchmark JSON (no 'benchmarks' list); "
-                          f"produce it with --benchmark-save, --benchmark-autosave or --benchmark-json")
+        raise ConfigError(
+            f"{label} is not pytest-benchmark JSON (no 'benchmarks' list); "
+            f"produce it with --benchmark-save, --benchmark-autosave or --benchmark-json"
+        )
     benchmarks = {}
     for entry in entries:
         bench = _benchmark(entry)
         benchmarks[bench.fullname] = bench
-    return Run(label=label, path=path, datetime=data.get("datetime"),
-               commit=dict(data.get("commit_info") or {}),
-               machine_info=dict(data.get("machine_info") or {}), benchmarks=benchmarks)
+    return Run(
+        label=label,
+        path=path,
+        datetime=data.get("datetime"),
+        commit=dict(data.get("commit_info") or {}),
+        machine_info=dict(data.get("machine_info") or {}),
+        benchmarks=benchmarks,
+    )
 
 
 def load_run(path: Path, label: str | None = None) -> Run:
@@ -114,8 +127,9 @@ def load_run(path: Path, label: str | None = None) -> Run:
     except FileNotFoundError:
         raise RunNotFound(f"benchmark file {str(path)!r} does not exist; {REF_HELP}") from None
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise ConfigError(f"cannot read benchmark file {str(path)!r}: {exc}; "
-                          f"give a JSON file written by pytest-benchmark") from exc
+        raise ConfigError(
+            f"cannot read benchmark file {str(path)!r}: {exc}; give a JSON file written by pytest-benchmark"
+        ) from exc
     if not isinstance(data, dict):
         raise ConfigError(f"{str(path)!r} is not pytest-benchmark JSON (top level is not an object)")
     return run_from_json(data, label or path.stem, path)
@@ -153,8 +167,10 @@ class Storage:
             return f"saved runs in {self.directory}: {listed}"
         others = sorted(p.name for p in self.root.glob("*") if p.is_dir()) if self.root.is_dir() else []
         hint = f" (machine directories present: {', '.join(others)})" if others else ""
-        return (f"no saved runs in {self.directory}{hint}; save one with --benchmark-autosave "
-                f"or --benchmark-save=NAME")
+        return (
+            f"no saved runs in {self.directory}{hint}; save one with --benchmark-autosave "
+            f"or --benchmark-save=NAME"
+        )
 
     def resolve(self, ref: str) -> Path:
         """The file a reference names; :class:`RunNotFound` lists the saved runs otherwise."""
@@ -203,8 +219,15 @@ def merge_runs(runs: list[Run]) -> Run:
         for name, bench in run.benchmarks.items():
             known = benchmarks.get(name)
             if known is None:
-                benchmarks[name] = Benchmark(bench.fullname, bench.name, bench.group, dict(bench.samples),
-                                             bench.mode, bench.action, dict(bench.summary))
+                benchmarks[name] = Benchmark(
+                    bench.fullname,
+                    bench.name,
+                    bench.group,
+                    dict(bench.samples),
+                    bench.mode,
+                    bench.action,
+                    dict(bench.summary),
+                )
                 continue
             for key in set(known.samples) | set(bench.samples):
                 if key in known.samples and key in bench.samples:
@@ -212,5 +235,11 @@ def merge_runs(runs: list[Run]) -> Run:
                 else:  # a series missing on one side would misalign the others: drop it
                     known.samples.pop(key, None)
     label = "+".join(run.label for run in runs)
-    return Run(label=label, path=first.path, datetime=first.datetime, commit=first.commit,
-               machine_info=first.machine_info, benchmarks=benchmarks)
+    return Run(
+        label=label,
+        path=first.path,
+        datetime=first.datetime,
+        commit=first.commit,
+        machine_info=first.machine_info,
+        benchmarks=benchmarks,
+    )

@@ -47,8 +47,10 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
     gate = session.config.stash.get(SESSION, None)
     if gate is None:
         return
-    if not gate.finish(session.config) and session.exitstatus in (pytest.ExitCode.OK,
-                                                                  pytest.ExitCode.NO_TESTS_COLLECTED):
+    if not gate.finish(session.config) and session.exitstatus in (
+        pytest.ExitCode.OK,
+        pytest.ExitCode.NO_TESTS_COLLECTED,
+    ):
         session.exitstatus = pytest.ExitCode.TESTS_FAILED
 
 
@@ -64,5 +66,6 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
     failed = gate.error is not None or (gate.report is not None and not gate.report.passed)
     terminalreporter.section("openwhisk regression gate", sep="-", red=failed, green=not failed, bold=True)
     for line in lines:
-        terminalreporter.write_line(line, red=line.startswith(("FAILED", "ERROR")),
-                                    yellow=line.startswith("WARNING"))
+        terminalreporter.write_line(
+            line, red=line.startswith(("FAILED", "ERROR")), yellow=line.startswith("WARNING")
+        )

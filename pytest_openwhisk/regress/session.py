@@ -25,7 +25,8 @@ def benchmark_storage(config: pytest.Config, machine_id: str) -> Storage:
     if "://" in location and not location.startswith("file://"):
         raise pytest.UsageError(
             f"--ow-regression needs file storage, got --benchmark-storage={location!r}; use a directory "
-            f"(file://PATH) or give --ow-regression-baseline=PATH/TO/RUN.json")
+            f"(file://PATH) or give --ow-regression-baseline=PATH/TO/RUN.json"
+        )
     root = Path(location.removeprefix("file://"))
     if not root.is_absolute():
         root = Path(config.rootpath, root) if not Path.cwd().joinpath(root).exists() else Path.cwd() / root
@@ -81,15 +82,22 @@ class RegressSession:
         if current is None:
             self.notes.append("no benchmarks ran in this session, gate skipped")
             return True
-        differences = fingerprint.diff(self.baseline.fingerprint, current.fingerprint,
-                                       self.settings.ignore_fingerprint_keys)
+        differences = fingerprint.diff(
+            self.baseline.fingerprint, current.fingerprint, self.settings.ignore_fingerprint_keys
+        )
         if differences and not self.settings.allow_fingerprint_mismatch:
             self.error = str(fingerprint.FingerprintMismatch(differences, self.baseline.label, current.label))
             return False
-        self.report = gate.evaluate(self.baseline, current, self.settings.rules, alpha=self.settings.alpha,
-                                    resamples=self.settings.resamples, seed=self.settings.seed,
-                                    correction=self.settings.correction,
-                                    fingerprint_differences=differences)
+        self.report = gate.evaluate(
+            self.baseline,
+            current,
+            self.settings.rules,
+            alpha=self.settings.alpha,
+            resamples=self.settings.resamples,
+            seed=self.settings.seed,
+            correction=self.settings.correction,
+            fingerprint_differences=differences,
+        )
         if self.settings.html is not None:
             from pytest_openwhisk.regress.html import write_report
 

@@ -35,7 +35,8 @@ def parse_alpha(value: str) -> float:
         alpha = -1.0
     if not 0 < alpha < 0.5:
         raise argparse.ArgumentTypeError(
-            f"invalid significance level {value!r}; use a number between 0 and 0.5 (exclusive), e.g. 0.01")
+            f"invalid significance level {value!r}; use a number between 0 and 0.5 (exclusive), e.g. 0.01"
+        )
     return alpha
 
 
@@ -47,7 +48,8 @@ def parse_resamples(value: str) -> int:
         count = 0
     if not 100 <= count <= 100_000:
         raise argparse.ArgumentTypeError(
-            f"invalid number of bootstrap resamples {value!r}; use an integer from 100 to 100000, e.g. 2000")
+            f"invalid number of bootstrap resamples {value!r}; use an integer from 100 to 100000, e.g. 2000"
+        )
     return count
 
 
@@ -64,7 +66,8 @@ def parse_correction(value: str) -> str:
     if name not in CORRECTIONS:
         raise argparse.ArgumentTypeError(
             f"invalid multiple-comparison correction {value!r}; use one of {', '.join(CORRECTIONS)} "
-            "(holm: family-wise error rate, bh: Benjamini-Hochberg false discovery rate)")
+            "(holm: family-wise error rate, bh: Benjamini-Hochberg false discovery rate)"
+        )
     return name
 
 
@@ -80,26 +83,64 @@ def parse_spec(value: str) -> str:
 def add_options(parser: pytest.Parser) -> None:
     """Register the ``--ow-regression*`` options and ini keys."""
     group = parser.getgroup("openwhisk-regress", "pytest-openwhisk statistical regression gate")
-    group.addoption("--ow-regression", action="append", type=parse_spec, metavar="SPEC", default=None,
-                    help="fail the session when a benchmark regressed significantly beyond a threshold, e.g. "
-                         "p95:5%%,p99:10%%,cold_ratio:2%%,error_rate:1%% (repeatable; env OW_REGRESSION)")
-    group.addoption("--ow-regression-baseline", metavar="PATH|latest|RUNID", default=None,
-                    help="run to compare with: a JSON file, 'latest' (default: newest saved run of this "
-                         "machine in --benchmark-storage), 'latest~N' or a run id such as 0003")
-    group.addoption("--ow-regression-alpha", type=parse_alpha, default=None, metavar="ALPHA",
-                    help=f"significance level of the one-sided tests (default {DEFAULT_ALPHA})")
-    group.addoption("--ow-regression-resamples", type=parse_resamples, default=None, metavar="N",
-                    help=f"bootstrap resamples (default {DEFAULT_RESAMPLES})")
-    group.addoption("--ow-regression-seed", type=parse_seed, default=None, metavar="N",
-                    help=f"bootstrap seed (default {DEFAULT_SEED}); same data + seed = same verdicts")
-    group.addoption("--ow-regression-correction", type=parse_correction, default=None,
-                    metavar="|".join(CORRECTIONS),
-                    help="adjust the p-values of all gated rows for multiple comparisons: holm (family-wise "
-                         f"error rate) or bh (false discovery rate); default {DEFAULT_CORRECTION}")
-    group.addoption("--ow-regression-allow-fingerprint-mismatch", action="store_true", default=None,
-                    help="compare runs whose OpenWhisk fingerprints differ (a warning instead of an error)")
-    group.addoption("--ow-regression-html", metavar="PATH", type=Path, default=None,
-                    help="also write the self-contained HTML comparison report to PATH")
+    group.addoption(
+        "--ow-regression",
+        action="append",
+        type=parse_spec,
+        metavar="SPEC",
+        default=None,
+        help="fail the session when a benchmark regressed significantly beyond a threshold, e.g. "
+        "p95:5%%,p99:10%%,cold_ratio:2%%,error_rate:1%% (repeatable; env OW_REGRESSION)",
+    )
+    group.addoption(
+        "--ow-regression-baseline",
+        metavar="PATH|latest|RUNID",
+        default=None,
+        help="run to compare with: a JSON file, 'latest' (default: newest saved run of this "
+        "machine in --benchmark-storage), 'latest~N' or a run id such as 0003",
+    )
+    group.addoption(
+        "--ow-regression-alpha",
+        type=parse_alpha,
+        default=None,
+        metavar="ALPHA",
+        help=f"significance level of the one-sided tests (default {DEFAULT_ALPHA})",
+    )
+    group.addoption(
+        "--ow-regression-resamples",
+        type=parse_resamples,
+        default=None,
+        metavar="N",
+        help=f"bootstrap resamples (default {DEFAULT_RESAMPLES})",
+    )
+    group.addoption(
+        "--ow-regression-seed",
+        type=parse_seed,
+        default=None,
+        metavar="N",
+        help=f"bootstrap seed (default {DEFAULT_SEED}); same data + seed = same verdicts",
+    )
+    group.addoption(
+        "--ow-regression-correction",
+        type=parse_correction,
+        default=None,
+        metavar="|".join(CORRECTIONS),
+        help="adjust the p-values of all gated rows for multiple comparisons: holm (family-wise "
+        f"error rate) or bh (false discovery rate); default {DEFAULT_CORRECTION}",
+    )
+    group.addoption(
+        "--ow-regression-allow-fingerprint-mismatch",
+        action="store_true",
+        default=None,
+        help="compare runs whose OpenWhisk fingerprints differ (a warning instead of an error)",
+    )
+    group.addoption(
+        "--ow-regression-html",
+        metavar="PATH",
+        type=Path,
+        default=None,
+        help="also write the self-contained HTML comparison report to PATH",
+    )
     for name, kind, help_text in (
         ("ow_regression", "linelist", "gate specs, one per line, e.g. p95:5% (see --ow-regression)"),
         ("ow_regression_baseline", "string", "baseline run (see --ow-regression-baseline)"),
@@ -137,11 +178,21 @@ class RegressSettings:
     def from_config(cls, config: pytest.Config, env: Mapping[str, str] | None = None) -> RegressSettings:
         """Resolve every option once; bad values raise ``pytest.UsageError`` naming the source and value."""
 
-        def get(option: str, parse: Callable[[str], Any], default: Any = None,
-                multi: bool = False) -> Resolved:
-            return resolve_option(config, dest=option, flag="--" + option.replace("_", "-"),
-                                  env_var=option.upper(), ini=option, parse=parse, default=default,
-                                  multi=multi, env_split=None, env=env)
+        def get(
+            option: str, parse: Callable[[str], Any], default: Any = None, multi: bool = False
+        ) -> Resolved:
+            return resolve_option(
+                config,
+                dest=option,
+                flag="--" + option.replace("_", "-"),
+                env_var=option.upper(),
+                ini=option,
+                parse=parse,
+                default=default,
+                multi=multi,
+                env_split=None,
+                env=env,
+            )
 
         specs = get("ow_regression", parse_spec, (), multi=True)
         try:

@@ -90,20 +90,26 @@ def parse_rule(text: str) -> GateRule:
     if latency is not None and latency.group("q") is not None:
         q = float(latency.group("q"))
         if not 0 < q < 100:
-            raise GateSpecError(f"invalid percentile {metric!r} in {item!r}: must be between p0 and p100 "
-                                f"(exclusive), e.g. p50, p95, p99.9")
+            raise GateSpecError(
+                f"invalid percentile {metric!r} in {item!r}: must be between p0 and p100 "
+                f"(exclusive), e.g. p50, p95, p99.9"
+            )
     match = _THRESHOLD.match(threshold)
     if match is None:
         raise GateSpecError(f"invalid gate threshold {threshold!r} in {item!r}; {_HELP}")
     value, unit = float(match.group("value")), match.group("unit")
     if unit == "ms":
         if metric in PROPORTIONS:
-            raise GateSpecError(f"invalid gate threshold {threshold!r} in {item!r}: {metric} is a "
-                                f"proportion, give percentage points, e.g. {metric}:1%")
+            raise GateSpecError(
+                f"invalid gate threshold {threshold!r} in {item!r}: {metric} is a "
+                f"proportion, give percentage points, e.g. {metric}:1%"
+            )
         return GateRule(metric, value, absolute=True)
     if value >= 100 and metric in PROPORTIONS:
-        raise GateSpecError(f"invalid gate threshold {threshold!r} in {item!r}: a proportion cannot rise by "
-                            f"100 points or more; use e.g. {metric}:1%")
+        raise GateSpecError(
+            f"invalid gate threshold {threshold!r} in {item!r}: a proportion cannot rise by "
+            f"100 points or more; use e.g. {metric}:1%"
+        )
     return GateRule(metric, value / 100.0)
 
 

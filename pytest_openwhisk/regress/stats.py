@@ -83,8 +83,9 @@ def statistic(values: NDArray[np.float64], quantile: float | None) -> float:
     return float(np.quantile(values, quantile))
 
 
-def bootstrap_distribution(values: NDArray[np.float64], quantiles: Sequence[float | None], resamples: int,
-                           rng: np.random.Generator) -> NDArray[np.float64]:
+def bootstrap_distribution(
+    values: NDArray[np.float64], quantiles: Sequence[float | None], resamples: int, rng: np.random.Generator
+) -> NDArray[np.float64]:
     """Bootstrap replicates of several statistics: array of shape ``(len(quantiles), resamples)``.
 
     All statistics share the same resamples; memory stays bounded by resampling in chunks.
@@ -110,9 +111,15 @@ def bootstrap_distribution(values: NDArray[np.float64], quantiles: Sequence[floa
     return out
 
 
-def bootstrap_compare(base: ArrayLike, current: ArrayLike, quantiles: Sequence[float | None], *,
-                      alpha: float = 0.01, resamples: int = 2000,
-                      seed: int | np.random.SeedSequence = 0) -> list[BootstrapResult]:
+def bootstrap_compare(
+    base: ArrayLike,
+    current: ArrayLike,
+    quantiles: Sequence[float | None],
+    *,
+    alpha: float = 0.01,
+    resamples: int = 2000,
+    seed: int | np.random.SeedSequence = 0,
+) -> list[BootstrapResult]:
     """Compare statistics of two independent samples by bootstrap (one result per quantile).
 
     ``quantiles`` holds fractions (0.95) or None for the mean. Both samples are resampled
@@ -142,14 +149,24 @@ def bootstrap_compare(base: ArrayLike, current: ArrayLike, quantiles: Sequence[f
         with np.errstate(divide="ignore", invalid="ignore"):
             log_ratios = np.log(boot_c[row]) - np.log(boot_b[row])
         not_faster = int(np.count_nonzero(diffs[row] >= 0))
-        results.append(BootstrapResult(
-            base=sb, current=sc, ratio=sc / sb if sb > 0 else (math.inf if sc > 0 else 1.0),
-            ratio_low=float(r_low), ratio_high=float(r_high),
-            diff=sc - sb, diff_low=float(d_low), diff_high=float(d_high),
-            p_slower=(not_slower + 1) / (resamples + 1), p_faster=(not_faster + 1) / (resamples + 1),
-            resamples=resamples,
-            p_slower_normal=normal_p_greater(log_ratios if np.all(np.isfinite(log_ratios)) else diffs[row]),
-        ))
+        results.append(
+            BootstrapResult(
+                base=sb,
+                current=sc,
+                ratio=sc / sb if sb > 0 else (math.inf if sc > 0 else 1.0),
+                ratio_low=float(r_low),
+                ratio_high=float(r_high),
+                diff=sc - sb,
+                diff_low=float(d_low),
+                diff_high=float(d_high),
+                p_slower=(not_slower + 1) / (resamples + 1),
+                p_faster=(not_faster + 1) / (resamples + 1),
+                resamples=resamples,
+                p_slower_normal=normal_p_greater(
+                    log_ratios if np.all(np.isfinite(log_ratios)) else diffs[row]
+                ),
+            )
+        )
     return results
 
 
@@ -179,8 +196,9 @@ def adjust_p_values(p_values: Sequence[float], method: str) -> list[float]:
       among flagged rows): ``p_(i) * m / i``, made non-increasing from the largest down, capped at 1.
     """
     if method not in CORRECTIONS:
-        raise ValueError(f"unknown multiple-comparison correction {method!r}; "
-                         f"use one of {', '.join(CORRECTIONS)}")
+        raise ValueError(
+            f"unknown multiple-comparison correction {method!r}; use one of {', '.join(CORRECTIONS)}"
+        )
     p = np.asarray(p_values, dtype=np.float64)
     m = p.size
     if method == "none" or m == 0:
@@ -221,8 +239,9 @@ def _wilson(k: int, n: int, z: float) -> tuple[float, float]:
     return max(0.0, centre - half), min(1.0, centre + half)
 
 
-def compare_proportions(k_base: int, n_base: int, k_current: int, n_current: int, *,
-                        alpha: float = 0.01) -> ProportionResult:
+def compare_proportions(
+    k_base: int, n_base: int, k_current: int, n_current: int, *, alpha: float = 0.01
+) -> ProportionResult:
     """Test whether the current proportion ``k_current / n_current`` is higher than the baseline's.
 
     Fisher's exact test (one-sided) when an expected cell count is below 5, otherwise the pooled
@@ -251,6 +270,17 @@ def compare_proportions(k_base: int, n_base: int, k_current: int, n_current: int
     diff = p1 - p0
     low = diff - math.sqrt((p1 - l1) ** 2 + (u0 - p0) ** 2)
     high = diff + math.sqrt((u1 - p1) ** 2 + (p0 - l0) ** 2)
-    return ProportionResult(base=p0, current=p1, k_base=k_base, n_base=n_base, k_current=k_current,
-                            n_current=n_current, diff=diff, diff_low=low, diff_high=high,
-                            p_higher=min(1.0, p_higher), p_lower=min(1.0, p_lower), test=test)
+    return ProportionResult(
+        base=p0,
+        current=p1,
+        k_base=k_base,
+        n_base=n_base,
+        k_current=k_current,
+        n_current=n_current,
+        diff=diff,
+        diff_low=low,
+        diff_high=high,
+        p_higher=min(1.0, p_higher),
+        p_lower=min(1.0, p_lower),
+        test=test,
+    )

@@ -47,9 +47,18 @@ def _fmt(value: float) -> str:
     return f"{value:.4g}"
 
 
-def line_chart(series: Sequence[Series], *, title: str, xlabel: str, ylabel: str, width: int = 560,
-               height: int = 320, x_labels: Sequence[str] | None = None, y_min: float | None = None,
-               y_max: float | None = None) -> str:
+def line_chart(
+    series: Sequence[Series],
+    *,
+    title: str,
+    xlabel: str,
+    ylabel: str,
+    width: int = 560,
+    height: int = 320,
+    x_labels: Sequence[str] | None = None,
+    y_min: float | None = None,
+    y_max: float | None = None,
+) -> str:
     """An ``<svg>`` element with axes, grid, ticks, a legend and one polyline per series.
 
     ``x_labels`` replaces numeric x ticks by category labels at x = 0, 1, 2...
@@ -76,40 +85,56 @@ def line_chart(series: Sequence[Series], *, title: str, xlabel: str, ylabel: str
     def py(y: float) -> float:
         return top + plot_h - (y - y_lo) / ((y_hi - y_lo) or 1.0) * plot_h
 
-    out = [f'<svg xmlns="http://www.w3.org/2000/svg" class="chart" width="{width}" height="{height}" '
-           f'viewBox="0 0 {width} {height}" role="img" aria-label="{escape(title)}">',
-           f'<rect x="0" y="0" width="{width}" height="{height}" fill="#ffffff"/>',
-           f'<text x="{width / 2:.1f}" y="20" text-anchor="middle" font-size="14" font-weight="bold">'
-           f'{escape(title)}</text>']
+    out = [
+        f'<svg xmlns="http://www.w3.org/2000/svg" class="chart" width="{width}" height="{height}" '
+        f'viewBox="0 0 {width} {height}" role="img" aria-label="{escape(title)}">',
+        f'<rect x="0" y="0" width="{width}" height="{height}" fill="#ffffff"/>',
+        f'<text x="{width / 2:.1f}" y="20" text-anchor="middle" font-size="14" font-weight="bold">'
+        f"{escape(title)}</text>",
+    ]
     for index, tick in enumerate(x_ticks):
         x = px(tick)
         label = x_labels[index] if x_labels is not None else _fmt(tick)
         out.append(f'<line x1="{x:.1f}" y1="{top}" x2="{x:.1f}" y2="{top + plot_h}" stroke="#e5e5e5"/>')
-        out.append(f'<text x="{x:.1f}" y="{top + plot_h + 16}" text-anchor="middle" font-size="11">'
-                   f'{escape(label)}</text>')
+        out.append(
+            f'<text x="{x:.1f}" y="{top + plot_h + 16}" text-anchor="middle" font-size="11">'
+            f"{escape(label)}</text>"
+        )
     for tick in y_ticks:
         y = py(tick)
         out.append(f'<line x1="{left}" y1="{y:.1f}" x2="{left + plot_w}" y2="{y:.1f}" stroke="#e5e5e5"/>')
-        out.append(f'<text x="{left - 6}" y="{y + 4:.1f}" text-anchor="end" font-size="11">'
-                   f'{_fmt(tick)}</text>')
+        out.append(
+            f'<text x="{left - 6}" y="{y + 4:.1f}" text-anchor="end" font-size="11">{_fmt(tick)}</text>'
+        )
     out.append(f'<rect x="{left}" y="{top}" width="{plot_w}" height="{plot_h}" fill="none" stroke="#444"/>')
-    out.append(f'<text x="{left + plot_w / 2:.1f}" y="{height - 8}" text-anchor="middle" font-size="12">'
-               f'{escape(xlabel)}</text>')
-    out.append(f'<text x="14" y="{top + plot_h / 2:.1f}" text-anchor="middle" font-size="12" '
-               f'transform="rotate(-90 14 {top + plot_h / 2:.1f})">{escape(ylabel)}</text>')
+    out.append(
+        f'<text x="{left + plot_w / 2:.1f}" y="{height - 8}" text-anchor="middle" font-size="12">'
+        f"{escape(xlabel)}</text>"
+    )
+    out.append(
+        f'<text x="14" y="{top + plot_h / 2:.1f}" text-anchor="middle" font-size="12" '
+        f'transform="rotate(-90 14 {top + plot_h / 2:.1f})">{escape(ylabel)}</text>'
+    )
     for s in series:
-        points = " ".join(f"{px(x):.1f},{py(y):.1f}" for x, y in zip(s.xs, s.ys, strict=True)
-                          if math.isfinite(x) and math.isfinite(y))
+        points = " ".join(
+            f"{px(x):.1f},{py(y):.1f}"
+            for x, y in zip(s.xs, s.ys, strict=True)
+            if math.isfinite(x) and math.isfinite(y)
+        )
         dash = ' stroke-dasharray="6 4"' if s.dashed else ""
         out.append(f'<polyline fill="none" stroke="{s.color}" stroke-width="2.5"{dash} points="{points}"/>')
         if s.markers:
-            out += [f'<circle cx="{px(x):.1f}" cy="{py(y):.1f}" r="3.5" fill="{s.color}"/>'
-                    for x, y in zip(s.xs, s.ys, strict=True) if math.isfinite(x) and math.isfinite(y)]
+            out += [
+                f'<circle cx="{px(x):.1f}" cy="{py(y):.1f}" r="3.5" fill="{s.color}"/>'
+                for x, y in zip(s.xs, s.ys, strict=True)
+                if math.isfinite(x) and math.isfinite(y)
+            ]
     for index, s in enumerate(series):
         y = top + 14 + 16 * index
         x = left + 10
-        out.append(f'<line x1="{x}" y1="{y - 4}" x2="{x + 22}" y2="{y - 4}" stroke="{s.color}" '
-                   f'stroke-width="3"/>')
+        out.append(
+            f'<line x1="{x}" y1="{y - 4}" x2="{x + 22}" y2="{y - 4}" stroke="{s.color}" stroke-width="3"/>'
+        )
         out.append(f'<text x="{x + 28}" y="{y}" font-size="11">{escape(s.label)}</text>')
     out.append("</svg>")
     return "\n".join(out)

@@ -6,7 +6,16 @@ from pytest_openwhisk.regress.gate import Comparison, GateReport
 from pytest_openwhisk.regress.spec import GateRule
 
 HEADER = (
-    "benchmark", "metric", "baseline", "current", "change [CI]", "p", "adj p", "shift p", "n", "verdict",
+    "benchmark",
+    "metric",
+    "baseline",
+    "current",
+    "change [CI]",
+    "p",
+    "adj p",
+    "shift p",
+    "n",
+    "verdict",
 )
 
 
@@ -57,8 +66,19 @@ def rows(report: GateReport) -> list[tuple[str, ...]]:
         metric = f"{row.rule.metric} ({row.rule.describe()})" if row.rule else "-"
         n = f"{row.n_base}/{row.n_current}" if row.n_base or row.n_current else "-"
         ps = (_p(row.p_value), _p(row.p_adjusted)) if adjusted else (_p(row.p_value),)
-        out.append((row.benchmark, metric, _value(row.rule, row.base), _value(row.rule, row.current),
-                    format_change(row), *ps, _p(row.shift_p), n, row.verdict))
+        out.append(
+            (
+                row.benchmark,
+                metric,
+                _value(row.rule, row.base),
+                _value(row.rule, row.current),
+                format_change(row),
+                *ps,
+                _p(row.shift_p),
+                n,
+                row.verdict,
+            )
+        )
     return out
 
 

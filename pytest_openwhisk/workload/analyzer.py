@@ -34,10 +34,31 @@ from pytest_openwhisk.workload.records import DROPPED, error_class
 from pytest_openwhisk.workload.sender import Record, SendResult
 from pytest_openwhisk.workload.spec import Instance, Workload
 
-CSV_COLUMNS = ("seq", "instance", "action", "intended", "sent", "received", "send_lag_ms", "latency_ms",
-               "latency_from_intended_ms", "completion_ms", "http_status", "status", "error_class",
-               "activation_id", "start_ms", "end_ms", "duration_ms", "wait_ms", "init_ms", "execution_ms",
-               "server_ms", "cold", "error")
+CSV_COLUMNS = (
+    "seq",
+    "instance",
+    "action",
+    "intended",
+    "sent",
+    "received",
+    "send_lag_ms",
+    "latency_ms",
+    "latency_from_intended_ms",
+    "completion_ms",
+    "http_status",
+    "status",
+    "error_class",
+    "activation_id",
+    "start_ms",
+    "end_ms",
+    "duration_ms",
+    "wait_ms",
+    "init_ms",
+    "execution_ms",
+    "server_ms",
+    "cold",
+    "error",
+)
 
 
 def execution_ms(sample: Sample) -> float | None:
@@ -75,15 +96,19 @@ def _values(samples: Iterable[Sample], getter: Any) -> list[float]:
 
 def _by_temperature(samples: Sequence[Sample], getter: Any) -> dict[str, Any]:
     with_record = [s for s in samples if s.duration_ms is not None]
-    return {"all": distribution(_values(with_record, getter)),
-            "warm": distribution(_values([s for s in with_record if not s.cold], getter)),
-            "cold": distribution(_values([s for s in with_record if s.cold], getter))}
+    return {
+        "all": distribution(_values(with_record, getter)),
+        "warm": distribution(_values([s for s in with_record if not s.cold], getter)),
+        "cold": distribution(_values([s for s in with_record if s.cold], getter)),
+    }
 
 
 def _by_temperature_any(samples: Sequence[Sample], getter: Any) -> dict[str, Any]:
-    return {"all": distribution(_values(samples, getter)),
-            "warm": distribution(_values([s for s in samples if not s.cold], getter)),
-            "cold": distribution(_values([s for s in samples if s.cold], getter))}
+    return {
+        "all": distribution(_values(samples, getter)),
+        "warm": distribution(_values([s for s in samples if not s.cold], getter)),
+        "cold": distribution(_values([s for s in samples if s.cold], getter)),
+    }
 
 
 def achieved_rate(samples: Sequence[Sample]) -> float | None:
@@ -121,10 +146,14 @@ def summarize_group(samples: Sequence[Sample], target: float | None, started: fl
     achieved = achieved_rate(samples)
     lags = [abs(v) for v in _values(samples, send_lag_ms)]
     return {
-        "count": count, "ok": len(ok), "errors": errors, "error_rate": errors / count if count else None,
+        "count": count,
+        "ok": len(ok),
+        "errors": errors,
+        "error_rate": errors / count if count else None,
         "errors_by_class": dict(sorted(classes.items())),
         "dropped": sum(1 for s in samples if s.status == DROPPED),
-        "target_rps": target, "achieved_rps": achieved,
+        "target_rps": target,
+        "achieved_rps": achieved,
         "achieved_vs_target": achieved / target if achieved and target else None,
         "activation_throughput_rps": throughput,
         "rel_stress": target / throughput if target and throughput else None,
@@ -137,9 +166,11 @@ def summarize_group(samples: Sequence[Sample], target: float | None, started: fl
         "server_latency_ms": _by_temperature(samples, server_ms),
         "init_ms": distribution(_values([s for s in with_record if s.cold], lambda s: s.init_ms)),
         "wait_ms": distribution(_values(with_record, lambda s: s.wait_ms)),
-        "cold_count": cold, "cold_ratio": cold / len(with_record) if with_record else None,
+        "cold_count": cold,
+        "cold_ratio": cold / len(with_record) if with_record else None,
         "capacity_factor_ms": (percentile(server, 90) or 0.0) - (percentile(server, 10) or 0.0)
-        if server else None,
+        if server
+        else None,
         "cost": cost(with_record),
         "timeline": timeline(samples, started),
     }
@@ -155,13 +186,19 @@ def timeline(samples: Sequence[Sample], started: float, bucket_s: float = 1.0) -
     for index in sorted(buckets):
         group = buckets[index]
         lat = _values(group, completion_ms)
-        rows.append({"t_s": index * bucket_s, "scheduled": len(group),
-                     "sent": sum(1 for s in group if s.status != DROPPED),
-                     "ok": sum(1 for s in group if s.ok),
-                     "errors": sum(1 for s in group if error_class(s) is not None),
-                     "dropped": sum(1 for s in group if s.status == DROPPED),
-                     "cold": sum(1 for s in group if s.cold),
-                     "p50_ms": percentile(lat, 50), "p99_ms": percentile(lat, 99)})
+        rows.append(
+            {
+                "t_s": index * bucket_s,
+                "scheduled": len(group),
+                "sent": sum(1 for s in group if s.status != DROPPED),
+                "ok": sum(1 for s in group if s.ok),
+                "errors": sum(1 for s in group if error_class(s) is not None),
+                "dropped": sum(1 for s in group if s.status == DROPPED),
+                "cold": sum(1 for s in group if s.cold),
+                "p50_ms": percentile(lat, 50),
+                "p99_ms": percentile(lat, 99),
+            }
+        )
     return rows
 
 
@@ -189,24 +226,49 @@ class Analysis:
 
     def to_json(self) -> dict[str, Any]:
         """Summary document (no raw samples, no secrets)."""
-        return {"workload": self.workload.to_json(), "started": self.started, "ended": self.ended,
-                "interrupted": self.interrupted, "scheduled": len(self.records), "join": self.join,
-                "functions": self.functions, "instances": self.instances}
+        return {
+            "workload": self.workload.to_json(),
+            "started": self.started,
+            "ended": self.ended,
+            "interrupted": self.interrupted,
+            "scheduled": len(self.records),
+            "join": self.join,
+            "functions": self.functions,
+            "instances": self.instances,
+        }
 
     def rows(self) -> list[dict[str, Any]]:
         """The per-invocation table (one dict per scheduled request, :data:`CSV_COLUMNS`)."""
         out = []
         for record in self.records:
             s = record.sample
-            out.append({"seq": record.arrival.seq, "instance": record.instance, "action": s.action,
-                        "intended": s.intended, "sent": s.sent, "received": s.received,
-                        "send_lag_ms": send_lag_ms(s), "latency_ms": s.latency_ms,
-                        "latency_from_intended_ms": s.latency_from_intended_ms,
-                        "completion_ms": completion_ms(s), "http_status": s.http_status,
-                        "status": s.status, "error_class": error_class(s), "activation_id": s.activation_id,
-                        "start_ms": s.start_ms, "end_ms": s.end_ms, "duration_ms": s.duration_ms,
-                        "wait_ms": s.wait_ms, "init_ms": s.init_ms, "execution_ms": execution_ms(s),
-                        "server_ms": server_ms(s), "cold": int(s.cold), "error": s.error})
+            out.append(
+                {
+                    "seq": record.arrival.seq,
+                    "instance": record.instance,
+                    "action": s.action,
+                    "intended": s.intended,
+                    "sent": s.sent,
+                    "received": s.received,
+                    "send_lag_ms": send_lag_ms(s),
+                    "latency_ms": s.latency_ms,
+                    "latency_from_intended_ms": s.latency_from_intended_ms,
+                    "completion_ms": completion_ms(s),
+                    "http_status": s.http_status,
+                    "status": s.status,
+                    "error_class": error_class(s),
+                    "activation_id": s.activation_id,
+                    "start_ms": s.start_ms,
+                    "end_ms": s.end_ms,
+                    "duration_ms": s.duration_ms,
+                    "wait_ms": s.wait_ms,
+                    "init_ms": s.init_ms,
+                    "execution_ms": execution_ms(s),
+                    "server_ms": server_ms(s),
+                    "cold": int(s.cold),
+                    "error": s.error,
+                }
+            )
         return out
 
     def write(self, directory: str | Path) -> dict[str, Path]:
@@ -214,8 +276,11 @@ class Analysis:
         target = Path(directory)
         target.mkdir(parents=True, exist_ok=True)
         rows = self.rows()
-        paths = {"csv": target / "invocations.csv", "summary": target / "summary.json",
-                 "workload": target / "workload.json"}
+        paths = {
+            "csv": target / "invocations.csv",
+            "summary": target / "summary.json",
+            "workload": target / "workload.json",
+        }
         with paths["csv"].open("w", newline="") as handle:
             writer = csv.DictWriter(handle, fieldnames=CSV_COLUMNS)
             writer.writeheader()
@@ -233,8 +298,9 @@ class Analysis:
         return paths
 
 
-def analyze(result: SendResult, join: JoinReport | None = None,
-            names: Mapping[str, str] | None = None) -> Analysis:
+def analyze(
+    result: SendResult, join: JoinReport | None = None, names: Mapping[str, str] | None = None
+) -> Analysis:
     """Per-function and per-instance statistics of a (joined) send result.
 
     ``names`` maps deployed action names to the names the user gave (used to label plots and reports;
@@ -253,6 +319,14 @@ def analyze(result: SendResult, join: JoinReport | None = None,
         group = [r.sample for r in result.records if r.instance == inst.name]
         instances[inst.name] = summarize_group(group, target_rate([inst], workload), result.started)
         instances[inst.name]["action"] = inst.action
-    return Analysis(workload=workload, records=result.records, started=result.started, ended=result.ended,
-                    functions=functions, instances=instances, join=join.to_json() if join else {},
-                    interrupted=result.interrupted, names=dict(names or {}))
+    return Analysis(
+        workload=workload,
+        records=result.records,
+        started=result.started,
+        ended=result.ended,
+        functions=functions,
+        instances=instances,
+        join=join.to_json() if join else {},
+        interrupted=result.interrupted,
+        names=dict(names or {}),
+    )

@@ -36,12 +36,19 @@ class JoinReport:
 
     def to_json(self) -> dict[str, Any]:
         """JSON-ready summary (missing ids are listed, at most 20)."""
-        return {"fetched": self.fetched, "joined": self.joined, "missing": len(self.missing),
-                "missing_ids": self.missing[:20], "unmatched": self.unmatched, "pages": self.pages}
+        return {
+            "fetched": self.fetched,
+            "joined": self.joined,
+            "missing": len(self.missing),
+            "missing_ids": self.missing[:20],
+            "unmatched": self.unmatched,
+            "pages": self.pages,
+        }
 
 
-def fetch_activations(source: ActivationLister, names: Iterable[str], since_ms: int, upto_ms: int,
-                      *, max_items: int = 1_000_000) -> tuple[dict[str, dict[str, Any]], int]:
+def fetch_activations(
+    source: ActivationLister, names: Iterable[str], since_ms: int, upto_ms: int, *, max_items: int = 1_000_000
+) -> tuple[dict[str, dict[str, Any]], int]:
     """Every activation record of ``names`` started in ``[since_ms, upto_ms]``, by id; and the page count.
 
     Read with :func:`~pytest_openwhisk.client.activation_pages`; ``max_items`` bounds each name's loop.
@@ -49,8 +56,9 @@ def fetch_activations(source: ActivationLister, names: Iterable[str], since_ms: 
     records: dict[str, dict[str, Any]] = {}
     pages = 0
     for name in dict.fromkeys(names):
-        for page in activation_pages(source, name, since=since_ms, upto=upto_ms, docs=True,
-                                     max_items=max_items):
+        for page in activation_pages(
+            source, name, since=since_ms, upto=upto_ms, docs=True, max_items=max_items
+        ):
             pages += 1
             for record in page:
                 activation_id = record.get("activationId")
@@ -67,8 +75,9 @@ def _query_name(action: str) -> str:
     return "/".join(parts[-2:]) if len(parts) >= 3 else "/".join(parts)
 
 
-def join_activations(result: SendResult, source: ActivationLister, *, settle_s: float = 30.0,
-                     margin_s: float = 30.0) -> JoinReport:
+def join_activations(
+    result: SendResult, source: ActivationLister, *, settle_s: float = 30.0, margin_s: float = 30.0
+) -> JoinReport:
     """Complete ``result``'s samples from their activation records (in place) and report the join.
 
     Samples that already carry a record (blocking invocations) are refreshed when the stored record is

@@ -62,7 +62,13 @@ def ow_workload(request: pytest.FixtureRequest) -> WorkloadRunner:
         return {a.base_name: a.name for a in getattr(factory, "deployed", [])}
 
     return WorkloadRunner(
-        apihost=cluster.apihost, auth=cluster.auth, namespace=cluster.namespace, source=client,
-        results_dir=folder, sender_config=SenderConfig(verify_tls=not getattr(settings, "insecure", False)),
-        progress_stream=_TerminalStream(request.config), recorder=recorder, resolve_actions=deployed,
+        apihost=cluster.apihost,
+        auth=cluster.auth,
+        namespace=cluster.namespace,
+        source=client,
+        results_dir=folder,
+        sender_config=SenderConfig(verify_tls=not getattr(settings, "insecure", False)),
+        progress_stream=_TerminalStream(request.config),
+        recorder=recorder,
+        resolve_actions=deployed,
     )

@@ -24,8 +24,9 @@ def _pyplot() -> Any:
     try:
         import matplotlib
     except ImportError as exc:  # plots are an optional extra
-        raise ImportError("plots need matplotlib; install it with: pip install 'pytest-openwhisk[plots]'") \
-            from exc
+        raise ImportError(
+            "plots need matplotlib; install it with: pip install 'pytest-openwhisk[plots]'"
+        ) from exc
     matplotlib.use("Agg", force=False)
     import matplotlib.pyplot as plt
 
@@ -33,8 +34,9 @@ def _pyplot() -> Any:
 
 
 @contextmanager
-def _figure(path: str | Path, size: tuple[float, float], *, title: str, xlabel: str, ylabel: str,
-            legend: str) -> Iterator[Any]:
+def _figure(
+    path: str | Path, size: tuple[float, float], *, title: str, xlabel: str, ylabel: str, legend: str
+) -> Iterator[Any]:
     """An Axes to draw on; then labelled, gridded, given a legend at ``legend`` and saved to ``path``."""
     plt = _pyplot()
     fig, ax = plt.subplots(figsize=size, dpi=100)
@@ -51,9 +53,14 @@ def _figure(path: str | Path, size: tuple[float, float], *, title: str, xlabel: 
 
 def latency_over_time(analysis: Analysis, path: str | Path) -> Path:
     """Scatter of latency from intended vs intended send time; cold starts marked. Returns ``path``."""
-    with _figure(path, (10, 4.5), title=f"{analysis.workload.name}: latency over time",
-                 xlabel="intended send time (s from start)", ylabel="intended send → completion (ms)",
-                 legend="upper left") as ax:
+    with _figure(
+        path,
+        (10, 4.5),
+        title=f"{analysis.workload.name}: latency over time",
+        xlabel="intended send time (s from start)",
+        ylabel="intended send → completion (ms)",
+        legend="upper left",
+    ) as ax:
         for action in analysis.workload.actions:
             samples, name = analysis.samples(action), analysis.name_of(action)
             ok = [s for s in samples if completion_ms(s) is not None and error_class(s) is None]
@@ -62,30 +69,57 @@ def latency_over_time(analysis: Analysis, path: str | Path) -> Path:
             line = ax.scatter(xs, ys, s=6, alpha=0.6, label=name)
             cold = [s for s in ok if s.cold]
             if cold:
-                ax.scatter([(s.intended or s.sent) - analysis.started for s in cold],
-                           [completion_ms(s) or 0.0 for s in cold], marker="x", s=40,
-                           color=line.get_facecolor()[0], label=f"{name} (cold)")
+                ax.scatter(
+                    [(s.intended or s.sent) - analysis.started for s in cold],
+                    [completion_ms(s) or 0.0 for s in cold],
+                    marker="x",
+                    s=40,
+                    color=line.get_facecolor()[0],
+                    label=f"{name} (cold)",
+                )
             bad = [s for s in samples if error_class(s) is not None]
             if bad:
-                ax.scatter([(s.intended or s.sent) - analysis.started for s in bad], [0.0] * len(bad),
-                           marker="|", s=60, color="red", label=f"{name} errors/dropped ({len(bad)})")
+                ax.scatter(
+                    [(s.intended or s.sent) - analysis.started for s in bad],
+                    [0.0] * len(bad),
+                    marker="|",
+                    s=60,
+                    color="red",
+                    label=f"{name} errors/dropped ({len(bad)})",
+                )
     return Path(path)
 
 
 def latency_cdf(analysis: Analysis, path: str | Path) -> Path:
     """CDF per function of latency from intended (solid) and client latency (dashed). Returns ``path``."""
-    with _figure(path, (7, 4.5), title=f"{analysis.workload.name}: latency CDF", xlabel="latency (ms)",
-                 ylabel="fraction of requests", legend="lower right") as ax:
+    with _figure(
+        path,
+        (7, 4.5),
+        title=f"{analysis.workload.name}: latency CDF",
+        xlabel="latency (ms)",
+        ylabel="fraction of requests",
+        legend="lower right",
+    ) as ax:
         for action in analysis.workload.actions:
             samples, name = analysis.samples(action), analysis.name_of(action)
             done = sorted(v for v in (completion_ms(s) for s in samples) if v is not None)
             client = sorted(s.latency_ms for s in samples if s.http_status)
             if not done:
                 continue
-            (line,) = ax.step(done, [(i + 1) / len(done) for i in range(len(done))], where="post",
-                              label=f"{name} (intended send → completion)")
-            ax.step(client, [(i + 1) / len(client) for i in range(len(client))], where="post", linestyle="--",
-                    color=line.get_color(), label=f"{name} (client latency)")
+            (line,) = ax.step(
+                done,
+                [(i + 1) / len(done) for i in range(len(done))],
+                where="post",
+                label=f"{name} (intended send → completion)",
+            )
+            ax.step(
+                client,
+                [(i + 1) / len(client) for i in range(len(client))],
+                where="post",
+                linestyle="--",
+                color=line.get_color(),
+                label=f"{name} (client latency)",
+            )
         ax.set_ylim(0, 1.0)
     return Path(path)
 
@@ -102,30 +136,57 @@ def html_report(analysis: Analysis, images: list[Path], path: str | Path) -> Pat
     """A single self-contained HTML page: the summary table and the PNGs embedded as data URIs."""
     rows = []
     for action, st in analysis.functions.items():
-        cells = [analysis.name_of(action), st["count"], st["ok"], st["errors"], st["dropped"],
-                 st["target_rps"], st["achieved_rps"], st["activation_throughput_rps"],
-                 st["completion_ms"]["all"]["p50"],
-                 st["completion_ms"]["all"]["p99"], st["execution_ms"]["all"]["p50"], st["cold_count"],
-                 st["cost"]["cpu_ms"]["p50"], st["cost"]["memory_mb"]["max"]]
+        cells = [
+            analysis.name_of(action),
+            st["count"],
+            st["ok"],
+            st["errors"],
+            st["dropped"],
+            st["target_rps"],
+            st["achieved_rps"],
+            st["activation_throughput_rps"],
+            st["completion_ms"]["all"]["p50"],
+            st["completion_ms"]["all"]["p99"],
+            st["execution_ms"]["all"]["p50"],
+            st["cold_count"],
+            st["cost"]["cpu_ms"]["p50"],
+            st["cost"]["memory_mb"]["max"],
+        ]
         rows.append("<tr>" + "".join(f"<td>{html.escape(_fmt(c))}</td>" for c in cells) + "</tr>")
-    head = ["function", "count", "ok", "errors", "dropped", "target rps", "achieved rps",
-            "activation throughput rps", "completion p50 ms", "completion p99 ms", "exec p50 ms", "cold",
-            "CPU p50 ms", "memory max MB"]
+    head = [
+        "function",
+        "count",
+        "ok",
+        "errors",
+        "dropped",
+        "target rps",
+        "achieved rps",
+        "activation throughput rps",
+        "completion p50 ms",
+        "completion p99 ms",
+        "exec p50 ms",
+        "cold",
+        "CPU p50 ms",
+        "memory max MB",
+    ]
     imgs = "".join(
         f'<figure><img alt="{html.escape(p.stem)}" src="data:image/png;base64,'
         f'{base64.b64encode(p.read_bytes()).decode()}"/><figcaption>{html.escape(p.name)}</figcaption></figure>'
-        for p in images)
+        for p in images
+    )
     title = html.escape(f"workload {analysis.workload.name}")
     note = " (interrupted: partial results)" if analysis.interrupted else ""
-    doc = (f"<!doctype html><html><head><meta charset='utf-8'><title>{title}</title>"
-           "<style>body{font-family:sans-serif;margin:2em}table{border-collapse:collapse}"
-           "td,th{border:1px solid #ccc;padding:4px 8px;text-align:right}img{max-width:100%}</style>"
-           f"</head><body><h1>{title}{html.escape(note)}</h1>"
-           f"<p>duration {analysis.workload.duration_s:g}s, seed {analysis.workload.seed}, "
-           f"{len(analysis.records)} scheduled requests. "
-           "Completion times in ms from the intended send time.</p>"
-           "<table><tr>" + "".join(f"<th>{h}</th>" for h in head) + "</tr>" + "".join(rows) + "</table>"
-           f"{imgs}</body></html>")
+    doc = (
+        f"<!doctype html><html><head><meta charset='utf-8'><title>{title}</title>"
+        "<style>body{font-family:sans-serif;margin:2em}table{border-collapse:collapse}"
+        "td,th{border:1px solid #ccc;padding:4px 8px;text-align:right}img{max-width:100%}</style>"
+        f"</head><body><h1>{title}{html.escape(note)}</h1>"
+        f"<p>duration {analysis.workload.duration_s:g}s, seed {analysis.workload.seed}, "
+        f"{len(analysis.records)} scheduled requests. "
+        "Completion times in ms from the intended send time.</p>"
+        "<table><tr>" + "".join(f"<th>{h}</th>" for h in head) + "</tr>" + "".join(rows) + "</table>"
+        f"{imgs}</body></html>"
+    )
     target = Path(path)
     target.write_text(doc)
     return target

@@ -17,8 +17,10 @@ class Writer(Protocol):
 
 def format_line(name: str, c: Counters) -> str:
     """``[workload NAME] 12.0/30s  sent 1200/3000  done 1180  failed 2  dropped 0  in-flight 20``."""
-    return (f"[workload {name}] {c.elapsed_s:5.1f}/{c.duration_s:g}s  sent {c.sent}/{c.scheduled}  "
-            f"done {c.completed}  failed {c.failed}  dropped {c.dropped}  in-flight {c.in_flight}")
+    return (
+        f"[workload {name}] {c.elapsed_s:5.1f}/{c.duration_s:g}s  sent {c.sent}/{c.scheduled}  "
+        f"done {c.completed}  failed {c.failed}  dropped {c.dropped}  in-flight {c.in_flight}"
+    )
 
 
 class ProgressLine:

@@ -45,9 +45,16 @@ class WorkloadRunner:
     resolve_actions: Callable[[], Mapping[str, str]] | None = None  # live aliases (ow_action's deployed)
     analyses: list[Analysis] = field(default_factory=list)
 
-    def run(self, workload: Workload | str | Path, *, settle_s: float = 30.0, plots: bool = True,
-            record: bool = True, run_hooks: bool = False,
-            sender_config: SenderConfig | None = None) -> Analysis:
+    def run(
+        self,
+        workload: Workload | str | Path,
+        *,
+        settle_s: float = 30.0,
+        plots: bool = True,
+        record: bool = True,
+        run_hooks: bool = False,
+        sender_config: SenderConfig | None = None,
+    ) -> Analysis:
         """Send ``workload`` (a :class:`Workload` or a JSON file, ours or FaaSProfiler's) and analyze it.
 
         Writes ``invocations.csv``, ``summary.json``, ``workload.json``, ``schedule.json`` and (with
@@ -73,8 +80,9 @@ class WorkloadRunner:
             progress.close(sender.counters)
             if hook is not None:
                 _stop(hook, HOOK_GRACE_S)
-        join = join_activations(result, self.source, settle_s=min(settle_s, 2.0) if result.interrupted
-                                else settle_s)
+        join = join_activations(
+            result, self.source, settle_s=min(settle_s, 2.0) if result.interrupted else settle_s
+        )
         deployed_to_asked = {v: k for k, v in aliases.items()}
         analysis = analyze(result, join, names=deployed_to_asked)
         analysis.write(folder)
@@ -92,8 +100,13 @@ class WorkloadRunner:
         if record and self.recorder is not None:
             for action in workload.actions:
                 base = deployed_to_asked.get(action, action)
-                self.recorder(f"{workload.name}:{base}", bench_samples(analysis.samples(action)),
-                              mode="open-loop", action=base, extra={"workload": _extra(analysis, action)})
+                self.recorder(
+                    f"{workload.name}:{base}",
+                    bench_samples(analysis.samples(action)),
+                    mode="open-loop",
+                    action=base,
+                    extra={"workload": _extra(analysis, action)},
+                )
         return analysis
 
     def results_for(self, workload_name: str) -> Path:
@@ -108,10 +121,13 @@ class WorkloadRunner:
         if not path.is_absolute() and workload.base_dir is not None:
             path = workload.base_dir / path
         if not path.is_file():
-            raise WorkloadError(f"perf_monitoring.{key} = {script!r} is invalid: {str(path)!r} does not "
-                                "exist; fix the path or set it to null")
-        return subprocess.Popen(["bash", str(path), f"{workload.duration_s:g}"], cwd=path.parent,
-                                stdin=subprocess.DEVNULL)
+            raise WorkloadError(
+                f"perf_monitoring.{key} = {script!r} is invalid: {str(path)!r} does not "
+                "exist; fix the path or set it to null"
+            )
+        return subprocess.Popen(
+            ["bash", str(path), f"{workload.duration_s:g}"], cwd=path.parent, stdin=subprocess.DEVNULL
+        )
 
 
 def _stop(proc: subprocess.Popen[bytes], grace_s: float, wait: bool = False) -> None:
@@ -148,9 +164,22 @@ def bench_samples(samples: list[Sample]) -> list[Sample]:
 
 def _extra(analysis: Analysis, action: str) -> dict[str, Any]:
     stats = analysis.functions[action]
-    keep = ("target_rps", "achieved_rps", "achieved_vs_target", "activation_throughput_rps", "rel_stress",
-            "dropped",
-            "errors_by_class", "send_lag_abs_ms", "latency_from_intended_ms", "completion_ms",
-            "capacity_factor_ms")
-    return {"name": analysis.workload.name, "seed": analysis.workload.seed,
-            "duration_s": analysis.workload.duration_s, **{k: stats[k] for k in keep}}
+    keep = (
+        "target_rps",
+        "achieved_rps",
+        "achieved_vs_target",
+        "activation_throughput_rps",
+        "rel_stress",
+        "dropped",
+        "errors_by_class",
+        "send_lag_abs_ms",
+        "latency_from_intended_ms",
+        "completion_ms",
+        "capacity_factor_ms",
+    )
+    return {
+        "name": analysis.workload.name,
+        "seed": analysis.workload.seed,
+        "duration_s": analysis.workload.duration_s,
+        **{k: stats[k] for k in keep},
+    }

@@ -66,8 +66,12 @@ class Schedule:
 
     def to_json_bytes(self) -> bytes:
         """The canonical JSON bytes of this schedule (equal seeds and workloads give equal bytes)."""
-        doc = {"workload": self.workload, "seed": self.seed, "duration_s": self.duration_s,
-               "arrivals": [[a.offset, a.instance, a.action] for a in self.arrivals]}
+        doc = {
+            "workload": self.workload,
+            "seed": self.seed,
+            "duration_s": self.duration_s,
+            "arrivals": [[a.offset, a.instance, a.action] for a in self.arrivals],
+        }
         return json.dumps(doc, separators=(",", ":"), sort_keys=True).encode("utf-8")
 
 
@@ -106,7 +110,9 @@ def build_schedule(workload: Workload) -> Schedule:
         for t in instance_offsets(inst, workload.duration_s, workload.seed):
             rows.append((round(float(t), DECIMALS), inst.name, inst.action))
     rows.sort()
-    arrivals = tuple(Arrival(offset=t, instance=name, action=action, seq=i)
-                     for i, (t, name, action) in enumerate(rows))
-    return Schedule(workload=workload.name, seed=workload.seed, duration_s=workload.duration_s,
-                    arrivals=arrivals)
+    arrivals = tuple(
+        Arrival(offset=t, instance=name, action=action, seq=i) for i, (t, name, action) in enumerate(rows)
+    )
+    return Schedule(
+        workload=workload.name, seed=workload.seed, duration_s=workload.duration_s, arrivals=arrivals
+    )

@@ -49,8 +49,10 @@ class SenderConfig:
 
     def __post_init__(self) -> None:
         if self.max_in_flight < 1:
-            raise WorkloadError(f"max_in_flight = {self.max_in_flight!r} is invalid: must be >= 1; "
-                                "raise it (it bounds outstanding requests)")
+            raise WorkloadError(
+                f"max_in_flight = {self.max_in_flight!r} is invalid: must be >= 1; "
+                "raise it (it bounds outstanding requests)"
+            )
         for name in ("drain_s", "spin_s", "lead_s", "interrupt_grace_s", "connect_timeout_s"):
             value = getattr(self, name)
             if value < 0:
@@ -127,8 +129,10 @@ class OpenLoopSender:
 
     def __init__(self, apihost: str, auth: str, namespace: str, config: SenderConfig | None = None) -> None:
         if ":" not in auth:
-            raise WorkloadError("auth is invalid: expected 'uuid:key' (the value is not shown); "
-                                "pass the API key of the target namespace")
+            raise WorkloadError(
+                "auth is invalid: expected 'uuid:key' (the value is not shown); "
+                "pass the API key of the target namespace"
+            )
         self.apihost = apihost
         self.namespace = namespace
         self.config = config or SenderConfig()
@@ -139,8 +143,13 @@ class OpenLoopSender:
         self._cancel_reason = "cancelled"
 
     # -- public -------------------------------------------------------------------------------
-    def run(self, workload: Workload, schedule: Schedule | None = None,
-            on_tick: Callable[[Counters], None] | None = None, tick_s: float = 0.5) -> SendResult:
+    def run(
+        self,
+        workload: Workload,
+        schedule: Schedule | None = None,
+        on_tick: Callable[[Counters], None] | None = None,
+        tick_s: float = 0.5,
+    ) -> SendResult:
         """Send ``workload`` (its schedule is built unless given) and return every record.
 
         Blocks until the sender stops. ``on_tick`` is called from the calling thread about every
@@ -193,26 +202,31 @@ class OpenLoopSender:
             body = inst.body(workload.base_dir)
             web = inst.data_file is not None
             headers = {"Content-Type": inst.content_type if web else "application/json"}
-            url = invoke_url(self.apihost, self.namespace, inst.action, blocking=workload.is_blocking(inst),
-                             web=web)
-            out[inst.name] = _Target(url=url, body=body if body is not None else (None if web else b"{}"),
-                                     headers=headers, web=web)
+            url = invoke_url(
+                self.apihost, self.namespace, inst.action, blocking=workload.is_blocking(inst), web=web
+            )
+            out[inst.name] = _Target(
+                url=url, body=body if body is not None else (None if web else b"{}"), headers=headers, web=web
+            )
         return out
 
-    async def _main(self, workload: Workload, schedule: Schedule, targets: dict[str, _Target],
-                    ready: threading.Event) -> SendResult:
+    async def _main(
+        self, workload: Workload, schedule: Schedule, targets: dict[str, _Target], ready: threading.Event
+    ) -> SendResult:
         cfg = self.config
         loop = asyncio.get_running_loop()
         self._loop, self._stop = loop, asyncio.Event()
         ready.set()
         records = [Record(a, _pending(a)) for a in schedule.arrivals]
         tasks: set[asyncio.Task[None]] = set()
-        connector = aiohttp.TCPConnector(limit=cfg.max_in_flight, limit_per_host=cfg.max_in_flight,
-                                         ssl=True if cfg.verify_tls else False)
+        connector = aiohttp.TCPConnector(
+            limit=cfg.max_in_flight, limit_per_host=cfg.max_in_flight, ssl=True if cfg.verify_tls else False
+        )
         timeout = aiohttp.ClientTimeout(total=None, sock_connect=cfg.connect_timeout_s)
         headers = {"Authorization": self._authorization}
-        async with aiohttp.ClientSession(connector=connector, headers=headers, timeout=timeout,
-                                         skip_auto_headers=("User-Agent",)) as session:
+        async with aiohttp.ClientSession(
+            connector=connector, headers=headers, timeout=timeout, skip_auto_headers=("User-Agent",)
+        ) as session:
             t0 = time.perf_counter() + cfg.lead_s
             epoch0 = time.time() + cfg.lead_s
             clock = _Clock(t0, epoch0)
@@ -246,22 +260,30 @@ class OpenLoopSender:
                 if now >= deadline:
                     break
                 stop_wait = loop.create_task(self._stop.wait())
-                await asyncio.wait({*tasks, stop_wait}, timeout=deadline - now,
-                                   return_when=asyncio.FIRST_COMPLETED)
+                await asyncio.wait(
+                    {*tasks, stop_wait}, timeout=deadline - now, return_when=asyncio.FIRST_COMPLETED
+                )
                 stop_wait.cancel()
                 counters.in_flight = len(tasks)
                 counters.elapsed_s = time.perf_counter() - t0
             if tasks:
                 if not self._stop.is_set():
-                    self._cancel_reason = (f"no response within the drain deadline "
-                                           f"({cfg.drain_s:g}s after the test)")
+                    self._cancel_reason = (
+                        f"no response within the drain deadline ({cfg.drain_s:g}s after the test)"
+                    )
                 for task in list(tasks):
                     task.cancel()
                 await asyncio.gather(*tasks, return_exceptions=True)
             counters.in_flight = 0
-        return SendResult(workload=workload, schedule=schedule, records=records, started=epoch0,
-                          ended=clock.epoch(time.perf_counter()), interrupted=self._stop.is_set(),
-                          config=cfg)
+        return SendResult(
+            workload=workload,
+            schedule=schedule,
+            records=records,
+            started=epoch0,
+            ended=clock.epoch(time.perf_counter()),
+            interrupted=self._stop.is_set(),
+            config=cfg,
+        )
 
     async def _sleep_until(self, target: float) -> None:
         spin = self.config.spin_s
@@ -275,8 +297,9 @@ class OpenLoopSender:
             else:
                 await asyncio.sleep(0)  # yield: responses keep flowing while we spin
 
-    async def _send(self, session: aiohttp.ClientSession, target: _Target, record: Record,
-                    clock: _Clock) -> None:
+    async def _send(
+        self, session: aiohttp.ClientSession, target: _Target, record: Record, clock: _Clock
+    ) -> None:
         sample, counters = record.sample, self.counters
         counters.sent += 1
         sample.intended = clock.epoch0 + record.arrival.offset
@@ -312,8 +335,15 @@ class _Clock:
 
 
 def _pending(arrival: Arrival) -> Sample:
-    return Sample(action=arrival.action, sent=0.0, received=0.0, latency_ms=0.0, http_status=0,
-                  status=DROPPED, mode="open-loop")
+    return Sample(
+        action=arrival.action,
+        sent=0.0,
+        received=0.0,
+        latency_ms=0.0,
+        http_status=0,
+        status=DROPPED,
+        mode="open-loop",
+    )
 
 
 def _drop(record: Record, clock: _Clock, reason: str) -> None:
@@ -344,8 +374,9 @@ def _outcome(sample: Sample, raw: bytes, web: bool, activation_id: str | None) -
         sample.activation_id = activation_id
     if web:
         ok = 200 <= status < 300
-        sample.status = STATUS_SUCCESS if ok else (CLIENT_ERROR if sample.activation_id is None
-                                                   else "application error")
+        sample.status = (
+            STATUS_SUCCESS if ok else (CLIENT_ERROR if sample.activation_id is None else "application error")
+        )
         if not ok:
             sample.error = _error_text(body, raw, status)
         return
@@ -362,4 +393,3 @@ def _error_text(body: Any, raw: bytes, status: int) -> str:
     if isinstance(body, dict) and "error" in body:
         return f"HTTP {status}: {body['error']}"[:500]
     return f"HTTP {status}: {raw[:200].decode('utf-8', 'replace')}"
-

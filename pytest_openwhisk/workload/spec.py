@@ -73,45 +73,81 @@ class Instance:
         if not isinstance(self.name, str) or not self.name:
             raise _fail("instance name", self.name, "expected a non-empty string", "name every instance")
         if not isinstance(self.action, str) or not self.action.strip("/"):
-            raise _fail(f"{where}.action", self.action, "expected an action name",
-                        "set action to the deployed action, e.g. 'hello' or 'pkg/hello'")
+            raise _fail(
+                f"{where}.action",
+                self.action,
+                "expected an action name",
+                "set action to the deployed action, e.g. 'hello' or 'pkg/hello'",
+            )
         if self.distribution not in DISTRIBUTIONS:
-            raise _fail(f"{where}.distribution", self.distribution,
-                        f"allowed values are {', '.join(DISTRIBUTIONS)}",
-                        "use 'poisson' or 'uniform' with a rate, or 'trace' with interarrivals")
+            raise _fail(
+                f"{where}.distribution",
+                self.distribution,
+                f"allowed values are {', '.join(DISTRIBUTIONS)}",
+                "use 'poisson' or 'uniform' with a rate, or 'trace' with interarrivals",
+            )
         object.__setattr__(self, "rate", _number(f"{where}.rate", self.rate))
         if self.distribution == "trace":
-            if not isinstance(self.interarrivals, Sequence) or isinstance(self.interarrivals, str) \
-                    or not self.interarrivals:
-                raise _fail(f"{where}.interarrivals", self.interarrivals,
-                            "a trace needs a non-empty list of inter-arrival gaps in seconds",
-                            "give interarrivals=[0.5, 0.1, ...] or use distribution 'poisson'")
+            if (
+                not isinstance(self.interarrivals, Sequence)
+                or isinstance(self.interarrivals, str)
+                or not self.interarrivals
+            ):
+                raise _fail(
+                    f"{where}.interarrivals",
+                    self.interarrivals,
+                    "a trace needs a non-empty list of inter-arrival gaps in seconds",
+                    "give interarrivals=[0.5, 0.1, ...] or use distribution 'poisson'",
+                )
             gaps = tuple(_number(f"{where}.interarrivals[{i}]", g) for i, g in enumerate(self.interarrivals))
             object.__setattr__(self, "interarrivals", gaps)
         elif self.interarrivals:
-            raise _fail(f"{where}.interarrivals", self.interarrivals,
-                        f"only allowed with distribution 'trace' (this instance is {self.distribution!r})",
-                        "drop interarrivals or set distribution='trace'")
+            raise _fail(
+                f"{where}.interarrivals",
+                self.interarrivals,
+                f"only allowed with distribution 'trace' (this instance is {self.distribution!r})",
+                "drop interarrivals or set distribution='trace'",
+            )
         if self.window is not None:
-            if isinstance(self.window, str | bytes) or not isinstance(self.window, Sequence) \
-                    or len(self.window) != 2:
-                raise _fail(f"{where}.window", self.window, "expected [start_s, end_s]",
-                            "give two numbers, e.g. [5, 10]")
+            if (
+                isinstance(self.window, str | bytes)
+                or not isinstance(self.window, Sequence)
+                or len(self.window) != 2
+            ):
+                raise _fail(
+                    f"{where}.window",
+                    self.window,
+                    "expected [start_s, end_s]",
+                    "give two numbers, e.g. [5, 10]",
+                )
             start = _number(f"{where}.window[0]", self.window[0])
             end = _number(f"{where}.window[1]", self.window[1])
             if end <= start:
-                raise _fail(f"{where}.window", self.window, "end must be greater than start",
-                            "swap the bounds or widen the window")
+                raise _fail(
+                    f"{where}.window",
+                    self.window,
+                    "end must be greater than start",
+                    "swap the bounds or widen the window",
+                )
             object.__setattr__(self, "window", (start, end))
         if self.params is not None and not isinstance(self.params, Mapping):
-            raise _fail(f"{where}.params", self.params, "expected a JSON object (dict)",
-                        "pass a dict such as {'name': 'x'}")
+            raise _fail(
+                f"{where}.params",
+                self.params,
+                "expected a JSON object (dict)",
+                "pass a dict such as {'name': 'x'}",
+            )
         if self.params is not None and self.param_file is not None:
-            raise _fail(f"{where}.param_file", self.param_file, "params and param_file are exclusive",
-                        "keep one of them")
+            raise _fail(
+                f"{where}.param_file",
+                self.param_file,
+                "params and param_file are exclusive",
+                "keep one of them",
+            )
         if self.blocking is not None and not isinstance(self.blocking, bool):
-            raise _fail(f"{where}.blocking", self.blocking, "expected true, false or null",
-                        "use a JSON boolean")
+            raise _fail(
+                f"{where}.blocking", self.blocking, "expected true, false or null", "use a JSON boolean"
+            )
 
     def bounds(self, duration_s: float) -> tuple[float, float]:
         """The activity window clipped to the test: ``(start, end)`` in seconds."""
@@ -128,11 +164,19 @@ class Instance:
             try:
                 parsed = json.loads(raw)
             except ValueError as exc:
-                raise _fail(f"instances[{self.name!r}].param_file", str(path), f"not valid JSON ({exc})",
-                            "fix the file or point param_file at a JSON object") from exc
+                raise _fail(
+                    f"instances[{self.name!r}].param_file",
+                    str(path),
+                    f"not valid JSON ({exc})",
+                    "fix the file or point param_file at a JSON object",
+                ) from exc
             if not isinstance(parsed, dict):
-                raise _fail(f"instances[{self.name!r}].param_file", str(path),
-                            "the file must hold a JSON object", "wrap the parameters in {...}")
+                raise _fail(
+                    f"instances[{self.name!r}].param_file",
+                    str(path),
+                    "the file must hold a JSON object",
+                    "wrap the parameters in {...}",
+                )
             return raw
         if self.params is not None:
             return json.dumps(dict(self.params), separators=(",", ":")).encode()
@@ -161,8 +205,10 @@ def _resolve(path: str, base: Path | None) -> Path:
     if not candidate.is_absolute() and base is not None:
         candidate = base / candidate
     if not candidate.is_file():
-        raise WorkloadError(f"file {str(candidate)!r} does not exist; fix the path "
-                            "(relative paths are resolved against the workload file's folder)")
+        raise WorkloadError(
+            f"file {str(candidate)!r} does not exist; fix the path "
+            "(relative paths are resolved against the workload file's folder)"
+        )
     return candidate
 
 
@@ -187,25 +233,40 @@ class Workload:
             raise _fail("test_name", self.name, "expected a non-empty string", "name the workload")
         object.__setattr__(self, "duration_s", _number("duration_s", self.duration_s, strict=True))
         if isinstance(self.seed, bool) or not isinstance(self.seed, int) or self.seed < 0:
-            raise _fail("seed", self.seed, "expected an integer >= 0",
-                        "set a fixed seed such as 100 (it makes the schedule reproducible)")
+            raise _fail(
+                "seed",
+                self.seed,
+                "expected an integer >= 0",
+                "set a fixed seed such as 100 (it makes the schedule reproducible)",
+            )
         if not isinstance(self.blocking, bool):
             raise _fail("blocking", self.blocking, "expected true or false", "use a JSON boolean")
         instances = tuple(self.instances)
         if not instances:
-            raise _fail("instances", [], "a workload needs at least one instance",
-                        "add e.g. Instance('hello', action='hello', rate=10)")
+            raise _fail(
+                "instances",
+                [],
+                "a workload needs at least one instance",
+                "add e.g. Instance('hello', action='hello', rate=10)",
+            )
         names = [i.name for i in instances]
         dup = sorted({n for n in names if names.count(n) > 1})
         if dup:
-            raise _fail("instances", dup, "instance names must be unique",
-                        "rename the duplicates (the same action may appear under several names)")
+            raise _fail(
+                "instances",
+                dup,
+                "instance names must be unique",
+                "rename the duplicates (the same action may appear under several names)",
+            )
         for inst in instances:
             start, _ = inst.bounds(self.duration_s)
             if start >= self.duration_s:
-                raise _fail(f"instances[{inst.name!r}].window", inst.window,
-                            f"starts at or after the end of the test ({self.duration_s:g}s)",
-                            "move the window inside [0, duration_s] or lengthen the test")
+                raise _fail(
+                    f"instances[{inst.name!r}].window",
+                    inst.window,
+                    f"starts at or after the end of the test ({self.duration_s:g}s)",
+                    "move the window inside [0, duration_s] or lengthen the test",
+                )
         object.__setattr__(self, "instances", instances)
 
     @property
@@ -224,9 +285,14 @@ class Workload:
 
     def to_json(self) -> dict[str, Any]:
         """Our JSON form (see docs/workload.md); :func:`from_json` reads it back."""
-        out: dict[str, Any] = {"format": FORMAT, "name": self.name, "duration_s": self.duration_s,
-                               "seed": self.seed, "blocking": self.blocking,
-                               "instances": {i.name: i.to_json() for i in self.instances}}
+        out: dict[str, Any] = {
+            "format": FORMAT,
+            "name": self.name,
+            "duration_s": self.duration_s,
+            "seed": self.seed,
+            "blocking": self.blocking,
+            "instances": {i.name: i.to_json() for i in self.instances},
+        }
         if self.hooks:
             out["hooks"] = dict(self.hooks)
         return out
@@ -238,8 +304,18 @@ class Workload:
         return target
 
 
-_INSTANCE_KEYS = {"action", "distribution", "rate", "window", "interarrivals", "params", "param_file",
-                  "data_file", "content_type", "blocking"}
+_INSTANCE_KEYS = {
+    "action",
+    "distribution",
+    "rate",
+    "window",
+    "interarrivals",
+    "params",
+    "param_file",
+    "data_file",
+    "content_type",
+    "blocking",
+}
 _TOP_KEYS = {"format", "name", "duration_s", "seed", "blocking", "instances", "hooks"}
 
 
@@ -248,34 +324,59 @@ def from_json(data: Mapping[str, Any], base_dir: Path | None = None) -> Workload
     if not isinstance(data, Mapping):
         raise _fail("workload", type(data).__name__, "expected a JSON object", "see docs/workload.md")
     if data.get("format", FORMAT) != FORMAT:
-        raise _fail("format", data.get("format"), f"expected {FORMAT!r}",
-                    "FaaSProfiler files are read with load_faasprofiler()")
+        raise _fail(
+            "format",
+            data.get("format"),
+            f"expected {FORMAT!r}",
+            "FaaSProfiler files are read with load_faasprofiler()",
+        )
     unknown = sorted(set(data) - _TOP_KEYS)
     if unknown:
-        raise _fail("workload keys", unknown, f"allowed keys are {', '.join(sorted(_TOP_KEYS))}",
-                    "remove or rename them")
+        raise _fail(
+            "workload keys",
+            unknown,
+            f"allowed keys are {', '.join(sorted(_TOP_KEYS))}",
+            "remove or rename them",
+        )
     raw_instances = data.get("instances")
     if not isinstance(raw_instances, Mapping):
-        raise _fail("instances", raw_instances, "expected an object of name -> instance",
-                    'write "instances": {"a": {"action": "hello", "rate": 5}}')
+        raise _fail(
+            "instances",
+            raw_instances,
+            "expected an object of name -> instance",
+            'write "instances": {"a": {"action": "hello", "rate": 5}}',
+        )
     instances = []
     for name, spec in raw_instances.items():
         if not isinstance(spec, Mapping):
             raise _fail(f"instances[{name!r}]", spec, "expected an object", "see docs/workload.md")
         bad = sorted(set(spec) - _INSTANCE_KEYS)
         if bad:
-            raise _fail(f"instances[{name!r}] keys", bad,
-                        f"allowed keys are {', '.join(sorted(_INSTANCE_KEYS))}", "remove or rename them")
+            raise _fail(
+                f"instances[{name!r}] keys",
+                bad,
+                f"allowed keys are {', '.join(sorted(_INSTANCE_KEYS))}",
+                "remove or rename them",
+            )
         kwargs = dict(spec)
         if "interarrivals" in kwargs and isinstance(kwargs["interarrivals"], list):
             kwargs["interarrivals"] = tuple(kwargs["interarrivals"])
         if isinstance(kwargs.get("window"), list):
             kwargs["window"] = tuple(kwargs["window"])
         if "action" not in kwargs:
-            raise _fail(f"instances[{name!r}].action", None, "every instance needs an action",
-                        "add \"action\": \"<deployed action name>\"")
+            raise _fail(
+                f"instances[{name!r}].action",
+                None,
+                "every instance needs an action",
+                'add "action": "<deployed action name>"',
+            )
         instances.append(Instance(name=str(name), **kwargs))
-    return Workload(name=data.get("name", "workload"), duration_s=data.get("duration_s", 0),
-                    instances=tuple(instances), seed=data.get("seed", 0),
-                    blocking=data.get("blocking", False), base_dir=base_dir,
-                    hooks=dict(data.get("hooks") or {}))
+    return Workload(
+        name=data.get("name", "workload"),
+        duration_s=data.get("duration_s", 0),
+        instances=tuple(instances),
+        seed=data.get("seed", 0),
+        blocking=data.get("blocking", False),
+        base_dir=base_dir,
+        hooks=dict(data.get("hooks") or {}),
+    )

@@ -303,7 +303,7 @@ def test_plugin_prints_how_to_stop_a_kept_local_server(pytester: pytest.Pytester
 
 # -- the protocol's defaults and the session-start check ------------------------------------------------
 
-FAKE_BACKEND = '''
+FAKE_BACKEND = """
 from pytest_openwhisk.backends.base import BaseBackend
 
 
@@ -313,7 +313,7 @@ class Fake(BaseBackend):
     @classmethod
     def preflight(cls, settings):
         return ["docker is not on PATH; install Docker Engine", "kind is not on PATH; install kind"]
-'''
+"""
 
 
 def test_preflight_problems_end_the_session_with_one_message(
@@ -326,11 +326,13 @@ def test_preflight_problems_end_the_session_with_one_message(
     pytester.makepyfile("def test_a(ow_cluster):\n    pass\n\ndef test_b(ow_cluster):\n    pass\n")
     result = pytester.runpytest("--ow-cluster=kind")
     assert result.ret == pytest.ExitCode.USAGE_ERROR
-    result.stderr.fnmatch_lines([
-        "ERROR: --ow-cluster=kind cannot start:",
-        "  - docker is not on PATH; install Docker Engine",
-        "  - kind is not on PATH; install kind",
-    ])
+    result.stderr.fnmatch_lines(
+        [
+            "ERROR: --ow-cluster=kind cannot start:",
+            "  - docker is not on PATH; install Docker Engine",
+            "  - kind is not on PATH; install kind",
+        ]
+    )
     assert "Traceback" not in result.stderr.str() + result.stdout.str()
     assert sum("ERROR" in line for line in result.errlines) == 1
 
@@ -353,7 +355,11 @@ def test_base_backend_defaults() -> None:
     assert backend.open_window() is None
     assert backend.capacity() == Capacity()
     assert set(backend.capacity().to_dict()) >= {
-        "user_memory_mb", "concurrent_invocations", "invocations_per_minute", "max_action_memory_mb"}
+        "user_memory_mb",
+        "concurrent_invocations",
+        "invocations_per_minute",
+        "max_action_memory_mb",
+    }
 
 
 class _FailingStart(BaseBackend):
@@ -369,28 +375,33 @@ class _FailingStart(BaseBackend):
 
 def test_failed_start_names_its_pod_dump(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> None:
     """The fixture asks the failed backend for its pod dump (no traceback frames are searched)."""
-    pytester.makepyfile(failing_backend=(
-        "from pytest_openwhisk.backends.base import BaseBackend\n"
-        "from pytest_openwhisk.errors import BackendError\n"
-        "class Failing(BaseBackend):\n"
-        "    name = 'existing'\n"
-        "    def start(self):\n"
-        "        self.write_pod_dump('pod x (CrashLoopBackOff)', 'pods.txt')\n"
-        "        raise BackendError('controller never became ready')\n"
-        "    def stop(self):\n"
-        "        pass\n"
-    ))
+    pytester.makepyfile(
+        failing_backend=(
+            "from pytest_openwhisk.backends.base import BaseBackend\n"
+            "from pytest_openwhisk.errors import BackendError\n"
+            "class Failing(BaseBackend):\n"
+            "    name = 'existing'\n"
+            "    def start(self):\n"
+            "        self.write_pod_dump('pod x (CrashLoopBackOff)', 'pods.txt')\n"
+            "        raise BackendError('controller never became ready')\n"
+            "    def stop(self):\n"
+            "        pass\n"
+        )
+    )
     pytester.syspathinsert()
     monkeypatch.setitem(BACKENDS, "existing", ("failing_backend", "Failing"))
     pytester.makepyfile("def test_a(ow_cluster):\n    pass\n")
-    result = pytester.runpytest("--ow-cluster=existing", "--ow-apihost=http://127.0.0.1:9",
-                                f"--ow-auth={random_auth()}")
+    result = pytester.runpytest(
+        "--ow-cluster=existing", "--ow-apihost=http://127.0.0.1:9", f"--ow-auth={random_auth()}"
+    )
     result.assert_outcomes(errors=1)
-    result.stdout.fnmatch_lines([
-        "*BackendError: controller never became ready",
-        "*pods of the failed OpenWhisk start (states, events, logs): *pods.txt",
-        "openwhisk: pods of the failed OpenWhisk start (states, events, logs): *pods.txt",
-    ])
+    result.stdout.fnmatch_lines(
+        [
+            "*BackendError: controller never became ready",
+            "*pods of the failed OpenWhisk start (states, events, logs): *pods.txt",
+            "openwhisk: pods of the failed OpenWhisk start (states, events, logs): *pods.txt",
+        ]
+    )
 
 
 def test_write_pod_dump_is_what_pod_dump_names(tmp_path: Path) -> None:

@@ -21,13 +21,23 @@ from pytest_openwhisk.measure.scrub import scrub
 from pytest_openwhisk.regress.fingerprint import diff
 
 #: unrelated plugins installed here that cost ~5 s per in-process pytester run (re-imported every run)
-OTHER_PLUGINS = ("-p", "no:hypothesispytest", "-p", "no:pytest-kind", "-p", "no:anyio", "-p", "no:xdist",
-                 "-p", "no:xdist.looponfail")
+OTHER_PLUGINS = (
+    "-p",
+    "no:hypothesispytest",
+    "-p",
+    "no:pytest-kind",
+    "-p",
+    "no:anyio",
+    "-p",
+    "no:xdist",
+    "-p",
+    "no:xdist.looponfail",
+)
 
 #: conftest for pytester runs: a scripted client and backend standing in for a cluster. Warm invocations
 #: take 2.0-2.4 ms and cold ones 300 ms, times the ``scale`` parameter. The backend's fingerprint
 #: deliberately contains the auth key, to prove it is masked before anything is saved.
-CONFTEST = '''
+CONFTEST = """
 import time
 
 import pytest
@@ -94,7 +104,7 @@ def ow_cluster(pytestconfig):
 @pytest.fixture(scope="session")
 def ow_client(ow_cluster):
     return FakeClient()
-'''
+"""
 SECRET_KEY = "SeCrEtKeYsEcReTkEySeCrEtKeYsEcReTkEy"
 
 TEST_FILE = """
@@ -145,12 +155,26 @@ def test_autosave_writes_one_entry_per_measurement(project: pytest.Pytester) -> 
     assert (info["ow_mode"], info["ow_action"]) == ("warm", "t0-hello")
     assert info["ow_summary"]["count"] == 12
     assert info["ow_summary"]["cold_ratio"] == 0
-    assert set(info["ow_samples"]) == {"latency_ms", "duration_ms", "wait_ms", "init_ms", "cpu_ms",
-                                       "memory_mb", "energy_j", "cold", "error"}
+    assert set(info["ow_samples"]) == {
+        "latency_ms",
+        "duration_ms",
+        "wait_ms",
+        "init_ms",
+        "cpu_ms",
+        "memory_mb",
+        "energy_j",
+        "cold",
+        "error",
+    }
     assert info["ow_samples"]["cold"] == [0] * 12
     assert info["ow_slo"] == [
-        {"metric": "p99", "target": "1s", "observed": pytest.approx(2.4, abs=0.01), "samples": 12,
-         "ok": True},
+        {
+            "metric": "p99",
+            "target": "1s",
+            "observed": pytest.approx(2.4, abs=0.01),
+            "samples": 12,
+            "ok": True,
+        },
         {"metric": "error_rate", "target": "0%", "observed": 0.0, "samples": 12, "ok": True},
     ]
     assert info["ow_monitoring"] == {"window_s": True}
@@ -178,8 +202,14 @@ def test_compare_cli_reads_two_saved_runs(project: pytest.Pytester) -> None:
     project.runpytest(*OTHER_PLUGINS, "--benchmark-autosave").assert_outcomes(passed=2)
     project.runpytest(*OTHER_PLUGINS, "--benchmark-autosave").assert_outcomes(passed=2)
     first, second = saved_runs(project)
-    proc = subprocess.run([sys.executable, "-m", "pytest_benchmark", "compare", str(first), str(second)],
-                          cwd=project.path, capture_output=True, text=True, timeout=60, check=False)
+    proc = subprocess.run(
+        [sys.executable, "-m", "pytest_benchmark", "compare", str(first), str(second)],
+        cwd=project.path,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
     assert proc.returncode == 0, proc.stderr
     lines = proc.stdout.splitlines()
     assert sum("test_hello[warm]" in line for line in lines) == 2
@@ -189,7 +219,8 @@ def test_compare_cli_reads_two_saved_runs(project: pytest.Pytester) -> None:
 
 
 def test_compare_fail_passes_when_unchanged_and_fails_on_regression(
-        project: pytest.Pytester, recwarn: pytest.WarningsRecorder) -> None:
+    project: pytest.Pytester, recwarn: pytest.WarningsRecorder
+) -> None:
     project.runpytest(*OTHER_PLUGINS, "--benchmark-autosave").assert_outcomes(passed=2)
     gate = ("--benchmark-compare", "--benchmark-compare-fail=median:1000%")
     same = project.runpytest(*OTHER_PLUGINS, *gate)
@@ -218,13 +249,15 @@ def test_slo_violation_fails_the_test_and_is_still_saved(pytester: pytest.Pytest
     """)
     result = pytester.runpytest(*OTHER_PLUGINS, "--benchmark-autosave")
     result.assert_outcomes(failed=1)
-    result.stdout.fnmatch_lines([
-        "*SLO violated in test_slo_violation_fails_the_test_and_is_still_saved.py::test_slow [[]warm[]]: "
-        "1 of 2 target(s) missed",
-        "metric     | target | observed | samples | verdict",
-        "p99        | 1ms    |   *ms |       5 | FAIL",
-        "error_rate | 1%     |    0.00% |       5 | PASS",
-    ])
+    result.stdout.fnmatch_lines(
+        [
+            "*SLO violated in test_slo_violation_fails_the_test_and_is_still_saved.py::test_slow [[]warm[]]: "
+            "1 of 2 target(s) missed",
+            "metric     | target | observed | samples | verdict",
+            "p99        | 1ms    |   *ms |       5 | FAIL",
+            "error_rate | 1%     |    0.00% |       5 | PASS",
+        ]
+    )
     assert "not reached" not in result.stdout.str()
     [path] = saved_runs(pytester)
     [entry] = json.loads(path.read_text())["benchmarks"]
@@ -242,20 +275,24 @@ def test_metric_without_samples_fails_the_test(pytester: pytest.Pytester) -> Non
     """)
     result = pytester.runpytest(*OTHER_PLUGINS)
     result.assert_outcomes(failed=1)
-    result.stdout.fnmatch_lines([
-        "*test_warm_only: no measurement produced samples for these targets: 1 of 1 target(s) missed",
-        "*cold_start_p95 | 2s     | no samples |       0 | FAIL",
-    ])
+    result.stdout.fnmatch_lines(
+        [
+            "*test_warm_only: no measurement produced samples for these targets: 1 of 1 target(s) missed",
+            "*cold_start_p95 | 2s     | no samples |       0 | FAIL",
+        ]
+    )
 
 
 def test_benchmark_disable_still_measures_and_applies_slos(project: pytest.Pytester) -> None:
-    project.makepyfile(test_fail="""
+    project.makepyfile(
+        test_fail="""
         import pytest
 
         @pytest.mark.ow_slo(p50="1ms")
         def test_fails(ow_bench):
             ow_bench.warm("hello", rounds=3, warmup=0)
-    """)
+    """
+    )
     result = project.runpytest(*OTHER_PLUGINS, "--benchmark-disable", "--benchmark-autosave")
     result.assert_outcomes(passed=2, failed=1)
     assert saved_runs(project) == []
@@ -296,6 +333,7 @@ def test_two_measurements_with_the_same_label_stay_apart(pytester: pytest.Pytest
 
 # -- unit ------------------------------------------------------------------------------------------------
 
+
 def test_scrub_masks_nested_values_and_keys() -> None:
     doc: Any = {"a": ["x u:k y", {"u:k": "k"}], "n": 3, "t": ("k",)}
     assert scrub(doc, ["u:k", "k"]) == {"a": ["x *** y", {"***": "***"}], "n": 3, "t": ["***"]}
@@ -311,8 +349,14 @@ def test_entry_stats_are_the_given_latencies() -> None:
     """A Metadata built by pytest-benchmark's own constructor from an EntrySource."""
     from pytest_benchmark.stats import Metadata
 
-    source = EntrySource(name="t[warm]", fullname="f::t[warm]", group="t", param=None, params=None,
-                         extra_info={"ow_mode": "warm"})
+    source = EntrySource(
+        name="t[warm]",
+        fullname="f::t[warm]",
+        group="t",
+        param=None,
+        params=None,
+        extra_info={"ow_mode": "warm"},
+    )
     entry = Metadata(source, 1, {})  # type: ignore[no-untyped-call]  # pytest-benchmark is untyped
     for value in (0.003, 0.001, 0.002):
         entry.stats.update(value)  # type: ignore[no-untyped-call]
@@ -326,6 +370,7 @@ def test_entry_stats_are_the_given_latencies() -> None:
 
 # -- against the embedded OpenWhisk (--ow-cluster=local) ---------------------------------------------------
 
+
 def test_local_autosave_carries_extra_info_and_fingerprint(pytester: pytest.Pytester) -> None:
     pytester.makepyfile("""
         CODE = "def main(args):\\n    return {'ok': True}\\n"
@@ -338,8 +383,14 @@ def test_local_autosave_carries_extra_info_and_fingerprint(pytester: pytest.Pyte
                 fh.write(ow_cluster.auth)
     """)
     out = pytester.path / "out.json"
-    result = pytester.runpytest(*OTHER_PLUGINS, "--ow-cluster=local", "--benchmark-autosave",
-                                f"--benchmark-json={out}", "-p", "no:cacheprovider")
+    result = pytester.runpytest(
+        *OTHER_PLUGINS,
+        "--ow-cluster=local",
+        "--benchmark-autosave",
+        f"--benchmark-json={out}",
+        "-p",
+        "no:cacheprovider",
+    )
     result.assert_outcomes(passed=1)
     [saved] = saved_runs(pytester)
     doc = json.loads(saved.read_text())
@@ -365,8 +416,14 @@ def test_local_autosave_carries_extra_info_and_fingerprint(pytester: pytest.Pyte
 def test_generated_machine_info_has_only_python_keys(pytester: pytest.Pytester) -> None:
     config = pytester.parseconfig()
     info = generate_machine_info(config)
-    assert set(info) == {"node", "python_compiler", "python_implementation", "python_implementation_version",
-                         "python_version", "python_build"}
+    assert set(info) == {
+        "node",
+        "python_compiler",
+        "python_implementation",
+        "python_implementation_version",
+        "python_version",
+        "python_build",
+    }
 
 
 def test_runner_assert_slo_checks_every_measurement(pytester: pytest.Pytester) -> None:
@@ -446,8 +503,9 @@ def test_compare_with_another_pool_setting_names_the_field(local_saved: pytest.P
     assert HOST_WARNING not in text
     assert text.count(OUR_WARNING) == 1
     assert "in 1 field(s)" in text
-    result.stdout.fnmatch_lines(["*FingerprintWarning: *",
-                                 "    ow_fingerprint.pool.idle_container_timeout_s: 600.0 -> 15.0"])
+    result.stdout.fnmatch_lines(
+        ["*FingerprintWarning: *", "    ow_fingerprint.pool.idle_container_timeout_s: 600.0 -> 15.0"]
+    )
 
 
 def test_compare_with_a_foreign_run_keeps_pytest_benchmarks_warning(local_saved: pytest.Pytester) -> None:
@@ -466,29 +524,52 @@ def test_compare_with_a_foreign_run_keeps_pytest_benchmarks_warning(local_saved:
 
 
 def test_fingerprint_difference_lines() -> None:
-    old = {"node": "local", "python_version": "3.11.7",
-           "ow_fingerprint": {"version": "1", "pool": {"prewarm": [{"kind": "nodejs:20"}], "memory": 1024},
-                              "auth_key": "old-secret", "gone": 1}}
-    new = {"node": "local", "python_version": "3.12.1",
-           "ow_fingerprint": {"version": "1", "pool": {"prewarm": [], "memory": 1024},
-                              "auth_key": "new-secret", "added": "x" * 200}}
+    old = {
+        "node": "local",
+        "python_version": "3.11.7",
+        "ow_fingerprint": {
+            "version": "1",
+            "pool": {"prewarm": [{"kind": "nodejs:20"}], "memory": 1024},
+            "auth_key": "old-secret",
+            "gone": 1,
+        },
+    }
+    new = {
+        "node": "local",
+        "python_version": "3.12.1",
+        "ow_fingerprint": {
+            "version": "1",
+            "pool": {"prewarm": [], "memory": 1024},
+            "auth_key": "new-secret",
+            "added": "x" * 200,
+        },
+    }
     paths = [d.key for d in diff(old, new)]
-    assert paths == ["ow_fingerprint.added", "ow_fingerprint.auth_key", "ow_fingerprint.gone",
-                     "ow_fingerprint.pool.prewarm", "python_version"]
+    assert paths == [
+        "ow_fingerprint.added",
+        "ow_fingerprint.auth_key",
+        "ow_fingerprint.gone",
+        "ow_fingerprint.pool.prewarm",
+        "python_version",
+    ]
     assert diff({"a": (1, 2)}, {"a": [1, 2]}) == []
     config = pytest.Config.__new__(pytest.Config)  # only its stash is used
     config.stash = pytest.Stash()
     text = fingerprint_message(config, ComparedRun("run 1", old), new)
     assert text is not None
     lines = text.splitlines()
-    assert lines[0] == ("Benchmark cluster differs from the compared run (run 1) in 5 field(s), "
-                        "so timings may not be comparable:")
+    assert lines[0] == (
+        "Benchmark cluster differs from the compared run (run 1) in 5 field(s), "
+        "so timings may not be comparable:"
+    )
     assert lines[1].startswith('  ow_fingerprint.added: (absent) -> "xxx')
     assert lines[1].endswith("...")
     assert len(lines[1]) < 130
-    assert lines[2:] == ["  ow_fingerprint.auth_key: *** -> ***",
-                         "  ow_fingerprint.gone: 1 -> (absent)",
-                         '  ow_fingerprint.pool.prewarm: [{"kind": "nodejs:20"}] -> []',
-                         '  python_version: "3.11.7" -> "3.12.1"']
+    assert lines[2:] == [
+        "  ow_fingerprint.auth_key: *** -> ***",
+        "  ow_fingerprint.gone: 1 -> (absent)",
+        '  ow_fingerprint.pool.prewarm: [{"kind": "nodejs:20"}] -> []',
+        '  python_version: "3.11.7" -> "3.12.1"',
+    ]
     assert "secret" not in text
     assert fingerprint_message(config, ComparedRun("run 1", old), old) is None

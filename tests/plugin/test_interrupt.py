@@ -32,12 +32,22 @@ SECRET = "23bc46b1-71f6-4ed5-8c54-816aa4f8c502:" + "123zO3xZCLrMN6v2BKK1dXYFpXlP
 
 def sample(i: int, error: str | None = None) -> Sample:
     """A successful warm sample number ``i``."""
-    return Sample(action="guest/t-hello", sent=1000.0 + i, received=1000.004 + i, latency_ms=4.0 + i,
-                  http_status=200, status="success", activation_id=f"{i:032x}", duration_ms=2.0,
-                  wait_ms=1.0, error=error)
+    return Sample(
+        action="guest/t-hello",
+        sent=1000.0 + i,
+        received=1000.004 + i,
+        latency_ms=4.0 + i,
+        http_status=200,
+        status="success",
+        activation_id=f"{i:032x}",
+        duration_ms=2.0,
+        wait_ms=1.0,
+        error=error,
+    )
 
 
 # -- the JSONL writer ------------------------------------------------------------------------------------
+
 
 def test_sample_log_streams_one_flushed_line_per_sample(tmp_path: Path) -> None:
     path = sample_log_path(tmp_path, "tests/test_x.py::test_a[64-b]", "concurrent-4x25")
@@ -101,6 +111,7 @@ def test_slug_is_bounded_and_unique() -> None:
 
 # -- the runners used directly ---------------------------------------------------------------------------
 
+
 class ScriptedClient:
     """Answers every invoke with a success record; runs ``hook(n)`` before the n-th call (1-based)."""
 
@@ -109,17 +120,28 @@ class ScriptedClient:
         self.lock = threading.Lock()
         self.hook = hook
 
-    def invoke(self, name: str, params: Mapping[str, Any] | list[Any] | None = None, *,
-               blocking: bool = True, check: bool = True) -> InvokeResult:
+    def invoke(
+        self,
+        name: str,
+        params: Mapping[str, Any] | list[Any] | None = None,
+        *,
+        blocking: bool = True,
+        check: bool = True,
+    ) -> InvokeResult:
         with self.lock:
             self.calls += 1
             n = self.calls
         if self.hook is not None:
             self.hook(n)
         now = time.time()
-        body = {"activationId": f"{n:032x}", "start": 1, "end": 3, "duration": 2,
-                "annotations": [{"key": "waitTime", "value": 1}],
-                "response": {"status": "success", "success": True, "result": {}}}
+        body = {
+            "activationId": f"{n:032x}",
+            "start": 1,
+            "end": 3,
+            "duration": 2,
+            "annotations": [{"key": "waitTime", "value": 1}],
+            "response": {"status": "success", "success": True, "result": {}},
+        }
         return InvokeResult(200, body, body["activationId"], now, now + 0.002, 2.0)
 
 
@@ -132,6 +154,7 @@ def interrupt_on(call: int) -> Any:
     def hook(n: int) -> None:
         if n == call:
             raise KeyboardInterrupt
+
     return hook
 
 
@@ -234,7 +257,7 @@ def pytest_unconfigure(config):
     print(f"SECRET-CHECK files={len(files)} leaked={leaked}")
 '''
 
-TEST_FILE = '''
+TEST_FILE = """
 import pytest
 
 CODE = "import time\\ndef main(args):\\n    time.sleep(0.02)\\n    return {'ok': True}\\n"
@@ -249,14 +272,17 @@ def test_measure(ow_action, ow_bench, sigint_on_invoke):
 
 def test_never_runs():
     raise AssertionError("the session should have stopped")
-'''
+"""
 
 MODES = {
     # mode: (code, measurement name, samples expected (None: not fixed))
     "warm": ("sigint_on_invoke(2 + 5 + 1); ow_bench.warm(action, rounds=200, warmup=2)", "warm", 5),
     "cold": ("sigint_on_invoke(2 + 1); ow_bench.cold(action, rounds=50)", "cold", 2),
-    "concurrent": ("sigint_on_invoke(3 + 6); ow_bench.concurrent(action, clients=3, per_client=200)",
-                   "concurrent-3x200", None),
+    "concurrent": (
+        "sigint_on_invoke(3 + 6); ow_bench.concurrent(action, clients=3, per_client=200)",
+        "concurrent-3x200",
+        None,
+    ),
 }
 
 
@@ -266,12 +292,17 @@ def test_ctrl_c_keeps_the_partial_measurement(pytester: pytest.Pytester, mode: s
     pytester.makeconftest(CONFTEST)
     pytester.makepyfile(test_inner=TEST_FILE.replace("MODE", code))
     out = pytester.path / "out.json"
-    result = pytester.runpytest_subprocess("--ow-prewarm=none", "-p", "no:cacheprovider", "-s",
-                                           f"--benchmark-json={out}", timeout=180)
+    result = pytester.runpytest_subprocess(
+        "--ow-prewarm=none", "-p", "no:cacheprovider", "-s", f"--benchmark-json={out}", timeout=180
+    )
     text = result.stdout.str() + result.stderr.str()
     assert result.ret == pytest.ExitCode.INTERRUPTED, text
-    result.stdout.fnmatch_lines([f"*MeasurementInterrupted: measurement '{name}' interrupted after *",
-                                 "*SECRET-CHECK files=2 leaked=[[][]]*"])
+    result.stdout.fnmatch_lines(
+        [
+            f"*MeasurementInterrupted: measurement '{name}' interrupted after *",
+            "*SECRET-CHECK files=2 leaked=[[][]]*",
+        ]
+    )
     assert "the interrupt did not stop" not in text
     assert "should have stopped" not in text
     assert "SLO violated" not in text

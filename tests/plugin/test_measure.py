@@ -21,17 +21,35 @@ from pytest_openwhisk.measure import (
 from pytest_openwhisk.samples import ACCEPTED_NO_RESULT, CLIENT_ERROR, Sample, sample_from_record
 
 
-def record(*, cold: bool = False, status: str = "success", duration: int = 5, wait: int = 2,
-           activation_id: str = "a" * 32, result: Any = None) -> dict[str, Any]:
+def record(
+    *,
+    cold: bool = False,
+    status: str = "success",
+    duration: int = 5,
+    wait: int = 2,
+    activation_id: str = "a" * 32,
+    result: Any = None,
+) -> dict[str, Any]:
     """An activation record as a blocking invoke returns it."""
-    annotations: list[dict[str, Any]] = [{"key": "path", "value": "guest/hello"},
-                                         {"key": "waitTime", "value": wait}]
+    annotations: list[dict[str, Any]] = [
+        {"key": "path", "value": "guest/hello"},
+        {"key": "waitTime", "value": wait},
+    ]
     if cold:
         annotations.append({"key": "initTime", "value": 300})
-    return {"activationId": activation_id, "start": 1_000, "end": 1_000 + duration, "duration": duration,
-            "annotations": annotations,
-            "response": {"status": status, "statusCode": 0, "success": status == "success",
-                         "result": result if result is not None else {"ok": True}}}
+    return {
+        "activationId": activation_id,
+        "start": 1_000,
+        "end": 1_000 + duration,
+        "duration": duration,
+        "annotations": annotations,
+        "response": {
+            "status": status,
+            "statusCode": 0,
+            "success": status == "success",
+            "result": result if result is not None else {"ok": True},
+        },
+    }
 
 
 class FakeClient:
@@ -44,8 +62,16 @@ class FakeClient:
         self.late: dict[str, dict[str, Any]] = {}
         self.answer = answer
 
-    def invoke(self, name: str, params: Mapping[str, Any] | list[Any] | None = None, *, blocking: bool = True,
-               result: bool = False, timeout_ms: int | None = None, check: bool = True) -> InvokeResult:
+    def invoke(
+        self,
+        name: str,
+        params: Mapping[str, Any] | list[Any] | None = None,
+        *,
+        blocking: bool = True,
+        result: bool = False,
+        timeout_ms: int | None = None,
+        check: bool = True,
+    ) -> InvokeResult:
         with self.lock:
             self.calls.append((name, params))
             cold = name in self.cold_next
@@ -81,8 +107,15 @@ class Act:
 
 
 def test_sample_from_a_cold_record() -> None:
-    s = sample_from_record("hello", record(cold=True, duration=350, wait=7), sent=1.0, received=1.5,
-                           latency_ms=500.0, http_status=200, mode="cold")
+    s = sample_from_record(
+        "hello",
+        record(cold=True, duration=350, wait=7),
+        sent=1.0,
+        received=1.5,
+        latency_ms=500.0,
+        http_status=200,
+        mode="cold",
+    )
     assert s.cold
     assert s.init_ms == 300
     assert s.wait_ms == 7
@@ -95,8 +128,15 @@ def test_sample_from_a_cold_record() -> None:
 
 
 def test_sample_from_a_failed_record_keeps_the_error() -> None:
-    s = sample_from_record("hello", record(status="application error", result={"error": "boom"}), sent=1.0,
-                           received=1.1, latency_ms=100.0, http_status=502, mode="warm")
+    s = sample_from_record(
+        "hello",
+        record(status="application error", result={"error": "boom"}),
+        sent=1.0,
+        received=1.1,
+        latency_ms=100.0,
+        http_status=502,
+        mode="warm",
+    )
     assert not s.ok
     assert not s.cold
     assert s.status == "application error"
@@ -129,8 +169,11 @@ def test_cold_forces_before_every_invocation() -> None:
 def sequence_record(components: list[str], activation_id: str = "s" * 32) -> dict[str, Any]:
     """A sequence activation record: no initTime of its own, component ids in ``logs``."""
     body = record(activation_id=activation_id)
-    body["annotations"] = [{"key": "path", "value": "guest/seq"}, {"key": "kind", "value": "sequence"},
-                           {"key": "waitTime", "value": 1}]
+    body["annotations"] = [
+        {"key": "path", "value": "guest/seq"},
+        {"key": "kind", "value": "sequence"},
+        {"key": "waitTime", "value": 1},
+    ]
     body["logs"] = components
     return body
 
@@ -143,8 +186,16 @@ class SequenceClient(FakeClient):
         self.fetched: list[str] = []
         self.round = 0
 
-    def invoke(self, name: str, params: Mapping[str, Any] | list[Any] | None = None, *, blocking: bool = True,
-               result: bool = False, timeout_ms: int | None = None, check: bool = True) -> InvokeResult:
+    def invoke(
+        self,
+        name: str,
+        params: Mapping[str, Any] | list[Any] | None = None,
+        *,
+        blocking: bool = True,
+        result: bool = False,
+        timeout_ms: int | None = None,
+        check: bool = True,
+    ) -> InvokeResult:
         with self.lock:
             self.calls.append((name, params))
             cold = name in self.cold_next
@@ -249,8 +300,14 @@ class WindowLog:
 
 def test_concurrent_opens_the_window_once_between_warmup_and_measured_phase() -> None:
     log = WindowLog()
-    m = run_concurrent(FakeClient(log.answer), Act(), clients=3, per_client=4, warmup=2,  # type: ignore[arg-type]
-                       before_window=log.hook)
+    m = run_concurrent(
+        FakeClient(log.answer),
+        Act(),
+        clients=3,
+        per_client=4,
+        warmup=2,  # type: ignore[arg-type]
+        before_window=log.hook,
+    )
     assert log.events.count("window") == 1
     assert log.events.index("window") == 3 * 2  # after every warm-up invocation, before any measured one
     assert len(log.events) == 3 * 2 + 1 + 3 * 4
@@ -259,16 +316,28 @@ def test_concurrent_opens_the_window_once_between_warmup_and_measured_phase() ->
 
 def test_concurrent_without_warmup_does_not_open_a_window() -> None:
     log = WindowLog()
-    run_concurrent(FakeClient(log.answer), Act(), clients=2, per_client=2, warmup=0,  # type: ignore[arg-type]
-                   before_window=log.hook)
+    run_concurrent(
+        FakeClient(log.answer),
+        Act(),
+        clients=2,
+        per_client=2,
+        warmup=0,  # type: ignore[arg-type]
+        before_window=log.hook,
+    )
     assert log.events == ["invoke"] * 4  # like run_warm: nothing to keep out of the window
 
 
 def test_concurrent_window_failure_stops_before_measuring_and_is_raised() -> None:
     log = WindowLog(fail=True)
     with pytest.raises(StartupTimeout, match="no fresh scrape"):
-        run_concurrent(FakeClient(log.answer), Act(), clients=3, per_client=4, warmup=1,  # type: ignore[arg-type]
-                       before_window=log.hook)
+        run_concurrent(
+            FakeClient(log.answer),
+            Act(),
+            clients=3,
+            per_client=4,
+            warmup=1,  # type: ignore[arg-type]
+            before_window=log.hook,
+        )
     assert log.events == ["invoke"] * 3 + ["window"]
 
 
@@ -290,8 +359,12 @@ def test_bench_opens_the_backends_window_after_the_warm_up(mode: str) -> None:
             log.events.append("monitor")
             return {"window": [start, end]}
 
-    runner = BenchRunner(client=FakeClient(log.answer), backend=Backend(),  # type: ignore[arg-type]
-                         config=SimpleNamespace(stash={}), nodeid="t::x")  # type: ignore[arg-type]
+    runner = BenchRunner(
+        client=FakeClient(log.answer),
+        backend=Backend(),  # type: ignore[arg-type]
+        config=SimpleNamespace(stash={}),
+        nodeid="t::x",
+    )  # type: ignore[arg-type]
     if mode == "warm":
         m = runner.warm("hello", rounds=3, warmup=2)
         expected = ["invoke"] * 2 + ["window"] + ["invoke"] * 3 + ["monitor"]
@@ -340,11 +413,14 @@ def test_connection_refused_is_recorded_not_raised() -> None:
     assert "key" not in (m.samples[0].error or "").replace("keep", "")
 
 
-@pytest.mark.parametrize(("kwargs", "message"), [
-    ({"rounds": 0}, r"rounds=0 is invalid; use an integer >= 1, e.g. rounds=10"),
-    ({"rounds": 2.5}, r"rounds=2.5 is invalid"),
-    ({"warmup": -1}, r"warmup=-1 is invalid; use an integer >= 0"),
-])
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"rounds": 0}, r"rounds=0 is invalid; use an integer >= 1, e.g. rounds=10"),
+        ({"rounds": 2.5}, r"rounds=2.5 is invalid"),
+        ({"warmup": -1}, r"warmup=-1 is invalid; use an integer >= 0"),
+    ],
+)
 def test_bad_counts_are_rejected(kwargs: dict[str, Any], message: str) -> None:
     with pytest.raises(ValueError, match=message):
         run_warm(FakeClient(), "hello", **kwargs)  # type: ignore[arg-type]
@@ -356,8 +432,10 @@ def test_concurrent_rejects_zero_clients() -> None:
 
 
 def test_measurement_from_external_samples_takes_the_window() -> None:
-    samples = [Sample("a", sent=10.0, received=10.5, latency_ms=500, http_status=200, status="success"),
-               Sample("a", sent=11.0, received=13.0, latency_ms=2000, http_status=200, status="success")]
+    samples = [
+        Sample("a", sent=10.0, received=10.5, latency_ms=500, http_status=200, status="success"),
+        Sample("a", sent=11.0, received=13.0, latency_ms=2000, http_status=200, status="success"),
+    ]
     m = measurement_from_samples("burst", "open-loop", "a", samples, {"rate": 5})
     assert (m.started, m.ended) == (10.0, 13.0)
     assert m.extra == {"rate": 5}
@@ -365,6 +443,7 @@ def test_measurement_from_external_samples_takes_the_window() -> None:
 
 
 # -- against the embedded OpenWhisk (--ow-cluster=local) ---------------------------------------------------
+
 
 def test_local_cold_and_warm_detection(pytester: pytest.Pytester) -> None:
     pytester.makepyfile("""
@@ -386,11 +465,21 @@ def test_local_cold_and_warm_detection(pytester: pytest.Pytester) -> None:
             many = ow_bench.concurrent(action, clients=2, per_client=3, warmup=1)
             assert len(many.samples) == 6 and many.summary()["errors"] == 0
     """)
-    result = pytester.runpytest("-p", "no:hypothesispytest", "-p", "no:pytest-kind", "-p", "no:anyio",
-                                "--ow-cluster=local", "-p", "no:cacheprovider")
+    result = pytester.runpytest(
+        "-p",
+        "no:hypothesispytest",
+        "-p",
+        "no:pytest-kind",
+        "-p",
+        "no:anyio",
+        "--ow-cluster=local",
+        "-p",
+        "no:cacheprovider",
+    )
     result.assert_outcomes(passed=1)
-    result.stdout.fnmatch_lines(["*openwhisk measurements*", "*test_modes*cold*cold*3*3 (100%)*",
-                                 "*test_modes*warm*warm*8*0 (0%)*"])
+    result.stdout.fnmatch_lines(
+        ["*openwhisk measurements*", "*test_modes*cold*cold*3*3 (100%)*", "*test_modes*warm*warm*8*0 (0%)*"]
+    )
 
 
 def test_local_cold_sequence_counts_component_cold_starts(pytester: pytest.Pytester) -> None:

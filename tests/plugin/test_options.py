@@ -30,8 +30,19 @@ SHOW_SETTINGS = """
 
 @pytest.mark.parametrize(
     ("text", "seconds"),
-    [("250ms", 0.25), ("500ms", 0.5), (".5s", 0.5), ("1.5s", 1.5), ("1s", 1.0), ("15s", 15.0), ("2m", 120.0),
-     ("5m", 300.0), ("1h", 3600.0), ("1.5h", 5400.0), (" 10m ", 600.0)],
+    [
+        ("250ms", 0.25),
+        ("500ms", 0.5),
+        (".5s", 0.5),
+        ("1.5s", 1.5),
+        ("1s", 1.0),
+        ("15s", 15.0),
+        ("2m", 120.0),
+        ("5m", 300.0),
+        ("1h", 3600.0),
+        ("1.5h", 5400.0),
+        (" 10m ", 600.0),
+    ],
 )
 def test_parse_duration_accepts_units(text: str, seconds: float) -> None:
     assert parse_duration(text) == seconds
@@ -257,8 +268,14 @@ def test_values_files_resolve_and_must_exist(pytester: pytest.Pytester) -> None:
     )
     (pytester.path / "a.yaml").write_text("{}\n")
     (pytester.path / "b.yaml").write_text("{}\n")
-    result = pytester.runpytest("-s", "--ow-cluster=existing", "--ow-apihost=http://127.0.0.1:9",
-                                f"--ow-auth={KEY}", "--ow-values=a.yaml", "--ow-values=b.yaml")
+    result = pytester.runpytest(
+        "-s",
+        "--ow-cluster=existing",
+        "--ow-apihost=http://127.0.0.1:9",
+        f"--ow-auth={KEY}",
+        "--ow-values=a.yaml",
+        "--ow-values=b.yaml",
+    )
     result.assert_outcomes(passed=1)
     assert any(line.endswith("VALUES ['a.yaml', 'b.yaml']") for line in result.outlines)
 
@@ -355,14 +372,14 @@ def test_existing_with_kubeconfig_needs_no_apihost_or_auth(pytester: pytest.Pyte
         ["*SETTING kubeconfig=kc.yaml apihost=None auth=None chart_version=None <default>"]
     )
     result.stdout.fnmatch_lines(
-        ["openwhisk: kubeconfig=kc.yaml (cli), helm-release=owdev (default), helm-namespace=openwhisk "
-         "(default), chart=https://openwhisk.apache.org/charts (default)"]
+        [
+            "openwhisk: kubeconfig=kc.yaml (cli), helm-release=owdev (default), helm-namespace=openwhisk "
+            "(default), chart=https://openwhisk.apache.org/charts (default)"
+        ]
     )
 
 
-@pytest.mark.parametrize(
-    ("where", "source"), [("cli", "cli"), ("env", "env"), ("ini", "ini")]
-)
+@pytest.mark.parametrize(("where", "source"), [("cli", "cli"), ("env", "env"), ("ini", "ini")])
 @pytest.mark.usefixtures("helm_on_path")
 def test_chart_version_from_every_source(
     pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch, where: str, source: str

@@ -13,14 +13,29 @@ from pytest_openwhisk.slo import evaluate
 
 def make(latency: float, *, ok: bool = True, cold: bool = False) -> Sample:
     """A synthetic sample."""
-    return Sample(action="a", sent=0.0, received=latency / 1000, latency_ms=latency, http_status=200,
-                  status="success" if ok else "application error", init_ms=250.0 if cold else None, cold=cold)
+    return Sample(
+        action="a",
+        sent=0.0,
+        received=latency / 1000,
+        latency_ms=latency,
+        http_status=200,
+        status="success" if ok else "application error",
+        init_ms=250.0 if cold else None,
+        cold=cold,
+    )
 
 
 def measurement(name: str, mode: str, samples: list[Sample], **targets: str) -> Measurement:
     """A Measurement with the verdicts of ``targets``."""
-    m = Measurement(name=name, mode=mode, action="hello", samples=samples, started=0, ended=1,
-                    test="tests/test_x.py::test_hello")
+    m = Measurement(
+        name=name,
+        mode=mode,
+        action="hello",
+        samples=samples,
+        started=0,
+        ended=1,
+        test="tests/test_x.py::test_hello",
+    )
     m.slo = evaluate(targets, samples)
     return m
 
@@ -44,19 +59,50 @@ def test_rows_show_percentiles_cold_errors_and_verdicts() -> None:
     warm = measurement("warm", "warm", [make(float(i)) for i in range(1, 101)], p99="50ms", error_rate="1%")
     cold = measurement("cold", "cold", [make(300.0, cold=True), make(310.0, cold=True), make(5.0, ok=False)])
     header, rule, first, second = format_summary([warm, cold])
-    assert header.split() == ["test", "measurement", "mode", "samples", "p50", "ms", "p95", "ms", "p99", "ms",
-                              "cold", "errors", "slo"]
+    assert header.split() == [
+        "test",
+        "measurement",
+        "mode",
+        "samples",
+        "p50",
+        "ms",
+        "p95",
+        "ms",
+        "p99",
+        "ms",
+        "cold",
+        "errors",
+        "slo",
+    ]
     assert set(rule) == {"-", " "}
-    assert first.split()[:8] == ["tests/test_x.py::test_hello", "warm", "warm", "100", "50.50", "95.05",
-                                 "99.01", "0"]
+    assert first.split()[:8] == [
+        "tests/test_x.py::test_hello",
+        "warm",
+        "warm",
+        "100",
+        "50.50",
+        "95.05",
+        "99.01",
+        "0",
+    ]
     assert "p99<=50ms FAIL (99.01ms), error_rate<=1% PASS (0.00%)" in first
-    assert second.split()[:10] == ["tests/test_x.py::test_hello", "cold", "cold", "3", "300.00", "309.00",
-                                   "309.80", "2", "(67%)", "1"]
+    assert second.split()[:10] == [
+        "tests/test_x.py::test_hello",
+        "cold",
+        "cold",
+        "3",
+        "300.00",
+        "309.00",
+        "309.80",
+        "2",
+        "(67%)",
+        "1",
+    ]
     assert second.endswith(" -")
     # columns line up: every row has the samples column ending at the same offset
     end = header.index("samples") + len("samples")
-    assert first[end - 3:end] == "100"
-    assert second[end - 1:end] == "3"
+    assert first[end - 3 : end] == "100"
+    assert second[end - 1 : end] == "3"
 
 
 def test_throughput_verdict_reads_as_a_lower_bound() -> None:

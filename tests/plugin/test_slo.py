@@ -19,24 +19,59 @@ from pytest_openwhisk.slo import (
 )
 
 #: unrelated plugins installed here that cost ~5 s per in-process pytester run (re-imported every run)
-OTHER_PLUGINS = ("-p", "no:hypothesispytest", "-p", "no:pytest-kind", "-p", "no:anyio", "-p", "no:xdist",
-                 "-p", "no:xdist.looponfail")
+OTHER_PLUGINS = (
+    "-p",
+    "no:hypothesispytest",
+    "-p",
+    "no:pytest-kind",
+    "-p",
+    "no:anyio",
+    "-p",
+    "no:xdist",
+    "-p",
+    "no:xdist.looponfail",
+)
 
 
-def make(latency: float, *, sent: float = 0.0, ok: bool = True, cold: bool = False,
-         duration: float | None = None, wait: float | None = None) -> Sample:
+def make(
+    latency: float,
+    *,
+    sent: float = 0.0,
+    ok: bool = True,
+    cold: bool = False,
+    duration: float | None = None,
+    wait: float | None = None,
+) -> Sample:
     """A synthetic sample (cold ones carry an initTime)."""
-    return Sample(action="a", sent=sent, received=sent + latency / 1000, latency_ms=latency,
-                  http_status=200 if ok else 502, status="success" if ok else "application error",
-                  duration_ms=duration, wait_ms=wait, init_ms=100.0 if cold else None, cold=cold)
+    return Sample(
+        action="a",
+        sent=sent,
+        received=sent + latency / 1000,
+        latency_ms=latency,
+        http_status=200 if ok else 502,
+        status="success" if ok else "application error",
+        duration_ms=duration,
+        wait_ms=wait,
+        init_ms=100.0 if cold else None,
+        cold=cold,
+    )
 
 
 # -- parsing --------------------------------------------------------------------------------------------
 
-@pytest.mark.parametrize(("metric", "text", "ms"), [
-    ("p99", "250ms", 250.0), ("p50", "1s", 1000.0), ("max", "1.5s", 1500.0), ("mean", "2m", 120_000.0),
-    ("cold_start_p95", " 2 s ", 2000.0), ("server_p99", ".5s", 500.0), ("p99", "1h", 3_600_000.0),
-])
+
+@pytest.mark.parametrize(
+    ("metric", "text", "ms"),
+    [
+        ("p99", "250ms", 250.0),
+        ("p50", "1s", 1000.0),
+        ("max", "1.5s", 1500.0),
+        ("mean", "2m", 120_000.0),
+        ("cold_start_p95", " 2 s ", 2000.0),
+        ("server_p99", ".5s", 500.0),
+        ("p99", "1h", 3_600_000.0),
+    ],
+)
 def test_durations(metric: str, text: str, ms: float) -> None:
     target = parse_target(metric, text)
     assert target.value == ms
@@ -52,9 +87,24 @@ def test_rates_and_throughput() -> None:
 
 
 def test_metric_names_cover_every_family() -> None:
-    for name in ("p50", "p90", "p95", "p99", "max", "mean", "server_p99", "duration_p50", "wait_p95",
-                 "init_p50", "cold_start_max", "warm_p99", "overhead_p50", "cold_ratio", "error_rate",
-                 "throughput"):
+    for name in (
+        "p50",
+        "p90",
+        "p95",
+        "p99",
+        "max",
+        "mean",
+        "server_p99",
+        "duration_p50",
+        "wait_p95",
+        "init_p50",
+        "cold_start_max",
+        "warm_p99",
+        "overhead_p50",
+        "cold_ratio",
+        "error_rate",
+        "throughput",
+    ):
         assert name in METRICS
 
 
@@ -70,21 +120,40 @@ def test_unknown_metric_names_value_allowed_and_example() -> None:
     assert 'Example: @pytest.mark.ow_slo(p95="250ms"' in text
 
 
-@pytest.mark.parametrize(("metric", "value", "message"), [
-    ("p99", "fast", r"invalid SLO value p99='fast': a duration needs a unit \(ms, s, m or h\); "
-                    r'use e.g. p99="250ms", ".5s", "1.5s" or "2m"'),
-    ("p99", 250, r"invalid SLO value p99=250: a duration needs a unit"),
-    ("p95", "250", r"invalid SLO value p95='250': a duration needs a unit"),
-    ("p95", "-1s", r"invalid SLO value p95='-1s'"),
-    ("p95", "3d", r"invalid SLO value p95='3d'"),
-    ("error_rate", "0.01", r"invalid SLO value error_rate='0.01': a rate is a percentage from 0% to 100%; "
-                           r'use e.g. error_rate="1%" or "0.5%"'),
-    ("error_rate", 0.01, r"invalid SLO value error_rate=0.01: a rate is a percentage"),
-    ("cold_ratio", "150%", r"invalid SLO value cold_ratio='150%': a rate is a percentage from 0% to 100%"),
-    ("throughput", "800", r"invalid SLO value throughput='800': a throughput is invocations per second or "
-                          r'minute; use e.g. throughput="800/s" or "6000/min"'),
-    ("throughput", "fast/s", r"invalid SLO value throughput='fast/s'"),
-])
+@pytest.mark.parametrize(
+    ("metric", "value", "message"),
+    [
+        (
+            "p99",
+            "fast",
+            r"invalid SLO value p99='fast': a duration needs a unit \(ms, s, m or h\); "
+            r'use e.g. p99="250ms", ".5s", "1.5s" or "2m"',
+        ),
+        ("p99", 250, r"invalid SLO value p99=250: a duration needs a unit"),
+        ("p95", "250", r"invalid SLO value p95='250': a duration needs a unit"),
+        ("p95", "-1s", r"invalid SLO value p95='-1s'"),
+        ("p95", "3d", r"invalid SLO value p95='3d'"),
+        (
+            "error_rate",
+            "0.01",
+            r"invalid SLO value error_rate='0.01': a rate is a percentage from 0% to 100%; "
+            r'use e.g. error_rate="1%" or "0.5%"',
+        ),
+        ("error_rate", 0.01, r"invalid SLO value error_rate=0.01: a rate is a percentage"),
+        (
+            "cold_ratio",
+            "150%",
+            r"invalid SLO value cold_ratio='150%': a rate is a percentage from 0% to 100%",
+        ),
+        (
+            "throughput",
+            "800",
+            r"invalid SLO value throughput='800': a throughput is invocations per second or "
+            r'minute; use e.g. throughput="800/s" or "6000/min"',
+        ),
+        ("throughput", "fast/s", r"invalid SLO value throughput='fast/s'"),
+    ],
+)
 def test_bad_values_name_value_rule_and_example(metric: str, value: object, message: str) -> None:
     with pytest.raises(SloConfigError, match=message):
         parse_target(metric, value)
@@ -96,6 +165,7 @@ def test_config_error_is_a_value_error() -> None:
 
 
 # -- evaluation -----------------------------------------------------------------------------------------
+
 
 def test_pass_and_fail_verdicts() -> None:
     samples = [make(float(ms), sent=i * 0.1) for i, ms in enumerate(range(1, 101))]
@@ -140,8 +210,12 @@ def test_cold_and_warm_metrics_use_their_population() -> None:
 
 def test_server_and_breakdown_metrics() -> None:
     samples = [make(20, duration=8, wait=2), make(30, duration=18, wait=2)]
-    by = {v.metric: v for v in evaluate({"server_max": "20ms", "duration_p50": "10ms", "overhead_max": "5ms",
-                                        "wait_mean": "2ms"}, samples)}
+    by = {
+        v.metric: v
+        for v in evaluate(
+            {"server_max": "20ms", "duration_p50": "10ms", "overhead_max": "5ms", "wait_mean": "2ms"}, samples
+        )
+    }
     assert by["server_max"].ok
     assert by["server_max"].observed == 20
     assert not by["duration_p50"].ok
@@ -183,9 +257,13 @@ def test_mode_applicability() -> None:
 
 # -- table and assert_slo -------------------------------------------------------------------------------
 
+
 def test_table_is_aligned() -> None:
-    verdicts = [Verdict("p99", "1ms", 12.3456, 20, False), Verdict("error_rate", "1%", 0.0, 20, True, "rate"),
-                Verdict("cold_start_p95", "2s", None, 0, False)]
+    verdicts = [
+        Verdict("p99", "1ms", 12.3456, 20, False),
+        Verdict("error_rate", "1%", 0.0, 20, True, "rate"),
+        Verdict("cold_start_p95", "2s", None, 0, False),
+    ]
     lines = format_table(verdicts, "title").splitlines()
     assert lines[0] == "title"
     assert lines[1].split(" | ") == ["metric        ", "target", "  observed", "samples", "verdict"]
@@ -197,8 +275,15 @@ def test_table_is_aligned() -> None:
 
 
 def test_assert_slo_raises_with_table_and_records_verdicts() -> None:
-    m = Measurement(name="warm", mode="warm", action="hello", samples=[make(5.0), make(7.0)],
-                    started=0, ended=1, test="t.py::test_x")
+    m = Measurement(
+        name="warm",
+        mode="warm",
+        action="hello",
+        samples=[make(5.0), make(7.0)],
+        started=0,
+        ended=1,
+        test="t.py::test_x",
+    )
     with pytest.raises(SloViolation) as info:
         assert_slo(m, p50="1ms", error_rate="1%")
     text = str(info.value)
@@ -220,6 +305,7 @@ def test_assert_slo_needs_targets() -> None:
 
 # -- markers at collection ------------------------------------------------------------------------------
 
+
 def test_bad_marker_is_a_usage_error_at_collection(pytester: pytest.Pytester) -> None:
     pytester.makepyfile("""
         import pytest
@@ -234,11 +320,13 @@ def test_bad_marker_is_a_usage_error_at_collection(pytester: pytest.Pytester) ->
     """)
     result = pytester.runpytest(*OTHER_PLUGINS)
     assert result.ret == pytest.ExitCode.USAGE_ERROR
-    result.stderr.fnmatch_lines([
-        "ERROR: invalid ow_slo marker:",
-        "*test_bad_marker_is_a_usage_error_at_collection.py::test_a: invalid SLO value p99='fast'*",
-        "*::test_b: unknown SLO metric 'p97'; allowed: *",
-    ])
+    result.stderr.fnmatch_lines(
+        [
+            "ERROR: invalid ow_slo marker:",
+            "*test_bad_marker_is_a_usage_error_at_collection.py::test_a: invalid SLO value p99='fast'*",
+            "*::test_b: unknown SLO metric 'p97'; allowed: *",
+        ]
+    )
 
 
 def test_positional_marker_argument_is_rejected(pytester: pytest.Pytester) -> None:
@@ -269,6 +357,7 @@ def test_marker_without_ow_bench_fails_the_test(pytester: pytest.Pytester) -> No
 
 # -- against the embedded OpenWhisk (--ow-cluster=local) ---------------------------------------------------
 
+
 def test_local_slo_pass_and_fail(pytester: pytest.Pytester) -> None:
     pytester.makepyfile("""
         import pytest
@@ -286,8 +375,11 @@ def test_local_slo_pass_and_fail(pytester: pytest.Pytester) -> None:
     """)
     result = pytester.runpytest(*OTHER_PLUGINS, "--ow-cluster=local", "-p", "no:cacheprovider")
     result.assert_outcomes(passed=1, failed=1)
-    result.stdout.fnmatch_lines([
-        "*SLO violated in test_local_slo_pass_and_fail.py::test_misses [[]warm[]]: 1 of 1 target(s) missed",
-        "metric | target | observed | samples | verdict",
-        "p99    | 1ms    | *ms |       5 | FAIL",
-    ])
+    result.stdout.fnmatch_lines(
+        [
+            "*SLO violated in test_local_slo_pass_and_fail.py::test_misses [[]warm[]]: "
+            "1 of 1 target(s) missed",
+            "metric | target | observed | samples | verdict",
+            "p99    | 1ms    | *ms |       5 | FAIL",
+        ]
+    )

@@ -6,24 +6,42 @@ import pytest
 
 from pytest_openwhisk.samples import CLIENT_ERROR, Sample
 from pytest_openwhisk.stats import (
+    activation_throughput_rps,
+    client_throughput_rps,
+    cost,
+    distribution,
     errors_by_status,
     field_values,
     latencies_ms,
     percentile,
     stdev,
     summarize,
-    activation_throughput_rps,
-    client_throughput_rps,
-    cost,
-    distribution,
 )
 
 
-def make(latency: float, *, sent: float = 0.0, status: str = "success", http: int = 200,
-         duration: float | None = None, wait: float | None = None, init: float | None = None) -> Sample:
+def make(
+    latency: float,
+    *,
+    sent: float = 0.0,
+    status: str = "success",
+    http: int = 200,
+    duration: float | None = None,
+    wait: float | None = None,
+    init: float | None = None,
+) -> Sample:
     """A synthetic sample."""
-    return Sample(action="a", sent=sent, received=sent + latency / 1000, latency_ms=latency, http_status=http,
-                  status=status, duration_ms=duration, wait_ms=wait, init_ms=init, cold=init is not None)
+    return Sample(
+        action="a",
+        sent=sent,
+        received=sent + latency / 1000,
+        latency_ms=latency,
+        http_status=http,
+        status=status,
+        duration_ms=duration,
+        wait_ms=wait,
+        init_ms=init,
+        cold=init is not None,
+    )
 
 
 def test_percentile_linear_interpolation() -> None:
@@ -86,8 +104,16 @@ def test_activation_throughput_over_the_server_window() -> None:
 
 def test_distribution_block() -> None:
     assert distribution([1.0, 2.0, 3.0, 4.0]) == {
-        "count": 4, "min": 1.0, "p50": 2.5, "p90": pytest.approx(3.7), "p95": pytest.approx(3.85),
-        "p99": pytest.approx(3.97), "max": 4.0, "mean": 2.5, "stdev": pytest.approx(1.2909944)}
+        "count": 4,
+        "min": 1.0,
+        "p50": 2.5,
+        "p90": pytest.approx(3.7),
+        "p95": pytest.approx(3.85),
+        "p99": pytest.approx(3.97),
+        "max": 4.0,
+        "mean": 2.5,
+        "stdev": pytest.approx(1.2909944),
+    }
     assert distribution([])["p50"] is None
 
 
@@ -104,8 +130,12 @@ def test_cost_reads_cpu_memory_and_energy_of_samples_that_carry_them() -> None:
 
 
 def test_errors_by_status_counts_failures_only() -> None:
-    samples = [make(1), make(1, status="application error", http=502),
-               make(1, status="application error", http=502), make(1, status=CLIENT_ERROR, http=0)]
+    samples = [
+        make(1),
+        make(1, status="application error", http=502),
+        make(1, status="application error", http=502),
+        make(1, status=CLIENT_ERROR, http=0),
+    ]
     assert errors_by_status(samples) == {"application error": 2, CLIENT_ERROR: 1}
 
 
@@ -114,9 +144,20 @@ def test_summary_has_the_documented_shape_and_values() -> None:
     samples[0] = make(400, sent=0, duration=350, wait=3, init=300)
     samples[9] = make(1, sent=9, status="application error", http=502, duration=1, wait=0)
     summary = summarize(samples)
-    assert set(summary) == {"count", "errors", "error_rate", "cold_count", "cold_ratio",
-                            "client_throughput_rps", "activation_throughput_rps", "latency_ms", "server_ms",
-                            "breakdown", "cost", "errors_by_status"}
+    assert set(summary) == {
+        "count",
+        "errors",
+        "error_rate",
+        "cold_count",
+        "cold_ratio",
+        "client_throughput_rps",
+        "activation_throughput_rps",
+        "latency_ms",
+        "server_ms",
+        "breakdown",
+        "cost",
+        "errors_by_status",
+    }
     assert summary["count"] == 10
     assert summary["errors"] == 1
     assert summary["error_rate"] == pytest.approx(0.1)

@@ -77,8 +77,9 @@ def test_normal_p_tracks_the_bootstrap_p_but_is_continuous(latency: Latency) -> 
 # --- the gate over many benchmarks -------------------------------------------------------------------
 
 
-def _many(build_run: BuildRun, count: int, slow: dict[str, float] | None = None,
-          seed: int = 2024) -> tuple[Run, Run]:
+def _many(
+    build_run: BuildRun, count: int, slow: dict[str, float] | None = None, seed: int = 2024
+) -> tuple[Run, Run]:
     rng = np.random.default_rng(seed)
     names = [f"test_{i:02d}" for i in range(count)]
     base = {name: latencies(rng, 100) for name in names}

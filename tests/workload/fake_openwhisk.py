@@ -113,9 +113,16 @@ class FakeOpenWhisk:
         annotations = [{"key": "waitTime", "value": 3}, {"key": "path", "value": f"guest/{name}"}]
         if cold:
             annotations.append({"key": "initTime", "value": 40})
-        record = {"activationId": uuid.uuid4().hex, "name": name, "namespace": "guest", "start": start,
-                  "end": end, "duration": end - start, "annotations": annotations,
-                  "response": {"status": "success", "success": True, "result": {"ok": True}}}
+        record = {
+            "activationId": uuid.uuid4().hex,
+            "name": name,
+            "namespace": "guest",
+            "start": start,
+            "end": end,
+            "duration": end - start,
+            "annotations": annotations,
+            "response": {"status": "success", "success": True, "result": {"ok": True}},
+        }
         self.records.append(record)
         if request.query.get("blocking") == "true":
             return web.json_response(record)
@@ -133,5 +140,4 @@ class FakeOpenWhisk:
         if "upto" in q:
             rows = [r for r in rows if r["start"] <= int(q["upto"])]
         skip, limit = int(q.get("skip", 0)), int(q.get("limit", 30)) or 200
-        return web.json_response(rows[skip:skip + limit])
-
+        return web.json_response(rows[skip : skip + limit])

@@ -25,14 +25,29 @@ T0 = 1_700_000_000.0
 AUTH = "user:secretkey"
 
 
-def _sample(i: int, *, status: str = "success", cold: bool = False, http: int = 200, duration: float = 10.0,
-            action: str = "f") -> Sample:
+def _sample(
+    i: int,
+    *,
+    status: str = "success",
+    cold: bool = False,
+    http: int = 200,
+    duration: float = 10.0,
+    action: str = "f",
+) -> Sample:
     intended = T0 + i * 0.1
     sent = intended + 0.001
     received = sent + (duration + 5.0) / 1000.0
-    s = Sample(action=action, sent=sent, received=received, latency_ms=(received - sent) * 1000,
-               http_status=http, status=status, activation_id=f"{i:032x}", intended=intended,
-               mode="open-loop")
+    s = Sample(
+        action=action,
+        sent=sent,
+        received=received,
+        latency_ms=(received - sent) * 1000,
+        http_status=http,
+        status=status,
+        activation_id=f"{i:032x}",
+        intended=intended,
+        mode="open-loop",
+    )
     if status not in (DROPPED, CLIENT_ERROR):
         s.start_ms = int(sent * 1000) + 1
         s.end_ms = s.start_ms + int(duration)
@@ -43,15 +58,28 @@ def _sample(i: int, *, status: str = "success", cold: bool = False, http: int = 
 
 
 def _result(samples: list[Sample], workload: Workload) -> SendResult:
-    records = [Record(Arrival(offset=(s.intended or T0) - T0, instance=workload.instances[0].name,
-                              action=s.action, seq=i), s) for i, s in enumerate(samples)]
-    return SendResult(workload=workload, schedule=build_schedule(workload), records=records, started=T0,
-                      ended=T0 + workload.duration_s)
+    records = [
+        Record(
+            Arrival(
+                offset=(s.intended or T0) - T0, instance=workload.instances[0].name, action=s.action, seq=i
+            ),
+            s,
+        )
+        for i, s in enumerate(samples)
+    ]
+    return SendResult(
+        workload=workload,
+        schedule=build_schedule(workload),
+        records=records,
+        started=T0,
+        ended=T0 + workload.duration_s,
+    )
 
 
 def _synthetic() -> SendResult:
-    workload = Workload("syn", 2.0, seed=1,
-                        instances=(Instance("i", "f", distribution="uniform", rate=10.0),))
+    workload = Workload(
+        "syn", 2.0, seed=1, instances=(Instance("i", "f", distribution="uniform", rate=10.0),)
+    )
     samples = [_sample(i, cold=i < 2, duration=50.0 if i < 2 else 10.0) for i in range(16)]
     samples.append(_sample(16, status="application error"))
     samples.append(_sample(17, status=CLIENT_ERROR, http=429))
@@ -66,8 +94,12 @@ def test_function_statistics_on_synthetic_records() -> None:
     assert stats["ok"] == 16
     assert stats["errors"] == 4
     assert stats["error_rate"] == pytest.approx(0.2)
-    assert stats["errors_by_class"] == {"HTTP 429": 1, "application error": 1, "client error": 1,
-                                        "dropped": 1}
+    assert stats["errors_by_class"] == {
+        "HTTP 429": 1,
+        "application error": 1,
+        "client error": 1,
+        "dropped": 1,
+    }
     assert stats["dropped"] == 1
     assert stats["cold_count"] == 2
     assert stats["cold_ratio"] == pytest.approx(2 / 17)  # of the 17 samples with an activation record
@@ -129,9 +161,15 @@ def test_plots_and_html_are_written(tmp_path: Path) -> None:
 
 
 def test_join_fills_non_blocking_samples_from_the_rest_api(fake: FakeOpenWhisk) -> None:
-    workload = Workload("nb", 0.6, seed=2, instances=(
-        Instance("a", "fn", distribution="uniform", rate=400.0),
-        Instance("b", "other", distribution="uniform", rate=20.0)))
+    workload = Workload(
+        "nb",
+        0.6,
+        seed=2,
+        instances=(
+            Instance("a", "fn", distribution="uniform", rate=400.0),
+            Instance("b", "other", distribution="uniform", rate=20.0),
+        ),
+    )
     result = OpenLoopSender(fake.apihost, AUTH, "guest").run(workload)
     assert {s.status for s in result.samples} == {ACCEPTED_NO_RESULT}
     from pytest_openwhisk.client import OpenWhiskClient
@@ -155,12 +193,19 @@ class _Partial:
         self.records = [r for r in records if r["activationId"] != hide]
         self.calls = 0
 
-    def list_activations(self, name: str | None = None, *, limit: int = 30, skip: int = 0,
-                         since: int | None = None, upto: int | None = None,
-                         docs: bool = False) -> list[Any]:
+    def list_activations(
+        self,
+        name: str | None = None,
+        *,
+        limit: int = 30,
+        skip: int = 0,
+        since: int | None = None,
+        upto: int | None = None,
+        docs: bool = False,
+    ) -> list[Any]:
         self.calls += 1
         rows = [r for r in self.records if r["name"] == name]
-        return rows[skip:skip + limit]
+        return rows[skip : skip + limit]
 
 
 def test_missing_records_are_reported_not_hidden(fake: FakeOpenWhisk) -> None:

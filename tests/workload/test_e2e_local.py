@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-INNER = '''
+INNER = """
 import json
 from pathlib import Path
 
@@ -49,14 +49,21 @@ def test_blocking_mix(ow_action, ow_workload, ow_bench):
     [measurement] = ow_bench.measurements
     assert measurement.mode == "open-loop"
     assert len(measurement.samples) == len(analysis.records)
-'''
+"""
 
 
 def test_ow_workload_end_to_end_on_local_backend(pytester: pytest.Pytester) -> None:
     pytester.makepyfile(test_inner=INNER)
     results = pytester.path / "res"
-    result = pytester.runpytest("--ow-cluster=local", "--ow-local-mode=thread", f"--ow-results-dir={results}",
-                                "-p", "no:cacheprovider", "-p", "pytest_openwhisk.workload.fixture")
+    result = pytester.runpytest(
+        "--ow-cluster=local",
+        "--ow-local-mode=thread",
+        f"--ow-results-dir={results}",
+        "-p",
+        "no:cacheprovider",
+        "-p",
+        "pytest_openwhisk.workload.fixture",
+    )
     result.assert_outcomes(passed=2)
     folder = pytester.path / (pytester.path / "results.txt").read_text()
     with (folder / "invocations.csv").open() as handle:

@@ -48,17 +48,33 @@ def test_runner_writes_results_and_records_with_asked_names(fake: FakeOpenWhisk,
         recorded.append((name, len(samples), kw))
 
     with OpenWhiskClient(fake.apihost, AUTH, "guest") as client:
-        runner = WorkloadRunner(fake.apihost, AUTH, "guest", client, tmp_path, recorder=recorder,
-                                resolve_actions=lambda: {"hello": "t-abc-hello"})
-        analysis = runner.run(Workload("r", 0.5, seed=1, instances=(
-            Instance("i", "hello", distribution="uniform", rate=20.0),)), plots=False, settle_s=5)
+        runner = WorkloadRunner(
+            fake.apihost,
+            AUTH,
+            "guest",
+            client,
+            tmp_path,
+            recorder=recorder,
+            resolve_actions=lambda: {"hello": "t-abc-hello"},
+        )
+        analysis = runner.run(
+            Workload(
+                "r", 0.5, seed=1, instances=(Instance("i", "hello", distribution="uniform", rate=20.0),)
+            ),
+            plots=False,
+            settle_s=5,
+        )
     assert {s.action for s in analysis.samples()} == {"t-abc-hello"}  # the deployed name was invoked
     assert recorded[0][0] == "r:hello"
     assert recorded[0][1] == 10
     assert recorded[0][2]["mode"] == "open-loop"
     folder = runner.results_for("r")
-    assert {p.name for p in folder.iterdir()} >= {"invocations.csv", "summary.json", "workload.json",
-                                                   "schedule.json"}
+    assert {p.name for p in folder.iterdir()} >= {
+        "invocations.csv",
+        "summary.json",
+        "workload.json",
+        "schedule.json",
+    }
     assert AUTH.split(":")[1] not in "".join(p.read_text() for p in folder.iterdir())
 
 
@@ -67,10 +83,15 @@ def test_reports_and_plots_label_functions_by_the_given_name(fake: FakeOpenWhisk
     import json
 
     with OpenWhiskClient(fake.apihost, AUTH, "guest") as client:
-        runner = WorkloadRunner(fake.apihost, AUTH, "guest", client, tmp_path,
-                                resolve_actions=lambda: {"hello": "t-abc-hello"})
-        analysis = runner.run(Workload("named", 0.3, seed=1, instances=(
-            Instance("i", "hello", distribution="uniform", rate=20.0),)), settle_s=5)
+        runner = WorkloadRunner(
+            fake.apihost, AUTH, "guest", client, tmp_path, resolve_actions=lambda: {"hello": "t-abc-hello"}
+        )
+        analysis = runner.run(
+            Workload(
+                "named", 0.3, seed=1, instances=(Instance("i", "hello", distribution="uniform", rate=20.0),)
+            ),
+            settle_s=5,
+        )
     assert analysis.name_of("t-abc-hello") == "hello"
     folder = runner.results_for("named")
     summary = json.loads((folder / "summary.json").read_text())
@@ -80,8 +101,9 @@ def test_reports_and_plots_label_functions_by_the_given_name(fake: FakeOpenWhisk
     assert "t-abc-hello" not in page
 
 
-def test_interrupt_writes_partial_results_then_reraises(fake: FakeOpenWhisk, tmp_path: Path,
-                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+def test_interrupt_writes_partial_results_then_reraises(
+    fake: FakeOpenWhisk, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     def interrupting_update(self: ProgressLine, counters: Counters) -> None:
         if counters.sent >= 3:
             raise KeyboardInterrupt
@@ -90,8 +112,15 @@ def test_interrupt_writes_partial_results_then_reraises(fake: FakeOpenWhisk, tmp
     with OpenWhiskClient(fake.apihost, AUTH, "guest") as client:
         runner = WorkloadRunner(fake.apihost, AUTH, "guest", client, tmp_path)
         with pytest.raises(KeyboardInterrupt, match="partial results in"):
-            runner.run(Workload("long", 30.0, seed=1, instances=(
-                Instance("i", "fast", distribution="uniform", rate=20.0),)), plots=False)
+            runner.run(
+                Workload(
+                    "long",
+                    30.0,
+                    seed=1,
+                    instances=(Instance("i", "fast", distribution="uniform", rate=20.0),),
+                ),
+                plots=False,
+            )
     summary = json.loads((runner.results_for("long") / "summary.json").read_text())
     assert summary["interrupted"] is True
     assert summary["scheduled"] == 600
@@ -101,9 +130,14 @@ def test_interrupt_writes_partial_results_then_reraises(fake: FakeOpenWhisk, tmp
 def test_perf_monitoring_scripts_run_only_on_request(fake: FakeOpenWhisk, tmp_path: Path) -> None:
     (tmp_path / "mon.sh").write_text('echo "$1" > runtime.out\n')
     (tmp_path / "post.sh").write_text("echo done > post.out\n")
-    workload = Workload("hooks", 0.3, seed=1, base_dir=tmp_path,
-                        hooks={"runtime_script": "mon.sh", "post_script": "post.sh"},
-                        instances=(Instance("i", "fast", distribution="uniform", rate=10.0),))
+    workload = Workload(
+        "hooks",
+        0.3,
+        seed=1,
+        base_dir=tmp_path,
+        hooks={"runtime_script": "mon.sh", "post_script": "post.sh"},
+        instances=(Instance("i", "fast", distribution="uniform", rate=10.0),),
+    )
     with OpenWhiskClient(fake.apihost, AUTH, "guest") as client:
         runner = WorkloadRunner(fake.apihost, AUTH, "guest", client, tmp_path / "res")
         runner.run(workload, plots=False, settle_s=5)

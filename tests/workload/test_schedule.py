@@ -62,22 +62,38 @@ def test_trace_replays_gaps_and_cuts_at_duration() -> None:
 
 
 def test_same_seed_gives_byte_identical_schedule() -> None:
-    w = Workload("mix", 10.0, seed=42, instances=(
-        Instance("p", "a", rate=30.0), Instance("u", "b", distribution="uniform", rate=7.0, window=(2, 8)),
-        Instance("t", "a", distribution="trace", interarrivals=(0.5, 0.25))))
+    w = Workload(
+        "mix",
+        10.0,
+        seed=42,
+        instances=(
+            Instance("p", "a", rate=30.0),
+            Instance("u", "b", distribution="uniform", rate=7.0, window=(2, 8)),
+            Instance("t", "a", distribution="trace", interarrivals=(0.5, 0.25)),
+        ),
+    )
     assert build_schedule(w).to_json_bytes() == build_schedule(w).to_json_bytes()
 
 
 def test_schedule_bytes_are_identical_across_processes() -> None:
     """Python's str hash is salted per process; ours must not be."""
-    code = ("from pytest_openwhisk.workload.spec import Instance, Workload\n"
-            "from pytest_openwhisk.workload.schedule import build_schedule\n"
-            "import sys\n"
-            "w = Workload('x', 5.0, seed=3, instances=(Instance('p', 'a', rate=40.0),"
-            " Instance('u', 'a', distribution='uniform', rate=9.0)))\n"
-            "sys.stdout.buffer.write(build_schedule(w).to_json_bytes())\n")
-    outs = {subprocess.run([sys.executable, "-c", code], capture_output=True, check=True,
-                           env={"PYTHONHASHSEED": str(i), "PATH": ""}).stdout for i in (1, 2)}
+    code = (
+        "from pytest_openwhisk.workload.spec import Instance, Workload\n"
+        "from pytest_openwhisk.workload.schedule import build_schedule\n"
+        "import sys\n"
+        "w = Workload('x', 5.0, seed=3, instances=(Instance('p', 'a', rate=40.0),"
+        " Instance('u', 'a', distribution='uniform', rate=9.0)))\n"
+        "sys.stdout.buffer.write(build_schedule(w).to_json_bytes())\n"
+    )
+    outs = {
+        subprocess.run(
+            [sys.executable, "-c", code],
+            capture_output=True,
+            check=True,
+            env={"PYTHONHASHSEED": str(i), "PATH": ""},
+        ).stdout
+        for i in (1, 2)
+    }
     assert len(outs) == 1
 
 

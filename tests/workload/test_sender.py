@@ -17,8 +17,9 @@ AUTH = "user:secretkey"
 
 
 def _uniform(action: str, rate: float, duration: float, **kw: object) -> Workload:
-    return Workload("t", duration, seed=1, instances=(
-        Instance("i", action, distribution="uniform", rate=rate),), **kw)  # type: ignore[arg-type]
+    return Workload(
+        "t", duration, seed=1, instances=(Instance("i", action, distribution="uniform", rate=rate),), **kw
+    )  # type: ignore[arg-type]
 
 
 def test_slow_responses_do_not_delay_arrivals(fake: FakeOpenWhisk) -> None:
@@ -119,7 +120,11 @@ def test_bad_auth_and_config_are_explained() -> None:
 
 
 def test_invoke_urls() -> None:
-    assert invoke_url("http://h:1/", "guest", "pkg/a b", blocking=True) == \
-        "http://h:1/api/v1/namespaces/guest/actions/pkg/a%20b?blocking=true&result=false"
-    assert invoke_url("http://h:1", "guest", "img", blocking=False, web=True) == \
-        "http://h:1/api/v1/web/guest/default/img"
+    assert (
+        invoke_url("http://h:1/", "guest", "pkg/a b", blocking=True)
+        == "http://h:1/api/v1/namespaces/guest/actions/pkg/a%20b?blocking=true&result=false"
+    )
+    assert (
+        invoke_url("http://h:1", "guest", "img", blocking=False, web=True)
+        == "http://h:1/api/v1/web/guest/default/img"
+    )

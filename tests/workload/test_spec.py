@@ -21,12 +21,22 @@ FAASPROFILER_EXAMPLE: dict[str, Any] = {
     "random_seed": 100,
     "blocking_cli": False,
     "instances": {
-        "instance1": {"application": "base64-python", "distribution": "Poisson", "rate": 25,
-                      "activity_window": [5, 10]},
-        "instance2": {"application": "base64-nodejs", "distribution": "Uniform", "rate": 10,
-                      "activity_window": [5, 10]},
-        "instance3": {"application": "base64-swift",
-                      "interarrivals_list": [5, 0.13, 0.15, 0.8, 0.1, 0.13, 0.13, 0.1, 0.4]},
+        "instance1": {
+            "application": "base64-python",
+            "distribution": "Poisson",
+            "rate": 25,
+            "activity_window": [5, 10],
+        },
+        "instance2": {
+            "application": "base64-nodejs",
+            "distribution": "Uniform",
+            "rate": 10,
+            "activity_window": [5, 10],
+        },
+        "instance3": {
+            "application": "base64-swift",
+            "interarrivals_list": [5, 0.13, 0.15, 0.8, 0.1, 0.13, 0.13, 0.1, 0.4],
+        },
     },
     "perf_monitoring": {"runtime_script": "monitoring/RuntimeMonitoring.sh", "post_script": None},
 }
@@ -49,8 +59,12 @@ def test_faasprofiler_example_is_read_as_is() -> None:
 
 def test_load_detects_faasprofiler_files_and_resolves_param_files(tmp_path: Path) -> None:
     (tmp_path / "params.json").write_text('{"n": 3}')
-    cfg = {**FAASPROFILER_EXAMPLE, "instances": {
-        "i": {"application": "a", "distribution": "Poisson", "rate": 55, "param_file": "params.json"}}}
+    cfg = {
+        **FAASPROFILER_EXAMPLE,
+        "instances": {
+            "i": {"application": "a", "distribution": "Poisson", "rate": 55, "param_file": "params.json"}
+        },
+    }
     path = tmp_path / "workload_configs.json"
     path.write_text(json.dumps(cfg))
     for w in (load(path), load_faasprofiler(path)):
@@ -63,26 +77,46 @@ def test_null_seed_draws_and_records_a_seed() -> None:
     assert w.seed >= 0
 
 
-@pytest.mark.parametrize(("patch", "message"), [
-    ({"test_duration_in_seconds": 0}, "test_duration_in_seconds = 0 is invalid: must be a number > 0"),
-    ({"test_name": 5}, "test_name = 5 is invalid: must be a non-empty string"),
-    ({"blocking_cli": "yes"}, "blocking_cli = 'yes' is invalid: must be true or false"),
-    ({"random_seed": -1}, "random_seed = -1 is invalid"),
-    ({"instances": {}}, "instances = {} is invalid"),
-    ({"extra": 1}, "top-level keys = ['extra'] is invalid"),
-    ({"instances": {"i": {"application": "a", "distribution": "Gaussian", "rate": 5}}},
-     "instances['i'].distribution = 'Gaussian' is invalid: supported distributions are Poisson, Uniform"),
-    ({"instances": {"i": {"application": "a", "distribution": "Poisson", "rate": -2}}},
-     "instances['i'].rate = -2 is invalid"),
-    ({"instances": {"i": {"application": "a", "distribution": "Poisson", "rate": 2,
-                          "activity_window": [5]}}},
-     "instances['i'].activity_window = [5] is invalid: must be a list of length 2"),
-    ({"instances": {"i": {"application": "a", "distribution": "Poisson", "rate": 2,
-                          "activity_window": [8, 3]}}},
-     "instances['i'].activity_window = [8, 3] is invalid: the end must be greater than the start"),
-    ({"instances": {"i": {"distribution": "Poisson", "rate": 2}}},
-     "instances['i'].application = None is invalid"),
-])
+@pytest.mark.parametrize(
+    ("patch", "message"),
+    [
+        ({"test_duration_in_seconds": 0}, "test_duration_in_seconds = 0 is invalid: must be a number > 0"),
+        ({"test_name": 5}, "test_name = 5 is invalid: must be a non-empty string"),
+        ({"blocking_cli": "yes"}, "blocking_cli = 'yes' is invalid: must be true or false"),
+        ({"random_seed": -1}, "random_seed = -1 is invalid"),
+        ({"instances": {}}, "instances = {} is invalid"),
+        ({"extra": 1}, "top-level keys = ['extra'] is invalid"),
+        (
+            {"instances": {"i": {"application": "a", "distribution": "Gaussian", "rate": 5}}},
+            "instances['i'].distribution = 'Gaussian' is invalid: "
+            "supported distributions are Poisson, Uniform",
+        ),
+        (
+            {"instances": {"i": {"application": "a", "distribution": "Poisson", "rate": -2}}},
+            "instances['i'].rate = -2 is invalid",
+        ),
+        (
+            {
+                "instances": {
+                    "i": {"application": "a", "distribution": "Poisson", "rate": 2, "activity_window": [5]}
+                }
+            },
+            "instances['i'].activity_window = [5] is invalid: must be a list of length 2",
+        ),
+        (
+            {
+                "instances": {
+                    "i": {"application": "a", "distribution": "Poisson", "rate": 2, "activity_window": [8, 3]}
+                }
+            },
+            "instances['i'].activity_window = [8, 3] is invalid: the end must be greater than the start",
+        ),
+        (
+            {"instances": {"i": {"distribution": "Poisson", "rate": 2}}},
+            "instances['i'].application = None is invalid",
+        ),
+    ],
+)
 def test_faasprofiler_validation_names_field_value_and_fix(patch: dict[str, Any], message: str) -> None:
     with pytest.raises(ConfigError) as info:
         from_faasprofiler({**FAASPROFILER_EXAMPLE, **patch})
@@ -97,9 +131,16 @@ def test_missing_required_field_is_named() -> None:
 
 
 def test_our_json_round_trips(tmp_path: Path) -> None:
-    w = Workload("rt", 12.0, seed=5, blocking=True, instances=(
-        Instance("a", "hello", rate=3.0, window=(1.0, 4.0), params={"x": 1}),
-        Instance("b", "hello", distribution="trace", interarrivals=(0.5, 0.5), blocking=False)))
+    w = Workload(
+        "rt",
+        12.0,
+        seed=5,
+        blocking=True,
+        instances=(
+            Instance("a", "hello", rate=3.0, window=(1.0, 4.0), params={"x": 1}),
+            Instance("b", "hello", distribution="trace", interarrivals=(0.5, 0.5), blocking=False),
+        ),
+    )
     path = w.dump(tmp_path / "w.json")
     back = load(path)
     assert back.to_json() == w.to_json()
@@ -108,17 +149,22 @@ def test_our_json_round_trips(tmp_path: Path) -> None:
     assert back.is_blocking(back.instances[1]) is False
 
 
-@pytest.mark.parametrize(("kwargs", "message"), [
-    ({"distribution": "gaussian"},
-     "distribution = 'gaussian' is invalid: allowed values are poisson, uniform"),
-    ({"rate": -1}, "rate = -1 is invalid: must be >= 0"),
-    ({"rate": float("nan")}, "rate = nan is invalid: expected a finite number"),
-    ({"distribution": "trace"}, "interarrivals = () is invalid: a trace needs a non-empty list"),
-    ({"interarrivals": (1.0,)}, "only allowed with distribution 'trace'"),
-    ({"window": (1.0,)}, "window = (1.0,) is invalid: expected [start_s, end_s]"),
-    ({"params": {"a": 1}, "param_file": "p.json"}, "params and param_file are exclusive"),
-    ({"action": ""}, "action = '' is invalid"),
-])
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        (
+            {"distribution": "gaussian"},
+            "distribution = 'gaussian' is invalid: allowed values are poisson, uniform",
+        ),
+        ({"rate": -1}, "rate = -1 is invalid: must be >= 0"),
+        ({"rate": float("nan")}, "rate = nan is invalid: expected a finite number"),
+        ({"distribution": "trace"}, "interarrivals = () is invalid: a trace needs a non-empty list"),
+        ({"interarrivals": (1.0,)}, "only allowed with distribution 'trace'"),
+        ({"window": (1.0,)}, "window = (1.0,) is invalid: expected [start_s, end_s]"),
+        ({"params": {"a": 1}, "param_file": "p.json"}, "params and param_file are exclusive"),
+        ({"action": ""}, "action = '' is invalid"),
+    ],
+)
 def test_instance_validation(kwargs: dict[str, Any], message: str) -> None:
     args: dict[str, Any] = {"name": "i", "action": "hello", "rate": 1.0, **kwargs}
     with pytest.raises(WorkloadError, match="is invalid") as info:
