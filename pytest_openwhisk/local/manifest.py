@@ -152,7 +152,7 @@ def java_launcher_classes() -> str:
 
 
 def loop_command(fam: str, memory_mb: int) -> list[str]:
-    """The launcher command the Java/Ruby proxy starts (it appends the action folder and ``main``).
+    """The launcher command the Java/Ruby proxy starts at once (the action comes later, on its stdin).
 
     Java: a heap of 3/4 of the action's memory (the rest for metaspace, code cache, threads), serial GC and
     C1 only (fast start, small footprint); the whole process tree stays under the pool's memory control."""

@@ -19,6 +19,7 @@ import pytest
 
 from pytest_openwhisk.local import LocalOpenWhisk, manifest
 from pytest_openwhisk.local.config import LocalConfig, PoolConfig, StemCell
+from pytest_openwhisk.wait import wait_until
 
 from .conftest import Api, notes_of
 
@@ -181,14 +182,22 @@ def test_manifest_lists_java_and_ruby(real_server: LocalOpenWhisk) -> None:
     api.close()
 
 
+@needs_java
 @needs_ruby
-def test_ruby_stem_cell_is_used() -> None:
-    config = LocalConfig.benchmark(pool=PoolConfig(prewarm=(StemCell("ruby:2.5", 1, 256),)))
-    with LocalOpenWhisk(config) as ow:
+def test_stem_cells_hold_a_booted_runtime(tmp_path: Path) -> None:
+    cells = (StemCell("ruby:2.5", 1, 256), StemCell("java:8", 1, 256))
+    with LocalOpenWhisk(LocalConfig.benchmark(pool=PoolConfig(prewarm=cells))) as ow:
         api = Api(ow.apihost, ow.auth)
-        assert ow.pool_stats()["containers"]["prewarm"] == 1
-        _put(api, "rb-stem", "ruby:2.5", "def main(a)\n  { 'ok' => true }\nend\n")
-        assert api.invoke("rb-stem", {}, result=True).json() == {"ok": True}
+        wait_until(lambda: ow.pool_stats()["containers"]["prewarm"] == 2, what="stem cells", timeout=60)
+        _put(api, "rb-stem", "ruby:2.5", "def main(a)\n  { 'ok' => ENV['TOKEN'] }\nend\n", parameters=INIT)
+        assert api.invoke("rb-stem", {}, result=True).json() == {"ok": "from-init"}
+        _put(
+            api, "jv-stem", "java:8", build_jar({"Hello.java": JAVA}, tmp_path), main="Hello", parameters=INIT
+        )
+        assert api.invoke("jv-stem", {"name": "x"}, result=True).json()["token"] == "from-init"
+        wait_until(  # both used, both replaced
+            lambda: ow.pool_stats()["containers"]["prewarm"] == 2, what="replaced stem cells", timeout=60
+        )
         api.close()
 
 

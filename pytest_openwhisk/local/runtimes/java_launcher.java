@@ -1,9 +1,10 @@
 // The Java launcher of the embedded OpenWhisk (driven by java_ruby_proxy.py, actionloop style).
 //
-// Usage: java -cp <launcher classes>:gson.jar JavaLauncher ACTION_DIR MAIN where MAIN is "pkg.Class" or
-// "pkg.Class#method" (default method "main"), as OpenWhisk's java runtime takes it. Loads the action from
-// ACTION_DIR/action.jar (or ACTION_DIR/classes), finds `public static JsonObject main(JsonObject)`, answers
-// {"ok":true} on the result fd ($__OW_RESULT_FD), then for every JSON line on stdin: exposes the keys other
+// Usage: java -cp <launcher classes>:gson.jar JavaLauncher. Boots, then reads {"init": {"dir", "main", "env"}}
+// on stdin, where main is "pkg.Class" or "pkg.Class#method" (default method "main"), as OpenWhisk's java
+// runtime takes it; loads the action from DIR/action.jar (or DIR/classes), finds `public static JsonObject
+// main(JsonObject)`, answers {"ok":true} on the result fd ($__OW_RESULT_FD) or {"error": ...}; then for
+// every JSON line on stdin: exposes the keys other
 // than "value" as __OW_<KEY> environment variables (System.getenv, like OpenWhisk's runtime does), calls
 // the method, flushes System.out/err and writes the result as one JSON line. An exception is an error
 // {"error": "An error has occurred while invoking the action (see logs for details): ..."} (stack trace on
@@ -35,23 +36,35 @@ final class JavaLauncher {
     private JavaLauncher() {}
 
     public static void main(String[] args) throws Exception {
-        String actionDir = args[0];
-        String entry = args.length > 1 ? args[1] : "";
         int fd = Integer.parseInt(System.getenv().getOrDefault("__OW_RESULT_FD", "3"));
         PrintStream out = new PrintStream(new FileOutputStream("/proc/self/fd/" + fd), true, "UTF-8");
+        BufferedReader in = new BufferedReader(new InputStreamReader(System.in, StandardCharsets.UTF_8));
+        // booted before the action is known (a stem cell): the first line is {"init": {"dir", "main", "env"}}
+        String first = in.readLine();
+        if (first == null) {
+            return;
+        }
         Method method;
         try {
-            method = load(actionDir, entry);
+            JsonObject init = JsonParser.parseString(first).getAsJsonObject().getAsJsonObject("init");
+            Map<String, String> env = new HashMap<>();
+            for (Map.Entry<String, JsonElement> e : init.getAsJsonObject("env").entrySet()) {
+                env.put(e.getKey(), e.getValue().getAsString());
+            }
+            setEnv(env);
+            method = load(init.get("dir").getAsString(), init.get("main").getAsString());
         } catch (Throwable t) {
             System.err.println("An error has occurred (see logs for details): " + t);
             t.printStackTrace();
             System.err.flush();
+            JsonObject error = new JsonObject();
+            error.addProperty("error", t.toString());
+            out.println(error.toString());
             System.exit(1);
             return;
         }
         out.println("{\"ok\":true}");
         Gson gson = new Gson();
-        BufferedReader in = new BufferedReader(new InputStreamReader(System.in, StandardCharsets.UTF_8));
         String line;
         while ((line = in.readLine()) != null) {
             String answer;

@@ -5,10 +5,11 @@ LAUNCHER...``. It serves ``/init`` and ``/run`` on the inherited listening socke
 runtime's own HTTP code (``python_proxy.serve``: the same channel, keep-alive and sentinel handling) and,
 like OpenWhisk's actionloop proxy (used by its Ruby runtime), drives one long-lived launcher process:
 
+* the launcher (the JVM, ruby) starts with the proxy, so a stem cell holds a booted runtime;
 * ``/init`` (once; a second is refused with 403) writes the code into ``WORKDIR/action`` (Java: a base64
   jar, or, as an extension of the embedded server, Java source compiled with ``javac`` against Gson; Ruby:
-  ``main.rb`` or a base64 zip holding it), then starts ``LAUNCHER... ACTION_DIR MAIN`` with the init
-  ``env`` and waits for its ``{"ok": true}`` on fd 3; a launcher that exits instead fails the init (502,
+  ``main.rb`` or a base64 zip holding it), then sends the launcher ``{"init": {"dir", "main", "env"}}`` and
+  waits for its ``{"ok": true}`` on fd 3; a launcher that fails or exits instead fails the init (502,
   details in the logs).
 * ``/run`` writes the request (one JSON line) to the launcher's stdin and reads one JSON line from fd 3;
   the launcher sets ``__OW_<KEY>`` env vars for the other keys, calls the entry point and flushes its
@@ -49,8 +50,23 @@ class LoopAction:
         self.code_max_bytes = code_max_bytes
         self.lock = threading.Lock()
         self.initialised = False
+        self.ready = False
         self.child: subprocess.Popen[bytes] | None = None
         self.results: BinaryIO | None = None
+
+    def boot(self) -> None:
+        """Start the launcher now (it waits for the init line), so it boots while the container is idle."""
+        read_end, write_end = os.pipe()
+        try:
+            self.child = subprocess.Popen(
+                self.launcher,
+                stdin=subprocess.PIPE,
+                pass_fds=(write_end,),
+                env={**os.environ, "__OW_RESULT_FD": str(write_end)},
+            )
+        finally:
+            os.close(write_end)
+        self.results = os.fdopen(read_end, "rb")
 
     # -- /init -----------------------------------------------------------------------------------------
     def init(self, message: Any) -> tuple[int, Any]:
@@ -138,24 +154,19 @@ class LoopAction:
             raise ValueError(f"javac failed to compile {os.path.basename(path)} (see the logs)")
 
     def _start(self, main: str, env: dict[str, Any]) -> None:
-        read_end, write_end = os.pipe()
-        child_env = dict(os.environ)
-        for key, item in env.items():
-            child_env[str(key)] = item if isinstance(item, str) else json.dumps(item)
+        child, results = self.child, self.results
+        if child is None or results is None or child.stdin is None:
+            raise ValueError(f"the {self.family} launcher did not start")
+        strings = {str(k): v if isinstance(v, str) else json.dumps(v) for k, v in env.items()}
+        line = json.dumps({"init": {"dir": self.action_dir, "main": main, "env": strings}})
         try:
-            self.child = subprocess.Popen(
-                [*self.launcher, self.action_dir, main],
-                stdin=subprocess.PIPE,
-                pass_fds=(write_end,),
-                env={**child_env, "__OW_RESULT_FD": str(write_end)},
-                cwd=self.action_dir,
-            )
-        finally:
-            os.close(write_end)
-        self.results = os.fdopen(read_end, "rb")
-        ack = self.results.readline()
+            child.stdin.write(line.encode() + b"\n")
+            child.stdin.flush()
+            ack = results.readline()
+        except (BrokenPipeError, OSError):
+            ack = b""
         if not ack:
-            code = self.child.wait()
+            code = child.wait()
             self._died(code)
             raise ValueError(f"the {self.family} launcher exited with code {code} (see the logs)")
         try:
@@ -163,14 +174,18 @@ class LoopAction:
         except ValueError:
             answer = None
         if answer != {"ok": True}:
-            raise ValueError(f"the {self.family} launcher failed: {ack.decode('utf-8', 'replace').strip()}")
+            error = (
+                answer.get("error") if isinstance(answer, dict) else ack.decode("utf-8", "replace").strip()
+            )
+            raise ValueError(f"the {self.family} launcher failed: {error}")
+        self.ready = True
 
     # -- /run ------------------------------------------------------------------------------------------
     def run(self, message: Any) -> tuple[int, Any]:
         """Handle ``/run``: one line in, one line out, then the sentinels."""
         with self.lock:
             child, results = self.child, self.results
-            if child is None or results is None:
+            if child is None or results is None or not self.ready:
                 return 500, {"error": "no action defined yet"}
             if child.poll() is not None:
                 return 500, {"error": "command exited"}
@@ -216,6 +231,7 @@ def main() -> None:
     launcher = sys.argv[5:]
     sys.stdout.reconfigure(line_buffering=True)  # type: ignore[union-attr]
     action = LoopAction(workdir, family, launcher, code_max)
+    action.boot()
     listener = socket.socket(fileno=fd)
     threading.Thread(target=python_proxy.exit_with_parent, daemon=True).start()
     while True:
