@@ -7,6 +7,8 @@ no stem cells); the client is ``requests`` in the pytest process. Per kind, a tr
 
 * ``cold``: 8 blocking invokes, each after evicting the action's containers (process start + ``/init``),
   client latency and the record's ``initTime``;
+* ``prewarm``: 8 blocking invokes, each after evicting the action's containers once a stem cell of the
+  kind is ready (a second server with one stem cell per kind): ``/init`` on an already booted runtime;
 * ``warm``: 200 blocking invokes after 20 warm-ups.
 
 Figures: median and interquartile range, and the ratio of each median to ``python:3.11``'s measured in
@@ -30,8 +32,9 @@ import pytest
 import requests
 
 from pytest_openwhisk.local import manifest
-from pytest_openwhisk.local.config import LocalConfig, PoolConfig
+from pytest_openwhisk.local.config import LocalConfig, PoolConfig, StemCell
 from pytest_openwhisk.local.process import LocalOpenWhiskProcess
+from pytest_openwhisk.wait import wait_until
 
 COLD_ROUNDS, WARM_ROUNDS, WARMUP = 8, 200, 20
 BASELINE = "python:3.11"
@@ -82,12 +85,11 @@ def server() -> Iterator[LocalOpenWhiskProcess]:
 
 
 @pytest.fixture(scope="module")
-def session(server: LocalOpenWhiskProcess) -> Iterator[requests.Session]:
-    """An authenticated client session."""
-    with requests.Session() as s:
-        user, _, key = server.auth.partition(":")
-        s.auth = (user, key)
-        yield s
+def stem_server() -> Iterator[LocalOpenWhiskProcess]:
+    """A second server with one 256 MB stem cell of every available kind."""
+    cells = tuple(StemCell(kind, 1, 256) for kind in KINDS if available(kind))
+    with LocalOpenWhiskProcess(LocalConfig.benchmark(pool=PoolConfig(prewarm=cells))) as ow:
+        yield ow
 
 
 def deploy(session: requests.Session, apihost: str, kind: str) -> str:
@@ -109,19 +111,24 @@ def summary(values: list[float]) -> dict[str, float]:
     return {"median_ms": statistics.median(values), "iqr_ms": q[2] - q[0], "n": float(len(values))}
 
 
-@pytest.mark.parametrize("mode", ["cold", "warm"])
+@pytest.mark.parametrize("mode", ["cold", "prewarm", "warm"])
 @pytest.mark.parametrize("kind", KINDS)
 def test_start(
     benchmark: Any,
-    server: LocalOpenWhiskProcess,
-    session: requests.Session,
+    request: pytest.FixtureRequest,
     kind: str,
     mode: str,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    """Cold (evicted before each call) or warm blocking invokes of a trivial action of ``kind``."""
+    """Cold (evicted before each call), prewarmed or warm blocking invokes of a trivial action of ``kind``."""
     if not available(kind):
         pytest.skip(f"{kind} is not available here (bash .ci/setup installs its toolchain)")
+    server: LocalOpenWhiskProcess = request.getfixturevalue("stem_server" if mode == "prewarm" else "server")
+    cells = sum(1 for k in KINDS if available(k))
+    session = requests.Session()
+    request.addfinalizer(session.close)
+    user, _, key = server.auth.partition(":")
+    session.auth = (user, key)
     name = deploy(session, server.apihost, kind)
     url = f"{server.apihost}/api/v1/namespaces/_/actions/{name}?blocking=true"
     init_ms: list[float] = []
@@ -130,7 +137,7 @@ def test_start(
         response = session.post(url, json={}, timeout=120)
         assert response.status_code == 200, response.text[:300]
         notes = {a["key"]: a["value"] for a in response.json()["annotations"]}
-        if mode == "cold":
+        if mode != "warm":
             assert "initTime" in notes, "expected a cold start"
             init_ms.append(float(notes["initTime"]))
 
@@ -138,8 +145,12 @@ def test_start(
 
     def evict() -> None:
         server.evict(f"guest/{name}")
+        if mode == "prewarm":  # the next invoke must find a booted stem cell of its kind
+            wait_until(
+                lambda: server.pool_stats()["containers"]["prewarm"] >= cells, what="stem cells", timeout=60
+            )
 
-    if mode == "cold":
+    if mode != "warm":
         benchmark.pedantic(once, setup=evict, rounds=COLD_ROUNDS, warmup_rounds=0, iterations=1)
     else:
         benchmark.pedantic(once, rounds=WARM_ROUNDS, warmup_rounds=WARMUP, iterations=1)
@@ -151,7 +162,7 @@ def test_start(
     if base is not None:
         figures["ratio_to_python"] = figures["median_ms"] / base["median_ms"]
     benchmark.extra_info.update({"kind": kind, "mode": mode, "baseline": BASELINE, **figures})
-    if set(RESULTS) == {(k, m) for k in KINDS if available(k) for m in ("cold", "warm")}:
+    if set(RESULTS) == {(k, m) for k in KINDS if available(k) for m in ("cold", "prewarm", "warm")}:
         with capsys.disabled():
             print("\n" + "\n".join(table()))
 
@@ -159,7 +170,10 @@ def test_start(
 def table() -> list[str]:
     """The figures as lines: median, IQR, median initTime and ratio to python:3.11 of the same run."""
     lines = ["kind         mode  median ms   IQR ms  init ms  x python:3.11"]
-    for (kind, mode), f in sorted(RESULTS.items(), key=lambda item: (item[0][1], KINDS.index(item[0][0]))):
+    modes = ("cold", "prewarm", "warm")
+    for (kind, mode), f in sorted(
+        RESULTS.items(), key=lambda i: (modes.index(i[0][1]), KINDS.index(i[0][0]))
+    ):
         init = f"{f['init_median_ms']:7.0f}" if "init_median_ms" in f else "      -"
         ratio = f"{f['ratio_to_python']:.2f}" if "ratio_to_python" in f else "1.00"
         lines.append(f"{kind:<12} {mode:<4} {f['median_ms']:10.2f} {f['iqr_ms']:8.2f}  {init}  {ratio}")
