@@ -118,3 +118,5 @@ def test_report(request: pytest.FixtureRequest) -> None:
     if reporter is not None:
         for line in lines:
             reporter.write_line(line)
+    assert not FIVE_XX
+    assert implemented == len(rows), [r for r in rows if not IMPLEMENTED.get(r)]
