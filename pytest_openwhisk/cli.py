@@ -106,6 +106,9 @@ def build_parser() -> argparse.ArgumentParser:
     from pytest_openwhisk.kube.render import add_parser as add_render_parser
 
     add_render_parser(commands)
+    from pytest_openwhisk.profiles.matrix import add_parser as add_matrix_parser
+
+    add_matrix_parser(commands)
     return parser
 
 
@@ -168,6 +171,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if args.command == "compare":
         return compare(args)
+    if args.command == "matrix":
+        from pytest_openwhisk.profiles.matrix import matrix
+
+        return matrix(args)
     if args.command == "render":
         from pytest_openwhisk.kube.render import run as render
 

@@ -100,6 +100,8 @@ OPTIONS: tuple[_Opt, ...] = (
          default=DEFAULT_CHART, metavar="CHART"),
     _Opt("chart_version", "chart version when --ow-chart is a repository URL (default: the newest)",
          metavar="VERSION"),
+    _Opt("profile", "deployment profile: one of ours (helm/profiles/NAME.yaml) or a YAML file; explicit "
+         "options win over it (docs/profiles.md)", metavar="NAME|PATH"),
 )
 # fmt: on
 _BY_NAME = {opt.name: opt for opt in OPTIONS}
@@ -187,6 +189,7 @@ class Settings:
     helm_namespace: str = "openwhisk"
     chart: str = DEFAULT_CHART
     chart_version: str | None = None
+    profile: Any = None  # the --ow-profile reference, a pytest_openwhisk.profiles.Profile once resolved
     rootpath: Path = field(default_factory=Path.cwd)
     sources: Mapping[str, str] = field(default_factory=dict, compare=False)
 
@@ -224,9 +227,21 @@ class Settings:
             values["namespace"] = "_"
         settings = cls(**values, rootpath=config.rootpath, sources=sources)
         settings._check(config)
-        if settings.results_dir.is_absolute():
-            return settings
-        return replace(settings, results_dir=config.rootpath / settings.results_dir)
+        if not settings.results_dir.is_absolute():
+            settings = replace(settings, results_dir=config.rootpath / settings.results_dir)
+        return settings._with_profile()
+
+    def _with_profile(self) -> Settings:
+        """The settings with ``--ow-profile`` applied (:func:`pytest_openwhisk.profiles.apply_profile`)."""
+        if self.profile is None:
+            return self
+        from pytest_openwhisk.profiles import apply_profile
+
+        try:
+            return apply_profile(self)  # type: ignore[no-any-return]
+        except ConfigError as exc:
+            origin = _describe_source("profile", self.source("profile"))
+            raise pytest.UsageError(f"{origin}: {exc}") from None
 
     def _check(self, config: pytest.Config) -> None:
         src = self.sources
@@ -301,6 +316,8 @@ class Settings:
             first.append(show("apihost", self.apihost or "-"))
             first.append(f"auth={'set' if self.auth else 'unset'} ({self.source('auth')})")
         first.append(show("namespace", self.namespace))
+        if self.profile is not None:
+            first.append(show("profile", getattr(self.profile, "name", self.profile)))
         lines = ["openwhisk: " + ", ".join(first)]
         if self.cluster == "local":
             lines.append(

@@ -38,7 +38,9 @@ def local_config(settings: Settings) -> LocalConfig:
         idle_container_timeout_s=settings.idle_timeout,
         isolation=settings.isolation,
     )
-    return LocalConfig.benchmark(pool=pool)
+    config = LocalConfig.benchmark(pool=pool)
+    profile = getattr(settings, "profile", None)  # --ow-profile: its concurrency, rate and action limits
+    return replace(config, limits=profile.local_limits(config.limits)) if profile is not None else config
 
 
 class LocalBackend(BaseBackend):

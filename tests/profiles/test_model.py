@@ -261,8 +261,8 @@ def test_backend_checks() -> None:
         check_backend(profile(blackbox_fraction="10%"), "local")
     with pytest.raises(ProfileError, match=r"kind nodes run containerd.*backends that have it: existing"):
         check_backend(load_profile("docker-factory"), "kind")
-    with pytest.raises(ProfileError, match=r"knob prewarm: The specified runtime 'java:8' is not supported"):
-        check_backend(profile(prewarm={"java:8": 1}), "local")
+    with pytest.raises(ProfileError, match=r"knob prewarm: The specified runtime 'swift:5.7'"):
+        check_backend(profile(prewarm={"swift:5.7": 1}), "local")
 
 
 def test_apply_profile_fills_what_the_user_left_at_default(tmp_path: Path) -> None:
