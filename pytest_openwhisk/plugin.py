@@ -87,7 +87,8 @@ def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pyte
 @pytest.hookimpl(optionalhook=True)
 def pytest_benchmark_update_machine_info(config: pytest.Config, machine_info: dict[str, Any]) -> None:
     """Replace pytest-benchmark's machine info by the cluster fingerprint (``measure.machine``)."""
-    machine.update_machine_info(config, machine_info)    session = config.stash.get(SESSION_KEY, None)
+    machine.update_machine_info(config, machine_info)
+    session = config.stash.get(SESSION_KEY, None)
     profile = getattr(session.settings, "profile", None) if session else None
     if profile is not None and isinstance(machine_info.get("ow_fingerprint"), dict):
         machine_info["ow_fingerprint"]["profile"] = profile.fingerprint()  # --ow-profile (profiles/)
