@@ -79,7 +79,8 @@ def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pyte
     session = config.stash.get(SESSION_KEY, None)
     if session is None:
         return
-    report.terminal_summary(terminalreporter, session)
+    cluster = config.stash.get(machine.CLUSTER_KEY, None)
+    report.terminal_summary(terminalreporter, session.measurements, cluster.fingerprint if cluster else None)
     for note in session.notes:
         terminalreporter.write_line(f"openwhisk: {note}", yellow=True)
 

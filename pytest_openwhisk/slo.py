@@ -7,6 +7,9 @@ Metric names (every one is an upper bound except ``throughput``, a lower bound):
   ``server_`` (activation duration + waitTime), ``duration_`` (activation duration), ``wait_`` (waitTime),
   ``init_`` (initTime, cold starts only), ``overhead_`` (client latency - duration),
   ``cold_start_`` (client latency of cold samples only), ``warm_`` (client latency of warm samples only);
+- what an invocation costs (from the activation record's ``pytest-openwhisk/cost`` annotation), the
+  same statistics with a prefix ``cpu_ms_`` (CPU time, a duration: ``cpu_ms_p95="50ms"``),
+  ``memory_mb_`` (peak memory: ``memory_mb_max="256MB"``) or ``energy_j_`` (``energy_j_mean="2J"``);
 - ``cold_ratio`` and ``error_rate``: percentages such as ``"5%"``;
 - ``throughput``: minimum completed invocations per time, ``"800/s"`` or ``"6000/min"``.
 
@@ -40,7 +43,12 @@ FAMILIES: Mapping[str, tuple[str, str]] = {
     "overhead_": ("overhead", "all"),
     "cold_start_": ("latency", "cold"),
     "warm_": ("latency", "warm"),
+    "cpu_ms_": ("cpu", "all"),
+    "memory_mb_": ("memory", "all"),
+    "energy_j_": ("energy", "all"),
 }
+#: metric prefix -> value kind, where not a duration
+KINDS: Mapping[str, str] = {"memory_mb_": "memory", "energy_j_": "energy"}
 RATES = ("cold_ratio", "error_rate")
 THROUGHPUT = "throughput"
 #: every accepted metric name
@@ -58,6 +66,9 @@ ALLOWED = (
     f"{', '.join(p for p in FAMILIES if p)} (e.g. cold_start_p95), or {', '.join(RATES)}, {THROUGHPUT}"
 )
 
+_MEMORY = re.compile(r"^\s*(\d+(?:\.\d*)?|\.\d+)\s*(mb|gb|m|g)\s*$", re.IGNORECASE)
+_ENERGY = re.compile(r"^\s*(\d+(?:\.\d*)?|\.\d+)\s*(mj|j|kj)\s*$", re.IGNORECASE)
+_JOULES_PER_UNIT = {"mj": 0.001, "j": 1.0, "kj": 1000.0}
 _RATE = re.compile(r"^\s*(\d+(?:\.\d+)?|\.\d+)\s*%\s*$")
 _THROUGHPUT = re.compile(r"^\s*(\d+(?:\.\d+)?|\.\d+)\s*/\s*(s|sec|min)\s*$")
 
@@ -73,7 +84,7 @@ class Target:
     metric: str
     raw: str  # as written, e.g. "250ms"
     value: float
-    kind: str  # "duration" | "rate" | "throughput"
+    kind: str  # "duration" | "rate" | "throughput" | "memory" | "energy"
 
     @property
     def lower_bound(self) -> bool:
@@ -115,6 +126,10 @@ class Verdict:
             return f"{self.observed * 100:.2f}%"
         if self.kind == "throughput":
             return f"{self.observed:.1f}/s"
+        if self.kind == "memory":
+            return f"{self.observed:.1f}MB"
+        if self.kind == "energy":
+            return f"{self.observed:.3f}J"
         return f"{self.observed:.2f}ms"
 
 
@@ -149,6 +164,22 @@ def parse_throughput(metric: str, value: object) -> float:
     return per_second / 60.0 if match.group(2) == "min" else per_second
 
 
+def parse_memory_mb(metric: str, value: object) -> float:
+    """Parse ``"256MB"``, ``"1.5GB"``, ``"512m"`` or ``"1g"`` into megabytes (a unit is required)."""
+    match = _MEMORY.match(value) if isinstance(value, str) else None
+    if match is None:
+        raise _bad(metric, value, "a memory size needs a unit (MB or GB)", '"256MB" or "1GB"')
+    return float(match.group(1)) * (1024.0 if match.group(2).lower().startswith("g") else 1.0)
+
+
+def parse_energy_j(metric: str, value: object) -> float:
+    """Parse ``"2J"``, ``"500mJ"`` or ``"1.5kJ"`` into joules (a unit is required)."""
+    match = _ENERGY.match(value) if isinstance(value, str) else None
+    if match is None:
+        raise _bad(metric, value, "an energy needs a unit (mJ, J or kJ)", '"2J" or "500mJ"')
+    return float(match.group(1)) * _JOULES_PER_UNIT[match.group(2).lower()]
+
+
 def parse_target(metric: str, value: object) -> Target:
     """Parse one ``metric=value`` pair; raises :class:`SloConfigError` naming the value and the fix."""
     if metric not in METRICS:
@@ -157,6 +188,11 @@ def parse_target(metric: str, value: object) -> Target:
         return Target(metric, str(value), parse_rate(metric, value), "rate")
     if metric == THROUGHPUT:
         return Target(metric, str(value), parse_throughput(metric, value), "throughput")
+    kind = KINDS.get(metric.rsplit("_", 1)[0] + "_", "duration")
+    if kind == "memory":
+        return Target(metric, str(value), parse_memory_mb(metric, value), kind)
+    if kind == "energy":
+        return Target(metric, str(value), parse_energy_j(metric, value), kind)
     return Target(metric, str(value), parse_duration_ms(metric, value), "duration")
 
 

@@ -18,6 +18,14 @@ if TYPE_CHECKING:
     from pytest_openwhisk.monitoring.prometheus import LocalPrometheus
 
 
+#: the fingerprint's ``energy`` when the embedded server did not say (an older server process)
+NO_ENERGY_REPORT = {
+    "source": "none",
+    "available": False,
+    "why": "the embedded server reported no energy source",
+}
+
+
 class _Server(Protocol):
     apihost: str
     auth: str
@@ -163,7 +171,10 @@ class LocalBackend(BaseBackend):
         server.evict(path)
 
     def fingerprint(self) -> dict[str, Any]:
-        """Backend, package version, runtime kinds, limits, pool settings and isolation; no secrets."""
+        """Backend, package version, runtime kinds, limits, pool settings, isolation and energy; no secrets.
+
+        ``energy``: the server's ``{"source", "available", "why"}`` (RAPL/powercap on this host, or why not).
+        """
         server, client = self._require()
         info = client.info()
         runtimes = info.get("runtimes") or {}
@@ -178,6 +189,7 @@ class LocalBackend(BaseBackend):
             "limits": client.limits(),
             "pool": pool.get("settings", pool),
             "isolation": pool.get("isolation", self.settings.isolation),
+            "energy": pool.get("energy") or dict(NO_ENERGY_REPORT),
         }
 
     def capacity(self) -> Capacity:

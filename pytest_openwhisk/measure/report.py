@@ -1,15 +1,24 @@
-"""Terminal summary: one row per measurement (latency percentiles, cold starts, errors, SLO verdicts)."""
+"""Terminal summary: one row per measurement (latency percentiles, cost, cold starts, errors, SLO verdicts).
+
+The section starts with where energy figures come from, or why there are none
+(``energy: unavailable (<why>)``), from the backend fingerprint's ``energy`` key.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from pytest_openwhisk.measure.runners import Measurement
-from pytest_openwhisk.stats import latencies_ms, percentile
+from pytest_openwhisk.stats import field_values, latencies_ms, percentile
 
-COLUMNS = ("test", "measurement", "mode", "samples", "p50 ms", "p95 ms", "p99 ms", "cold", "errors", "slo")
-NUMERIC = {"samples", "p50 ms", "p95 ms", "p99 ms", "errors"}
+COLUMNS = (
+    "test", "measurement", "mode", "samples", "p50 ms", "p95 ms", "p99 ms", "cpu ms", "MB", "cold", "errors",
+    "slo",
+)  # fmt: skip
+NUMERIC = {"samples", "p50 ms", "p95 ms", "p99 ms", "cpu ms", "MB", "errors"}
+#: what the summary says when the backend's fingerprint has no ``energy`` entry
+NO_ENERGY_SOURCE = "the backend reports no energy source"
 
 
 def _ms(value: float | None) -> str:
@@ -36,6 +45,7 @@ def row(measurement: Measurement) -> tuple[str, ...]:
     cold = sum(1 for s in samples if s.cold)
     errors = sum(1 for s in samples if not s.ok)
     ratio = f"{cold / len(samples) * 100:.0f}%" if samples else "-"
+    cpu, memory = field_values(samples, "cpu"), field_values(samples, "memory")
     test = measurement.test or "-"
     return (
         test,
@@ -45,6 +55,8 @@ def row(measurement: Measurement) -> tuple[str, ...]:
         _ms(percentile(lat, 50)),
         _ms(percentile(lat, 95)),
         _ms(percentile(lat, 99)),
+        _ms(percentile(cpu, 50)),
+        "-" if not memory else f"{max(memory):.1f}",
         f"{cold} ({ratio})",
         str(errors),
         slo_cell(measurement),
@@ -67,13 +79,28 @@ def format_summary(measurements: Sequence[Measurement]) -> list[str]:
     return [line(COLUMNS), "  ".join("-" * w for w in widths), *(line(r) for r in rows)]
 
 
-def terminal_summary(terminalreporter: Any, session: Any) -> None:
-    """Write the ``openwhisk measurements`` section for every measurement of the session."""
-    measurements = list(getattr(session, "measurements", []) or [])
+def energy_line(fingerprint: Mapping[str, Any] | None) -> str:
+    """``energy: rapl`` where the backend measures energy, else ``energy: unavailable (<why>)``."""
+    energy = (fingerprint or {}).get("energy")
+    if not isinstance(energy, Mapping):
+        return f"energy: unavailable ({NO_ENERGY_SOURCE})"
+    if energy.get("available"):
+        return f"energy: {energy.get('source') or 'available'}"
+    return f"energy: unavailable ({energy.get('why') or NO_ENERGY_SOURCE})"
+
+
+def terminal_summary(
+    terminalreporter: Any, measurements: Sequence[Measurement], fingerprint: Mapping[str, Any] | None = None
+) -> None:
+    """Write the ``openwhisk measurements`` section: the energy line, then one row per measurement.
+
+    ``fingerprint`` is the backend's (None when no backend ran: then the energy line says so).
+    """
     lines = format_summary(measurements)
     if not lines:
         return
     terminalreporter.write_sep("=", "openwhisk measurements")
+    terminalreporter.write_line(energy_line(fingerprint))
     for text in lines:
         terminalreporter.write_line(text)
     failed = sum(1 for m in measurements for v in m.slo if not v.ok)

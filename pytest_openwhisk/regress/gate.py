@@ -118,7 +118,7 @@ def _seed_for(seed: int, benchmark: str, series: str) -> np.random.SeedSequence:
 def _min_for(rule: GateRule, min_samples: int) -> int:
     """Samples each side needs: ``min_samples`` and, for pNN, at least one value beyond the percentile."""
     q = rule.quantile
-    if q is None:
+    if q is None or q >= 1.0:
         return min_samples
     return max(min_samples, math.ceil(1 / (1 - q) - 1e-9), math.ceil(1 / q - 1e-9))
 
@@ -191,7 +191,7 @@ def _latency_pending(
 ) -> _Pending:
     if rule.absolute:
         effect, low, high, over = res.diff, res.diff_low, res.diff_high, res.diff > rule.threshold
-        size = f"{res.diff:+.2f}ms"
+        size = f"{res.diff:+.2f}{rule.unit}"
     else:
         effect, low, high = res.ratio, res.ratio_low, res.ratio_high
         over = res.ratio > 1 + rule.threshold

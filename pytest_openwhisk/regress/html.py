@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 from numpy.typing import NDArray
 
+from pytest_openwhisk.measure.report import energy_line
 from pytest_openwhisk.regress import table
 from pytest_openwhisk.regress.gate import FASTER, REGRESSION, SLOWER, GateReport
 from pytest_openwhisk.regress.load import Benchmark, Run
@@ -135,7 +136,8 @@ def render(report: GateReport, trend: Sequence[Run] | None = None) -> str:
         f"gate {escape(', '.join(str(r) for r in report.rules))}; alpha={report.alpha:g} "
         f"(intervals {100 * (1 - 2 * report.alpha):g}%), {report.resamples} bootstrap resamples, "
         f"seed {report.seed}; {escape(table.describe_correction(report))}; "
-        f"generated {dt.datetime.now(dt.UTC).strftime('%Y-%m-%d %H:%M UTC')}</p>",
+        f"generated {dt.datetime.now(dt.UTC).strftime('%Y-%m-%d %H:%M UTC')}; "
+        f"{escape(energy_line(report.current.fingerprint))}</p>",
         f'<div class="banner {"pass" if passed else "fail"}">{escape(banner)}</div>',
         _table(report),
     ]

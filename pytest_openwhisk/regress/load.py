@@ -22,7 +22,17 @@ from pytest_openwhisk.errors import ConfigError
 
 _LATEST = re.compile(r"^latest(?:~(\d+))?$")
 _RUN_ID = re.compile(r"^\d{4}(?:_.*)?$")
-_SAMPLE_KEYS = ("latency_ms", "duration_ms", "wait_ms", "init_ms", "cold", "error")
+_SAMPLE_KEYS = (
+    "latency_ms",
+    "duration_ms",
+    "wait_ms",
+    "init_ms",
+    "cpu_ms",
+    "memory_mb",
+    "energy_j",
+    "cold",
+    "error",
+)
 REF_HELP = "give a JSON file path, 'latest', 'latest~N' or a saved run id such as 0003"
 
 

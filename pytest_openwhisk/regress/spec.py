@@ -1,9 +1,11 @@
 """Gate specifications: ``"p95:5%,p99:10%,cold_ratio:2%,error_rate:1%"`` -> :class:`GateRule` list.
 
-Latency metrics (``p50``, ``p99.9``, ``mean``, optionally prefixed by the sample series ``latency_``,
-``duration_``, ``wait_`` or ``init_``) take a *relative* threshold (``5%``: the current percentile may be
-at most 5 % slower) or an *absolute* one (``3ms``). Proportions (``cold_ratio``, ``error_rate``) take an
-absolute threshold in percentage points (``1%``: the error rate may rise by at most one point).
+Distribution metrics (``p50``, ``p99.9``, ``mean``, ``max``, optionally prefixed by the sample series
+``latency_``, ``duration_``, ``wait_``, ``init_`` or a cost series ``cpu_`` (CPU ms), ``memory_`` (MB),
+``energy_`` (J): ``cpu_p50``, ``memory_max``) take a *relative* threshold (``5%``: the current value may
+be at most 5 % higher) or an *absolute* one in the series' unit (``3ms``, ``20mb``, ``0.5j``).
+Proportions (``cold_ratio``, ``error_rate``) take an absolute threshold in percentage points (``1%``: the
+error rate may rise by at most one point).
 """
 
 from __future__ import annotations
@@ -12,21 +14,30 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-#: sample series a latency metric may read (keys of ``extra_info.ow_samples``)
-SERIES = ("latency", "duration", "wait", "init")
+#: sample series a distribution metric may read -> its key in ``extra_info.ow_samples`` and its unit
+SERIES = {
+    "latency": ("latency_ms", "ms"),
+    "duration": ("duration_ms", "ms"),
+    "wait": ("wait_ms", "ms"),
+    "init": ("init_ms", "ms"),
+    "cpu": ("cpu_ms", "ms"),
+    "memory": ("memory_mb", "mb"),
+    "energy": ("energy_j", "j"),
+}
 #: proportion metrics (keys of ``extra_info.ow_samples`` holding 0/1 flags)
 PROPORTIONS = {"cold_ratio": "cold", "error_rate": "error"}
 #: the gate the compare command reports when no ``--gate`` is given
 DEFAULT_REPORT_SPEC = "p50:5%,p95:5%,p99:10%,cold_ratio:2%,error_rate:1%"
 
 _LATENCY = re.compile(
-    r"^(?:(?P<series>latency|duration|wait|init)_)?(?P<stat>p(?P<q>\d{1,2}(?:\.\d+)?)|mean)$"
+    rf"^(?:(?P<series>{'|'.join(SERIES)})_)?(?P<stat>p(?P<q>\d{{1,2}}(?:\.\d+)?)|mean|max)$"
 )
-_THRESHOLD = re.compile(r"^(?P<value>\d+(?:\.\d+)?)\s*(?P<unit>%|ms)$")
+_THRESHOLD = re.compile(r"^(?P<value>\d+(?:\.\d+)?)\s*(?P<unit>%|ms|mb|j)$")
 _HELP = (
-    "use METRIC:THRESHOLD pairs separated by commas, e.g. p95:5%,p99:10%,cold_ratio:2%,error_rate:1%; "
-    "METRIC is pNN, pNN.N or mean (optionally prefixed latency_, duration_, wait_ or init_), "
-    "cold_ratio or error_rate; THRESHOLD is a percentage (5%) or, for latency metrics, milliseconds (3ms)"
+    "use METRIC:THRESHOLD pairs separated by commas, e.g. p95:5%,p99:10%,cpu_p50:5%,memory_max:10%,"
+    "error_rate:1%; METRIC is pNN, pNN.N, mean or max (optionally prefixed latency_, duration_, wait_, "
+    "init_, cpu_, memory_ or energy_), cold_ratio or error_rate; THRESHOLD is a percentage (5%) or, for "
+    "distribution metrics, an amount in the series' unit (3ms, cpu 2ms, memory 20mb, energy 0.5j)"
 )
 
 
@@ -52,16 +63,30 @@ class GateRule:
         """The ``ow_samples`` key the rule reads (``latency_ms``, ``cold``, ...)."""
         if self.metric in PROPORTIONS:
             return PROPORTIONS[self.metric]
+        return SERIES[self.family][0]
+
+    @property
+    def family(self) -> str:
+        """The series family: latency, duration, wait, init (time), cpu, memory or energy (cost)."""
         match = _LATENCY.match(self.metric)
         assert match is not None
-        return f"{match.group('series') or 'latency'}_ms"
+        return match.group("series") or "latency"
+
+    @property
+    def unit(self) -> str:
+        """The unit of the series' values and of an absolute threshold: ``ms``, ``MB`` or ``J``."""
+        if self.metric in PROPORTIONS:
+            return "pp"
+        return {"ms": "ms", "mb": "MB", "j": "J"}[SERIES[self.family][1]]
 
     @property
     def quantile(self) -> float | None:
-        """The percentile as a fraction (0.95), or None for ``mean`` and proportions."""
+        """The percentile as a fraction (0.95; ``max`` is 1.0), or None for ``mean`` and proportions."""
         match = _LATENCY.match(self.metric)
-        if match is None or match.group("q") is None:
+        if match is None or match.group("stat") == "mean":
             return None
+        if match.group("stat") == "max":
+            return 1.0
         return float(match.group("q")) / 100.0
 
     def describe(self) -> str:
@@ -69,11 +94,13 @@ class GateRule:
         if self.kind == "proportion":
             return f"+{self.threshold * 100:g} pp"
         if self.absolute:
-            return f"+{self.threshold:g}ms"
+            return f"+{self.threshold:g}{self.unit}"
         return f"+{self.threshold * 100:g}%"
 
     def __str__(self) -> str:
-        value = f"{self.threshold:g}ms" if self.absolute else f"{self.threshold * 100:g}%"
+        value = (
+            f"{self.threshold:g}{SERIES[self.family][1]}" if self.absolute else f"{self.threshold * 100:g}%"
+        )
         return f"{self.metric}:{value}"
 
 
@@ -98,11 +125,18 @@ def parse_rule(text: str) -> GateRule:
     if match is None:
         raise GateSpecError(f"invalid gate threshold {threshold!r} in {item!r}; {_HELP}")
     value, unit = float(match.group("value")), match.group("unit")
-    if unit == "ms":
+    if unit != "%":
         if metric in PROPORTIONS:
             raise GateSpecError(
                 f"invalid gate threshold {threshold!r} in {item!r}: {metric} is a "
                 f"proportion, give percentage points, e.g. {metric}:1%"
+            )
+        assert latency is not None
+        wanted = SERIES[latency.group("series") or "latency"][1]
+        if unit != wanted:
+            raise GateSpecError(
+                f"invalid gate threshold {threshold!r} in {item!r}: {metric} is measured in {wanted}; "
+                f"give e.g. {metric}:5% or {metric}:{2 if wanted != 'j' else 0.5}{wanted}"
             )
         return GateRule(metric, value, absolute=True)
     if value >= 100 and metric in PROPORTIONS:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pytest_openwhisk.measure.report import energy_line
 from pytest_openwhisk.regress.gate import Comparison, GateReport
 from pytest_openwhisk.regress.spec import GateRule
 
@@ -39,7 +40,7 @@ def _value(rule: GateRule | None, value: float | None) -> str:
         return "-"
     if rule.kind == "proportion":
         return f"{value * 100:.1f}%"
-    return f"{value:.2f}ms"
+    return f"{value:.2f}{rule.unit}"
 
 
 def format_change(row: Comparison) -> str:
@@ -50,7 +51,7 @@ def format_change(row: Comparison) -> str:
     if rule.kind == "proportion":
         return f"{row.effect * 100:+.1f}pp [{row.low * 100:+.1f}, {row.high * 100:+.1f}]"
     if rule.absolute:
-        return f"{row.effect:+.2f}ms [{row.low:+.2f}, {row.high:+.2f}]"
+        return f"{row.effect:+.2f}{rule.unit} [{row.low:+.2f}, {row.high:+.2f}]"
     return f"{(row.effect - 1) * 100:+.1f}% [{(row.low - 1) * 100:+.1f}%, {(row.high - 1) * 100:+.1f}%]"
 
 
@@ -100,6 +101,7 @@ def format_report(report: GateReport) -> list[str]:
     for diff in report.fingerprint_differences:
         lines.append(f"WARNING fingerprint differs: {diff}")
     lines += [f"WARNING {w}" for w in report.warnings]
+    lines.append(energy_line(report.current.fingerprint))
     verdict = "PASSED" if report.passed else f"FAILED ({len(report.failures)} regression(s))"
     lines.append(f"regression gate {verdict}")
     return lines

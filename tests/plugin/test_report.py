@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-from types import SimpleNamespace
 from typing import Any
 
 from pytest_openwhisk.measure import Measurement
-from pytest_openwhisk.measure.report import format_summary, slo_cell, terminal_summary
+from pytest_openwhisk.measure.report import energy_line, format_summary, slo_cell, terminal_summary
 from pytest_openwhisk.samples import Sample
 from pytest_openwhisk.slo import evaluate
 
@@ -70,12 +69,15 @@ def test_rows_show_percentiles_cold_errors_and_verdicts() -> None:
         "ms",
         "p99",
         "ms",
+        "cpu",
+        "ms",
+        "MB",
         "cold",
         "errors",
         "slo",
     ]
     assert set(rule) == {"-", " "}
-    assert first.split()[:8] == [
+    assert first.split()[:10] == [
         "tests/test_x.py::test_hello",
         "warm",
         "warm",
@@ -83,10 +85,12 @@ def test_rows_show_percentiles_cold_errors_and_verdicts() -> None:
         "50.50",
         "95.05",
         "99.01",
+        "-",
+        "-",
         "0",
     ]
     assert "p99<=50ms FAIL (99.01ms), error_rate<=1% PASS (0.00%)" in first
-    assert second.split()[:10] == [
+    assert second.split()[:12] == [
         "tests/test_x.py::test_hello",
         "cold",
         "cold",
@@ -94,6 +98,8 @@ def test_rows_show_percentiles_cold_errors_and_verdicts() -> None:
         "300.00",
         "309.00",
         "309.80",
+        "-",
+        "-",
         "2",
         "(67%)",
         "1",
@@ -112,19 +118,42 @@ def test_throughput_verdict_reads_as_a_lower_bound() -> None:
 
 def test_empty_measurement_shows_dashes() -> None:
     [_, _, line] = format_summary([measurement("none", "warm", [])])
-    assert line.split()[3:8] == ["0", "-", "-", "-", "0"]
+    assert line.split()[3:10] == ["0", "-", "-", "-", "-", "-", "0"]
 
 
 def test_terminal_summary_writes_a_section_and_counts_missed_targets() -> None:
-    session = SimpleNamespace(measurements=[measurement("warm", "warm", [make(10.0)], p50="1ms")])
+    measurements = [measurement("warm", "warm", [make(10.0)], p50="1ms")]
     out = Recorder()
-    terminal_summary(out, session)
+    why = "no /sys/class/powercap (no RAPL/powercap driver)"
+    terminal_summary(out, measurements, {"energy": {"source": "none", "available": False, "why": why}})
     assert out.lines[0] == "=== openwhisk measurements ==="
+    assert out.lines[1] == f"energy: unavailable ({why})"
     assert out.lines[-1] == "1 SLO target(s) missed"
     assert out.markup[-1] == {"red": True, "bold": True}
 
 
 def test_terminal_summary_is_silent_without_measurements() -> None:
     out = Recorder()
-    terminal_summary(out, SimpleNamespace(measurements=[]))
+    terminal_summary(out, [])
     assert out.lines == []
+
+
+def test_cost_columns_show_cpu_p50_and_peak_memory() -> None:
+    samples = [make(10.0), make(12.0), make(14.0)]
+    for sample, (cpu, mb) in zip(samples, [(2.0, 30.0), (4.0, 45.5), (9.0, 31.0)], strict=True):
+        sample.cpu_ms, sample.memory_mb = cpu, mb
+    [_, _, line] = format_summary([measurement("warm", "warm", samples, cpu_ms_p50="5ms")])
+    cells = line.split()
+    assert cells[7:9] == ["4.00", "45.5"]  # cpu ms p50, MB max
+    assert "cpu_ms_p50<=5ms PASS (4.00ms)" in line
+
+
+def test_energy_line_says_where_from_or_why_not() -> None:
+    assert energy_line({"energy": {"source": "rapl", "available": True, "why": ""}}) == "energy: rapl"
+    assert energy_line(
+        {"energy": {"source": "kepler", "available": False, "why": "kepler not installed"}}
+    ) == ("energy: unavailable (kepler not installed)")
+    assert energy_line(None) == "energy: unavailable (the backend reports no energy source)"
+    assert (
+        energy_line({"backend": "existing"}) == "energy: unavailable (the backend reports no energy source)"
+    )
