@@ -98,14 +98,12 @@ def test_installed_catalogue_is_complete(venv_python: Path, tmp_path: Path) -> N
     assert info["image"]
 
 
-def test_installed_suite_runs_with_pyargs(venv_python: Path, tmp_path: Path) -> None:
+def test_installed_suite_runs_as_a_module(venv_python: Path, tmp_path: Path) -> None:
     done = _run(
         venv_python,
         tmp_path,
         "-m",
-        "pytest",
-        "--pyargs",
-        "pytest_openwhisk.suite",
+        "pytest_openwhisk.suite",  # = pytest --pyargs pytest_openwhisk.suite
         "-k",
         "test_warm and (echo-python or sentiment)",
         "-p",
