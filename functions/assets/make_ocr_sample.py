@@ -1,4 +1,4 @@
-"""Writes ``ocr-sample.png``: black text on white, large enough for Tesseract (run once; the PNG is committed)."""
+"""Writes ``ocr-sample.png``: black text on white, large enough for Tesseract (the PNG is committed)."""
 
 from pathlib import Path
 

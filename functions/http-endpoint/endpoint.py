@@ -10,7 +10,7 @@ from typing import Any
 
 def main(args: dict[str, Any]) -> dict[str, Any]:
     """Params: ``name`` (optional). Returns a web response whose body says the current time (UTC)."""
-    now = datetime.datetime.now(datetime.timezone.utc)
+    now = datetime.datetime.now(datetime.UTC)
     name = args.get("name", "stranger")
     if not isinstance(name, str) or len(name) > 100:
         return {"error": f"parameter 'name' is {name!r}; use a string of at most 100 characters, e.g. 'Ada'"}
