@@ -81,7 +81,11 @@ def format_summary(measurements: Sequence[Measurement]) -> list[str]:
 
 def energy_line(fingerprint: Mapping[str, Any] | None) -> str:
     """``energy: rapl`` where the backend measures energy, else ``energy: unavailable (<why>)``."""
-    energy = (fingerprint or {}).get("energy")
+    return describe_energy((fingerprint or {}).get("energy"))
+
+
+def describe_energy(energy: object) -> str:
+    """The energy line for a fingerprint's ``energy`` entry ``{"source", "available", "why"}`` (or None)."""
     if not isinstance(energy, Mapping):
         return f"energy: unavailable ({NO_ENERGY_SOURCE})"
     if energy.get("available"):

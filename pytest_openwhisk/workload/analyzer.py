@@ -27,6 +27,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from pytest_openwhisk.measure.report import describe_energy
 from pytest_openwhisk.samples import Sample
 from pytest_openwhisk.stats import activation_throughput_rps, cost, distribution, percentile, server_ms
 from pytest_openwhisk.workload.collect import JoinReport
@@ -215,6 +216,7 @@ class Analysis:
     join: dict[str, Any] = field(default_factory=dict)
     interrupted: bool = False
     names: dict[str, str] = field(default_factory=dict)  # deployed action name -> the name the user gave
+    energy: dict[str, Any] | None = None  # the backend fingerprint's energy entry (None: not known)
 
     def name_of(self, action: str) -> str:
         """The name the user gave ``action`` (``ow_action("echo", ...)`` -> ``echo``); else ``action``."""
@@ -235,6 +237,7 @@ class Analysis:
             "join": self.join,
             "functions": self.functions,
             "instances": self.instances,
+            "energy": describe_energy(self.energy),
         }
 
     def rows(self) -> list[dict[str, Any]]:

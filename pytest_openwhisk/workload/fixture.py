@@ -7,6 +7,7 @@ from typing import Any
 
 import pytest
 
+from pytest_openwhisk.measure.machine import remember_cluster
 from pytest_openwhisk.names import slug
 from pytest_openwhisk.workload.runner import WorkloadRunner
 from pytest_openwhisk.workload.sender import SenderConfig
@@ -71,4 +72,5 @@ def ow_workload(request: pytest.FixtureRequest) -> WorkloadRunner:
         progress_stream=_TerminalStream(request.config),
         recorder=recorder,
         resolve_actions=deployed,
+        energy=remember_cluster(request.config, cluster).fingerprint.get("energy"),
     )

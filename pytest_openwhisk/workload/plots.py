@@ -16,6 +16,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from pytest_openwhisk.measure.report import describe_energy
 from pytest_openwhisk.workload.analyzer import Analysis, completion_ms
 from pytest_openwhisk.workload.records import error_class
 
@@ -183,7 +184,8 @@ def html_report(analysis: Analysis, images: list[Path], path: str | Path) -> Pat
         f"</head><body><h1>{title}{html.escape(note)}</h1>"
         f"<p>duration {analysis.workload.duration_s:g}s, seed {analysis.workload.seed}, "
         f"{len(analysis.records)} scheduled requests. "
-        "Completion times in ms from the intended send time.</p>"
+        "Completion times in ms from the intended send time; "
+        f"{html.escape(describe_energy(analysis.energy))}.</p>"
         "<table><tr>" + "".join(f"<th>{h}</th>" for h in head) + "</tr>" + "".join(rows) + "</table>"
         f"{imgs}</body></html>"
     )

@@ -43,6 +43,7 @@ class WorkloadRunner:
     recorder: Recorder | None = None
     aliases: Mapping[str, str] = field(default_factory=dict)  # asked action name -> deployed name
     resolve_actions: Callable[[], Mapping[str, str]] | None = None  # live aliases (ow_action's deployed)
+    energy: dict[str, Any] | None = None  # the backend fingerprint's energy entry, for the results
     analyses: list[Analysis] = field(default_factory=list)
 
     def run(
@@ -85,6 +86,7 @@ class WorkloadRunner:
         )
         deployed_to_asked = {v: k for k, v in aliases.items()}
         analysis = analyze(result, join, names=deployed_to_asked)
+        analysis.energy = self.energy
         analysis.write(folder)
         if plots:
             from pytest_openwhisk.workload.plots import write_plots

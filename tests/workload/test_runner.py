@@ -84,7 +84,13 @@ def test_reports_and_plots_label_functions_by_the_given_name(fake: FakeOpenWhisk
 
     with OpenWhiskClient(fake.apihost, AUTH, "guest") as client:
         runner = WorkloadRunner(
-            fake.apihost, AUTH, "guest", client, tmp_path, resolve_actions=lambda: {"hello": "t-abc-hello"}
+            fake.apihost,
+            AUTH,
+            "guest",
+            client,
+            tmp_path,
+            resolve_actions=lambda: {"hello": "t-abc-hello"},
+            energy={"source": "none", "available": False, "why": "no powercap here"},
         )
         analysis = runner.run(
             Workload(
@@ -99,6 +105,8 @@ def test_reports_and_plots_label_functions_by_the_given_name(fake: FakeOpenWhisk
     page = (folder / "report.html").read_text()
     assert "<td>hello</td>" in page
     assert "t-abc-hello" not in page
+    assert summary["energy"] == "energy: unavailable (no powercap here)"
+    assert "energy: unavailable (no powercap here)" in page
 
 
 def test_interrupt_writes_partial_results_then_reraises(
