@@ -7,7 +7,7 @@ without any cold sample) fail the test when its function returns ("no samples"),
 :func:`pytest_pyfunc_call` wrapper the plugin registers.
 
 Every measured sample is streamed to ``<results_dir>/samples/<test>/<measurement>.jsonl`` as it is
-measured (:mod:`pytest_openwhisk.samplelog`). On Ctrl-C the samples measured so far are recorded as a
+measured (:mod:`pytest_openwhisk.measure.samplelog`). On Ctrl-C the samples measured so far are recorded as a
 partial measurement (``extra["interrupted"] = True``, no SLO verdicts) and the interrupt is re-raised.
 """
 

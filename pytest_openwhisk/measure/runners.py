@@ -17,7 +17,7 @@ with ``init_ms`` the sum of their ``initTime``. All loops are bounded by their r
 request by the client's HTTP timeout.
 
 Every runner takes an optional ``on_sample`` callback, called with each measured sample (never a
-warm-up invocation) as soon as it is measured, e.g. a :class:`~pytest_openwhisk.samplelog.SampleLog`.
+warm-up invocation) as soon as it is measured, e.g. a :class:`~pytest_openwhisk.measure.samplelog.SampleLog`.
 On KeyboardInterrupt a runner stops (concurrent clients finish their current invocation, bounded by
 :data:`STOP_TIMEOUT_S`) and raises :class:`MeasurementInterrupted`, a KeyboardInterrupt carrying the
 partial :class:`Measurement` (``extra["interrupted"] = True``) of the samples measured so far.
@@ -40,7 +40,7 @@ if TYPE_CHECKING:
     from pytest_openwhisk.slo import Verdict
 
 Params = Mapping[str, Any] | list[Any] | None
-#: called with every measured sample as soon as it is measured (see :mod:`pytest_openwhisk.samplelog`)
+#: called with every measured sample as soon as it is measured (see :mod:`pytest_openwhisk.measure.samplelog`)
 OnSample = Callable[[Sample], None]
 #: how long a 202 (still running after the blocking wait) may take to produce its record
 LATE_RECORD_TIMEOUT_S = 70.0
@@ -394,7 +394,7 @@ def run_concurrent(
     monitoring waits there for a fresh scrape); if it raises, no measured invocation is made and the
     error is re-raised here.
     Samples are returned ordered by send time. ``on_sample`` is called from the client threads (it
-    must be thread-safe, as :class:`~pytest_openwhisk.samplelog.SampleLog` is).
+    must be thread-safe, as :class:`~pytest_openwhisk.measure.samplelog.SampleLog` is).
 
     On Ctrl-C (delivered to the calling thread) the clients stop before their next invocation; each
     gets up to :data:`STOP_TIMEOUT_S` in total to finish the one it is in, then

@@ -1,6 +1,6 @@
 """Ctrl-C during a measurement: streamed sample logs and partial measurements survive the interrupt.
 
-Unit tests cover the JSONL writer (:mod:`pytest_openwhisk.samplelog`) and the runners used directly
+Unit tests cover the JSONL writer (:mod:`pytest_openwhisk.measure.samplelog`) and the runners used directly
 (no log by default, :class:`MeasurementInterrupted` with the samples so far). The pytester runs
 interrupt ``ow_bench`` against the default local backend with a real SIGINT, sent by a wrapper around
 the session client's ``invoke`` after a fixed number of invocations (deterministic), and check the

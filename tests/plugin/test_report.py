@@ -1,4 +1,4 @@
-"""The terminal summary table of pytest_openwhisk.report."""
+"""The terminal summary table of pytest_openwhisk.measure.report."""
 
 from __future__ import annotations
 
