@@ -26,7 +26,7 @@ from pytest_openwhisk.catalog.checks import (
     evaluate_check,
     json_equal,
 )
-from pytest_openwhisk.catalog.deployment import ActionFactoryLike, deploy
+from pytest_openwhisk.catalog.deployment import deploy
 from pytest_openwhisk.catalog.docs import markdown_table
 from pytest_openwhisk.catalog.errors import CheckFailed, ManifestError
 from pytest_openwhisk.catalog.manifest import (
@@ -49,7 +49,6 @@ __all__ = [
     "SLO_MODES",
     "TYPES",
     "ZIP_FIELDS",
-    "ActionFactoryLike",
     "CheckFailed",
     "Clause",
     "FunctionSpec",

@@ -2,41 +2,20 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any
 
 from pytest_openwhisk.catalog.bundle import zip_path
 from pytest_openwhisk.catalog.manifest import FunctionSpec, load_catalog
 from pytest_openwhisk.errors import ConfigError
 
-
-class ActionFactoryLike(Protocol):
-    """What :func:`deploy` needs from the ``ow_action`` fixture."""
-
-    def __call__(
-        self,
-        name: str,
-        source: str | Path | None = None,
-        *,
-        code: str | None = None,
-        kind: str | None = None,
-        main: str | None = None,
-        memory: int | None = None,
-        timeout: int | None = None,
-        logs: int | None = None,
-        concurrency: int | None = None,
-        params: Mapping[str, Any] | None = None,
-        annotations: Mapping[str, Any] | None = None,
-    ) -> Any: ...
-
-    def sequence(
-        self, name: str, components: Sequence[Any], *, annotations: Mapping[str, Any] | None = None
-    ) -> Any: ...
+if TYPE_CHECKING:
+    from pytest_openwhisk.actions import ActionFactory
 
 
 def deploy(
-    ow_action: ActionFactoryLike,
+    ow_action: ActionFactory,
     spec: FunctionSpec,
     *,
     name: str | None = None,

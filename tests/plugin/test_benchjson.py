@@ -20,20 +20,6 @@ from pytest_openwhisk.measure.machine import generate_machine_info
 from pytest_openwhisk.measure.scrub import scrub
 from pytest_openwhisk.regress.fingerprint import diff
 
-#: unrelated plugins installed here that cost ~5 s per in-process pytester run (re-imported every run)
-OTHER_PLUGINS = (
-    "-p",
-    "no:hypothesispytest",
-    "-p",
-    "no:pytest-kind",
-    "-p",
-    "no:anyio",
-    "-p",
-    "no:xdist",
-    "-p",
-    "no:xdist.looponfail",
-)
-
 #: conftest for pytester runs: a scripted client and backend standing in for a cluster. Warm invocations
 #: take 2.0-2.4 ms and cold ones 300 ms, times the ``scale`` parameter. The backend's fingerprint
 #: deliberately contains the auth key, to prove it is masked before anything is saved.
@@ -134,7 +120,7 @@ def project(pytester: pytest.Pytester) -> pytest.Pytester:
 
 
 def test_autosave_writes_one_entry_per_measurement(project: pytest.Pytester) -> None:
-    result = project.runpytest(*OTHER_PLUGINS, "--benchmark-autosave", "--benchmark-save-data")
+    result = project.runpytest("--benchmark-autosave", "--benchmark-save-data")
     result.assert_outcomes(passed=2)
     assert "not used at all" not in result.stdout.str()
     [path] = saved_runs(project)
@@ -190,7 +176,7 @@ def test_autosave_writes_one_entry_per_measurement(project: pytest.Pytester) -> 
 
 def test_no_auth_key_in_saved_files(project: pytest.Pytester) -> None:
     out = project.path / "out.json"
-    result = project.runpytest(*OTHER_PLUGINS, "--benchmark-autosave", f"--benchmark-json={out}")
+    result = project.runpytest("--benchmark-autosave", f"--benchmark-json={out}")
     result.assert_outcomes(passed=2)
     for path in [out, *saved_runs(project)]:
         text = path.read_text()
@@ -199,8 +185,8 @@ def test_no_auth_key_in_saved_files(project: pytest.Pytester) -> None:
 
 
 def test_compare_cli_reads_two_saved_runs(project: pytest.Pytester) -> None:
-    project.runpytest(*OTHER_PLUGINS, "--benchmark-autosave").assert_outcomes(passed=2)
-    project.runpytest(*OTHER_PLUGINS, "--benchmark-autosave").assert_outcomes(passed=2)
+    project.runpytest("--benchmark-autosave").assert_outcomes(passed=2)
+    project.runpytest("--benchmark-autosave").assert_outcomes(passed=2)
     first, second = saved_runs(project)
     proc = subprocess.run(
         [sys.executable, "-m", "pytest_benchmark", "compare", str(first), str(second)],
@@ -221,9 +207,9 @@ def test_compare_cli_reads_two_saved_runs(project: pytest.Pytester) -> None:
 def test_compare_fail_passes_when_unchanged_and_fails_on_regression(
     project: pytest.Pytester, recwarn: pytest.WarningsRecorder
 ) -> None:
-    project.runpytest(*OTHER_PLUGINS, "--benchmark-autosave").assert_outcomes(passed=2)
+    project.runpytest("--benchmark-autosave").assert_outcomes(passed=2)
     gate = ("--benchmark-compare", "--benchmark-compare-fail=median:1000%")
-    same = project.runpytest(*OTHER_PLUGINS, *gate)
+    same = project.runpytest(*gate)
     same.assert_outcomes(passed=2)
     assert same.ret == pytest.ExitCode.OK
     # same fake cluster: no warning (in-process, pytest-benchmark's configure-time warning lands in recwarn)
@@ -231,7 +217,7 @@ def test_compare_fail_passes_when_unchanged_and_fails_on_regression(
     assert "cluster differs" not in same.stdout.str()
     project.makepyfile(test_bench=TEST_FILE.format(scale=30))  # warm latency x30
     # a subprocess: pytest-benchmark raises PerformanceRegression out of the terminal summary
-    slower = project.runpytest_subprocess(*OTHER_PLUGINS, *gate)
+    slower = project.runpytest_subprocess(*gate)
     assert slower.ret != pytest.ExitCode.OK
     slower.stderr.fnmatch_lines(["*Performance has regressed*", "*test_hello[[]warm[]]*median*"])
     assert "test_hello[cold]" not in slower.stderr.str().split("Performance has regressed")[1]
@@ -247,7 +233,7 @@ def test_slo_violation_fails_the_test_and_is_still_saved(pytester: pytest.Pytest
             ow_bench.warm("hello", rounds=5, warmup=0)
             raise AssertionError("not reached: the SLO failure stops the test")
     """)
-    result = pytester.runpytest(*OTHER_PLUGINS, "--benchmark-autosave")
+    result = pytester.runpytest("--benchmark-autosave")
     result.assert_outcomes(failed=1)
     result.stdout.fnmatch_lines(
         [
@@ -273,7 +259,7 @@ def test_metric_without_samples_fails_the_test(pytester: pytest.Pytester) -> Non
         def test_warm_only(ow_bench):
             ow_bench.warm("hello", rounds=3, warmup=0)
     """)
-    result = pytester.runpytest(*OTHER_PLUGINS)
+    result = pytester.runpytest()
     result.assert_outcomes(failed=1)
     result.stdout.fnmatch_lines(
         [
@@ -293,16 +279,16 @@ def test_benchmark_disable_still_measures_and_applies_slos(project: pytest.Pytes
             ow_bench.warm("hello", rounds=3, warmup=0)
     """
     )
-    result = project.runpytest(*OTHER_PLUGINS, "--benchmark-disable", "--benchmark-autosave")
+    result = project.runpytest("--benchmark-disable", "--benchmark-autosave")
     result.assert_outcomes(passed=2, failed=1)
     assert saved_runs(project) == []
     result.stdout.fnmatch_lines(["*openwhisk measurements*", "*test_hello*warm*", "*test_fails*FAIL*"])
 
 
 def test_benchmark_skip_and_only(project: pytest.Pytester) -> None:
-    skip = project.runpytest(*OTHER_PLUGINS, "--benchmark-skip", "-rs")
+    skip = project.runpytest("--benchmark-skip", "-rs")
     skip.assert_outcomes(passed=1, skipped=1)
-    only = project.runpytest(*OTHER_PLUGINS, "--benchmark-only")
+    only = project.runpytest("--benchmark-only")
     only.assert_outcomes(passed=1, skipped=1)
     only.stdout.fnmatch_lines(["test_hello[[]warm[]] *"])
 
@@ -319,7 +305,7 @@ def test_two_measurements_with_the_same_label_stay_apart(pytester: pytest.Pytest
             assert ow_bench.concurrent("hello", clients=2, per_client=2).name == "concurrent-2x2"
     """)
     out = pytester.path / "out.json"
-    pytester.runpytest(*OTHER_PLUGINS, f"--benchmark-json={out}").assert_outcomes(passed=2)
+    pytester.runpytest(f"--benchmark-json={out}").assert_outcomes(passed=2)
     names = sorted(b["fullname"] for b in json.loads(out.read_text())["benchmarks"])
     assert names == [
         "test_two_measurements_with_the_same_label_stay_apart.py::test_twice[1-concurrent-2x2]",
@@ -384,7 +370,6 @@ def test_local_autosave_carries_extra_info_and_fingerprint(pytester: pytest.Pyte
     """)
     out = pytester.path / "out.json"
     result = pytester.runpytest(
-        *OTHER_PLUGINS,
         "--ow-cluster=local",
         "--benchmark-autosave",
         f"--benchmark-json={out}",
@@ -444,7 +429,7 @@ def test_runner_assert_slo_checks_every_measurement(pytester: pytest.Pytester) -
             assert "test_in_code [cold]:" in text
             assert "cold_start_max | 100ms  | 300.00ms |       2 | FAIL" in text
     """)
-    pytester.runpytest(*OTHER_PLUGINS).assert_outcomes(passed=1)
+    pytester.runpytest().assert_outcomes(passed=1)
 
 
 # -- --benchmark-compare: machine_info checked by the cluster fingerprint --------------------------------
@@ -455,7 +440,7 @@ CODE = "def main(args):\\n    return {'ok': True}\\n"
 def test_hello(ow_action, ow_bench):
     ow_bench.warm(ow_action("hello", code=CODE, kind="python:3"), rounds=5, warmup=1)
 """
-LOCAL_ARGS = (*OTHER_PLUGINS, "--ow-cluster=local", "-p", "no:cacheprovider")
+LOCAL_ARGS = ("--ow-cluster=local", "-p", "no:cacheprovider")
 HOST_WARNING = "Benchmark machine_info is different"
 OUR_WARNING = "Benchmark cluster differs from the compared run"
 

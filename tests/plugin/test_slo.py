@@ -18,20 +18,6 @@ from pytest_openwhisk.slo import (
     parse_target,
 )
 
-#: unrelated plugins installed here that cost ~5 s per in-process pytester run (re-imported every run)
-OTHER_PLUGINS = (
-    "-p",
-    "no:hypothesispytest",
-    "-p",
-    "no:pytest-kind",
-    "-p",
-    "no:anyio",
-    "-p",
-    "no:xdist",
-    "-p",
-    "no:xdist.looponfail",
-)
-
 
 def make(
     latency: float,
@@ -318,7 +304,7 @@ def test_bad_marker_is_a_usage_error_at_collection(pytester: pytest.Pytester) ->
         def test_b():
             pass
     """)
-    result = pytester.runpytest(*OTHER_PLUGINS)
+    result = pytester.runpytest()
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     result.stderr.fnmatch_lines(
         [
@@ -337,7 +323,7 @@ def test_positional_marker_argument_is_rejected(pytester: pytest.Pytester) -> No
         def test_a():
             pass
     """)
-    result = pytester.runpytest(*OTHER_PLUGINS)
+    result = pytester.runpytest()
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     result.stderr.fnmatch_lines(["*ow_slo takes keyword arguments only, got ('250ms',)*"])
 
@@ -350,7 +336,7 @@ def test_marker_without_ow_bench_fails_the_test(pytester: pytest.Pytester) -> No
         def test_a():
             pass
     """)
-    result = pytester.runpytest(*OTHER_PLUGINS)
+    result = pytester.runpytest()
     result.assert_outcomes(failed=1)
     result.stdout.fnmatch_lines(["*marked ow_slo but does not use the ow_bench fixture*"])
 
@@ -373,7 +359,7 @@ def test_local_slo_pass_and_fail(pytester: pytest.Pytester) -> None:
         def test_misses(ow_action, ow_bench):
             ow_bench.warm(ow_action("hello", code=CODE, kind="python:3"), rounds=5, warmup=1)
     """)
-    result = pytester.runpytest(*OTHER_PLUGINS, "--ow-cluster=local", "-p", "no:cacheprovider")
+    result = pytester.runpytest("--ow-cluster=local", "-p", "no:cacheprovider")
     result.assert_outcomes(passed=1, failed=1)
     result.stdout.fnmatch_lines(
         [
