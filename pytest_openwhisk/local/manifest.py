@@ -136,12 +136,16 @@ def java_launcher_classes() -> str:
         )
     building = cache / f".build-{digest}-{os.getpid()}"
     building.mkdir(parents=True, exist_ok=True, mode=0o755)
-    subprocess.run(
+    done = subprocess.run(
         [javac, "-nowarn", "-encoding", "UTF-8", "-cp", GSON_JAR, "-d", str(building), str(source)],
-        check=True,
+        check=False,
         capture_output=True,
         timeout=300,
     )
+    if done.returncode != 0:  # an OSError: the invoker reports a failed container start
+        shutil.rmtree(building, ignore_errors=True)
+        detail = done.stderr.decode("utf-8", "replace")[-500:]
+        raise OSError(f"javac could not compile the Java launcher ({source}): {detail}; is {GSON_JAR} there?")
     for path in (cache, building, *building.iterdir()):
         path.chmod(0o755 if path.is_dir() else 0o644)
     try:
