@@ -224,3 +224,17 @@ def test_java_and_ruby_twins_match_python(
         jar = build_jar({f"{cls}.java": (FUNCTIONS / f"{twin}-java" / f"{cls}.java").read_text()}, tmp_path)
         _put(real_api, f"tw-{twin}-java", "java:8", jar, main=cls)
         assert real_api.invoke(f"tw-{twin}-java", params, result=True).json() == expected
+
+
+@needs_ruby
+def test_ruby_time_limit_kills_the_runtime(real_api: Api) -> None:
+    _put(real_api, "rb-slow", "ruby:2.5", "def main(a)\n  sleep 30\n  {}\nend\n", limits={"timeout": 300})
+    response = real_api.invoke("rb-slow", {})
+    assert response.status_code == 502
+    record = response.json()
+    assert record["response"]["result"] == {
+        "error": "The action exceeded its time limits of 300 milliseconds."
+    }
+    assert notes_of(record)["timeout"] is True
+    _put(real_api, "rb-slow", "ruby:2.5", "def main(a)\n  { 'fast' => true }\nend\n", limits={"timeout": 300})
+    assert real_api.invoke("rb-slow", {}, result=True).json() == {"fast": True}  # a fresh container serves it
