@@ -89,10 +89,6 @@ def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pyte
 def pytest_benchmark_update_machine_info(config: pytest.Config, machine_info: dict[str, Any]) -> None:
     """Replace pytest-benchmark's machine info by the cluster fingerprint (``measure.machine``)."""
     machine.update_machine_info(config, machine_info)
-    session = config.stash.get(SESSION_KEY, None)
-    profile = getattr(session.settings, "profile", None) if session else None
-    if profile is not None and isinstance(machine_info.get("ow_fingerprint"), dict):
-        machine_info["ow_fingerprint"]["profile"] = profile.fingerprint()  # --ow-profile (profiles/)
     cluster = config.stash.get(machine.CLUSTER_KEY, None)
     if cluster is not None:
         compare.check_compared(config, cluster)

@@ -46,6 +46,10 @@ def remember_cluster(config: pytest.Config, backend: Backend) -> ClusterInfo:
     if known is not None:
         return known
     fingerprint = scrub(backend.fingerprint(), auth_words([backend.auth]))
+    session = config.stash.get(SESSION_KEY, None)
+    profile = getattr(session.settings, "profile", None) if session is not None else None
+    if profile is not None:  # --ow-profile (pytest_openwhisk.profiles) is part of what was measured
+        fingerprint["profile"] = profile.fingerprint()
     info = ClusterInfo(backend.name or "unknown", fingerprint, backend.auth or "")
     config.stash[CLUSTER_KEY] = info
     return info

@@ -98,3 +98,30 @@ def test_embedded_server_takes_the_profile_limits() -> None:
     assert (
         limits.invocations_per_minute == plain.invocations_per_minute
     )  # the rest stays the benchmark preset
+
+
+TINY = """
+CODE = "def main(args):\\n    return {'ok': True}\\n"
+
+
+def test_warm(ow_action, ow_bench):
+    ow_bench.warm(ow_action("tiny", code=CODE, kind="python:3.11"), {}, rounds=3, warmup=1)
+"""
+
+
+def test_benchmark_compare_sees_the_profile(pytester: pytest.Pytester) -> None:
+    """Runs of the same profile compare without a fingerprint warning; another profile is named in one."""
+    pytester.makepyfile(test_tiny=TINY)
+    common = ("-p", "no:cacheprovider", "-W", "always::pytest_openwhisk.measure.compare.FingerprintWarning")
+    first = pytester.runpytest_subprocess("--ow-profile=idle-15s", "--benchmark-autosave", *common)
+    assert first.ret == 0, first.stdout.str()
+    same = pytester.runpytest_subprocess("--ow-profile=idle-15s", "--benchmark-compare", *common)
+    assert same.ret == 0
+    assert "Benchmark cluster differs" not in same.stdout.str()
+    other = pytester.runpytest_subprocess("--ow-profile=idle-10m", "--benchmark-compare", *common)
+    other.stdout.fnmatch_lines(
+        [
+            "*Benchmark cluster differs from the compared run*",
+            '*ow_fingerprint.profile.name: "idle-15s" -> "idle-10m"*',
+        ]
+    )
