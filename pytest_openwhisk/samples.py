@@ -23,6 +23,10 @@ STATUS_UNKNOWN = "unknown"
 COST_ANNOTATION = "pytest-openwhisk/cost"
 #: longest error message kept in a sample
 MAX_ERROR_CHARS = 500
+#: the per-sample columns saved in ``extra_info.ow_samples`` (and read back by the regression gate)
+SAMPLE_COLUMNS = (
+    "latency_ms", "duration_ms", "wait_ms", "init_ms", "cpu_ms", "memory_mb", "energy_j", "cold", "error",
+)  # fmt: skip
 
 
 @dataclass
@@ -71,6 +75,17 @@ class Sample:
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready dict (no results, no secrets)."""
         return asdict(self)
+
+    def column(self, name: str) -> float | int | None:
+        """This sample's value in one of :data:`SAMPLE_COLUMNS` (``cold``/``error`` as 0/1)."""
+        if name == "cold":
+            return int(self.cold)
+        if name == "error":
+            return int(not self.ok)
+        if name not in SAMPLE_COLUMNS:
+            raise ValueError(f"unknown sample column {name!r}; allowed: {', '.join(SAMPLE_COLUMNS)}")
+        value: float | None = getattr(self, name)
+        return value
 
 
 def annotation(record: Mapping[str, Any], key: str) -> Any:

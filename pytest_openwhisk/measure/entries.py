@@ -18,6 +18,7 @@ from pytest_benchmark.stats import Metadata
 
 from pytest_openwhisk.measure.machine import secrets_of
 from pytest_openwhisk.measure.scrub import scrub
+from pytest_openwhisk.samples import SAMPLE_COLUMNS
 from pytest_openwhisk.stats import responded
 
 if TYPE_CHECKING:
@@ -47,19 +48,8 @@ def benchmark_session(config: pytest.Config) -> Any | None:
 
 
 def raw_samples(measurement: Measurement) -> dict[str, list[Any]]:
-    """``ow_samples``: per-invocation columns in invocation order (None where a sample has no value)."""
-    samples = measurement.samples
-    return {
-        "latency_ms": [s.latency_ms for s in samples],
-        "duration_ms": [s.duration_ms for s in samples],
-        "wait_ms": [s.wait_ms for s in samples],
-        "init_ms": [s.init_ms for s in samples],
-        "cpu_ms": [s.cpu_ms for s in samples],
-        "memory_mb": [s.memory_mb for s in samples],
-        "energy_j": [s.energy_j for s in samples],
-        "cold": [int(s.cold) for s in samples],
-        "error": [int(not s.ok) for s in samples],
-    }
+    """``ow_samples``: every :data:`~pytest_openwhisk.samples.SAMPLE_COLUMNS` column in invocation order."""
+    return {name: [s.column(name) for s in measurement.samples] for name in SAMPLE_COLUMNS}
 
 
 def extra_info(measurement: Measurement) -> dict[str, Any]:

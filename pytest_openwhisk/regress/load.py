@@ -19,20 +19,10 @@ import numpy as np
 from numpy.typing import NDArray
 
 from pytest_openwhisk.errors import ConfigError
+from pytest_openwhisk.samples import SAMPLE_COLUMNS
 
 _LATEST = re.compile(r"^latest(?:~(\d+))?$")
 _RUN_ID = re.compile(r"^\d{4}(?:_.*)?$")
-_SAMPLE_KEYS = (
-    "latency_ms",
-    "duration_ms",
-    "wait_ms",
-    "init_ms",
-    "cpu_ms",
-    "memory_mb",
-    "energy_j",
-    "cold",
-    "error",
-)
 REF_HELP = "give a JSON file path, 'latest', 'latest~N' or a saved run id such as 0003"
 
 
@@ -89,7 +79,7 @@ def _benchmark(entry: Mapping[str, Any]) -> Benchmark:
     raw = extra.get("ow_samples")
     samples: dict[str, NDArray[np.float64]] = {}
     if isinstance(raw, Mapping):
-        for key in _SAMPLE_KEYS:
+        for key in SAMPLE_COLUMNS:
             if isinstance(raw.get(key), list):
                 samples[key] = _array(raw[key])
     else:

@@ -51,7 +51,7 @@ def test_existing_backend_is_a_backend(existing: Backend) -> None:
     assert isinstance(existing, ExistingBackend)
     assert isinstance(existing, Backend)
     assert existing.name == "existing"
-    assert existing.namespace == "_"
+    assert existing.namespace in {"_", "guest"}  # "_" may be resolved to the key's own namespace
 
 
 def test_existing_fingerprint_has_kinds_and_limits_but_no_secret(existing: Backend, cli_server: Any) -> None:

@@ -19,6 +19,7 @@ from pytest_openwhisk.measure.entries import EntrySource, with_label
 from pytest_openwhisk.measure.machine import generate_machine_info
 from pytest_openwhisk.measure.scrub import scrub
 from pytest_openwhisk.regress.fingerprint import diff
+from pytest_openwhisk.samples import SAMPLE_COLUMNS
 
 #: conftest for pytester runs: a scripted client and backend standing in for a cluster. Warm invocations
 #: take 2.0-2.4 ms and cold ones 300 ms, times the ``scale`` parameter. The backend's fingerprint
@@ -141,17 +142,7 @@ def test_autosave_writes_one_entry_per_measurement(project: pytest.Pytester) -> 
     assert (info["ow_mode"], info["ow_action"]) == ("warm", "t0-hello")
     assert info["ow_summary"]["count"] == 12
     assert info["ow_summary"]["cold_ratio"] == 0
-    assert set(info["ow_samples"]) == {
-        "latency_ms",
-        "duration_ms",
-        "wait_ms",
-        "init_ms",
-        "cpu_ms",
-        "memory_mb",
-        "energy_j",
-        "cold",
-        "error",
-    }
+    assert tuple(info["ow_samples"]) == SAMPLE_COLUMNS  # latency_ms ... energy_j, cold, error
     assert info["ow_samples"]["cold"] == [0] * 12
     assert info["ow_slo"] == [
         {

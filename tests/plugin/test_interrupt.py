@@ -14,7 +14,6 @@ import os
 import signal
 import threading
 import time
-from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -120,14 +119,7 @@ class ScriptedClient:
         self.lock = threading.Lock()
         self.hook = hook
 
-    def invoke(
-        self,
-        name: str,
-        params: Mapping[str, Any] | list[Any] | None = None,
-        *,
-        blocking: bool = True,
-        check: bool = True,
-    ) -> InvokeResult:
+    def invoke(self, name: str, params: Any = None, **options: Any) -> InvokeResult:
         with self.lock:
             self.calls += 1
             n = self.calls

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Mapping
 from typing import Any
 
 import pytest
@@ -62,20 +61,16 @@ class FakeClient:
         self.late: dict[str, dict[str, Any]] = {}
         self.answer = answer
 
-    def invoke(
-        self,
-        name: str,
-        params: Mapping[str, Any] | list[Any] | None = None,
-        *,
-        blocking: bool = True,
-        result: bool = False,
-        timeout_ms: int | None = None,
-        check: bool = True,
-    ) -> InvokeResult:
+    def note_call(self, name: str, params: Any) -> bool:
+        """Record the call; whether it was to be a cold start."""
         with self.lock:
             self.calls.append((name, params))
             cold = name in self.cold_next
             self.cold_next.discard(name)
+        return cold
+
+    def invoke(self, name: str, params: Any = None, **options: Any) -> InvokeResult:
+        cold = self.note_call(name, params)
         if self.answer is not None:
             return self.answer(name)  # type: ignore[no-any-return]
         now = time.time()
@@ -186,20 +181,9 @@ class SequenceClient(FakeClient):
         self.fetched: list[str] = []
         self.round = 0
 
-    def invoke(
-        self,
-        name: str,
-        params: Mapping[str, Any] | list[Any] | None = None,
-        *,
-        blocking: bool = True,
-        result: bool = False,
-        timeout_ms: int | None = None,
-        check: bool = True,
-    ) -> InvokeResult:
+    def invoke(self, name: str, params: Any = None, **options: Any) -> InvokeResult:
+        cold = self.note_call(name, params)
         with self.lock:
-            self.calls.append((name, params))
-            cold = name in self.cold_next
-            self.cold_next.discard(name)
             self.round += 1
         first, second = f"c1-{self.round}".ljust(32, "0"), f"c2-{self.round}".ljust(32, "0")
         self.late[first] = record(cold=cold, activation_id=first)

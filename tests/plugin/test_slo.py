@@ -18,30 +18,7 @@ from pytest_openwhisk.slo import (
     parse_target,
 )
 
-
-def make(
-    latency: float,
-    *,
-    sent: float = 0.0,
-    ok: bool = True,
-    cold: bool = False,
-    duration: float | None = None,
-    wait: float | None = None,
-) -> Sample:
-    """A synthetic sample (cold ones carry an initTime)."""
-    return Sample(
-        action="a",
-        sent=sent,
-        received=sent + latency / 1000,
-        latency_ms=latency,
-        http_status=200 if ok else 502,
-        status="success" if ok else "application error",
-        duration_ms=duration,
-        wait_ms=wait,
-        init_ms=100.0 if cold else None,
-        cold=cold,
-    )
-
+from .factories import make
 
 # -- parsing --------------------------------------------------------------------------------------------
 

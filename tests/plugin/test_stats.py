@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from pytest_openwhisk.samples import CLIENT_ERROR, Sample
+from pytest_openwhisk.samples import CLIENT_ERROR
 from pytest_openwhisk.stats import (
     activation_throughput_rps,
     client_throughput_rps,
@@ -18,30 +18,7 @@ from pytest_openwhisk.stats import (
     summarize,
 )
 
-
-def make(
-    latency: float,
-    *,
-    sent: float = 0.0,
-    status: str = "success",
-    http: int = 200,
-    duration: float | None = None,
-    wait: float | None = None,
-    init: float | None = None,
-) -> Sample:
-    """A synthetic sample."""
-    return Sample(
-        action="a",
-        sent=sent,
-        received=sent + latency / 1000,
-        latency_ms=latency,
-        http_status=http,
-        status=status,
-        duration_ms=duration,
-        wait_ms=wait,
-        init_ms=init,
-        cold=init is not None,
-    )
+from .factories import make
 
 
 def test_percentile_linear_interpolation() -> None:
