@@ -56,11 +56,14 @@ def check_backend(profile: Profile, cluster: str) -> None:
         )
 
 
-def values_file(profile: Profile, results_dir: Path) -> Path | None:
-    """Write the profile's Helm values to ``results_dir/profiles/<name>.values.yaml`` (None when empty)."""
+def values_file(profile: Profile, results_dir: Path) -> Path:
+    """Write the profile's Helm values to ``results_dir/profiles/<name>.values.yaml`` (``{}`` when none).
+
+    The file exists even for a profile of options only: a values layer makes the existing backend upgrade
+    the release (it only connects to an installed release without ``--ow-values``), so the profile's
+    options are deployed rather than refused as differing from the release.
+    """
     values = profile.helm_values()
-    if not values:
-        return None
     path = Path(results_dir) / "profiles" / f"{profile.name}.values.yaml"
     path.parent.mkdir(parents=True, exist_ok=True)
     header = f"# written by pytest-openwhisk from profile {profile.name!r} ({profile.origin}); do not edit\n"
@@ -91,7 +94,5 @@ def apply_profile(settings: Any, profile: Profile | None = None) -> Any:
             changes[name] = value
             sources[name] = "profile"
     if settings.cluster != "local":
-        path = values_file(profile, settings.results_dir)
-        if path is not None:
-            changes["values"] = (path, *settings.values)
+        changes["values"] = (values_file(profile, settings.results_dir), *settings.values)
     return replace(settings, **changes, sources=sources)

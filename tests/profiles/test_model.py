@@ -286,6 +286,9 @@ def test_apply_profile_on_clusters_writes_the_values_layer(tmp_path: Path) -> No
     assert yaml.safe_load(first.read_text())["activationStoreBackend"] == "ElasticSearch"
     with pytest.raises(ProfileError, match="kind nodes run containerd"):
         apply_profile(settings, load_profile("docker-factory"))
+    options_only = apply_profile(settings, load_profile("idle-15s"))  # still a layer: the release is upgraded
+    assert yaml.safe_load(options_only.values[0].read_text()) == {}
+    assert options_only.idle_timeout == 15.0
 
 
 def test_fingerprint_is_stable_and_has_no_paths(tmp_path: Path) -> None:
