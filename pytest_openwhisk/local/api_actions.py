@@ -180,7 +180,8 @@ class ActionsApi:
                 elif result_only:
                     body = result
                 else:
-                    body = activation.record if doc.is_sequence else blocking_view(activation)
+                    composite = doc.is_sequence or doc.is_conductor  # logs hold activation ids
+                    body = activation.record if composite else blocking_view(activation)
                 code = activation.status_code
                 status = 200 if code == SUCCESS else 500 if code == WHISK_ERROR else 502
                 return json_response(body, status, headers)

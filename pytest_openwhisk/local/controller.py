@@ -195,6 +195,9 @@ class Controller:
         activation_id = records.new_activation_id()
         if doc.is_sequence:
             coro = sequences.run_guarded(self, doc, payload or {}, tid, activation_id, received_at)
+        elif doc.is_conductor:
+            params = self.merge_params(doc, payload)
+            coro = sequences.compose_guarded(self, doc, params, tid, activation_id, received_at)
         else:
             coro = self.run_primitive(doc, self.merge_params(doc, payload), tid, activation_id, received_at)
         ns = self.caller.namespace

@@ -334,7 +334,13 @@ class ActionDoc:
 
     @property
     def is_sequence(self) -> bool:
+        """A sequence (``exec.kind: sequence``)."""
         return bool(self.exec["kind"] == SEQUENCE)
+
+    @property
+    def is_conductor(self) -> bool:
+        """A conductor action: a primitive with a truthy ``conductor`` annotation (a composition)."""
+        return not self.is_sequence and is_truthy(self.annotation("conductor", False))
 
     @property
     def components(self) -> list[str]:
@@ -785,13 +791,13 @@ def parse_rule_put(body: Any, limits: Limits, caller_ns: str) -> tuple[EntityPut
         ):
             refs.append(qualified_path(f"/{value['path']}/{value['name']}", caller_ns))
         elif isinstance(value, str):
-            refs.append(_resolve_name(value, caller_ns))
+            refs.append(resolve_name(value, caller_ns))
         else:
             raise malformed_content("fully qualified name malformed")
     return put, refs[0], refs[1]
 
 
-def _resolve_name(value: str, caller_ns: str) -> str:
+def resolve_name(value: str, caller_ns: str) -> str:
     """``FullyQualifiedEntityName.resolveName``: ``name``, ``pkg/name``, ``/ns/name``, ``/ns/pkg/name``."""
     segments = value.strip().strip("/").split("/")
     leading = value.strip().startswith("/")

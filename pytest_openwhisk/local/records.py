@@ -128,13 +128,18 @@ def sequence(
     limits: dict[str, int],
     wait_ms: int,
     cause: str | None,
+    conductor: bool = False,
 ) -> Activation:
-    """The stored record of a sequence activation (logs = component ids, duration = their sum)."""
+    """The stored record of a sequence activation (logs = component ids, duration = their sum).
+
+    ``conductor``: a composition's record (annotation ``conductor: true`` after ``kind``)."""
     annotations: list[dict[str, Any]] = [
         {"key": "topmost", "value": cause is None},
         {"key": "path", "value": path},
         {"key": "kind", "value": "sequence"},
     ]
+    if conductor:
+        annotations.append({"key": "conductor", "value": True})
     if cause is not None:
         annotations.append({"key": "causedBy", "value": "sequence"})
     annotations.append({"key": "waitTime", "value": wait_ms})

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 import pytest
+
+from pytest_openwhisk.local import LocalOpenWhisk
+from pytest_openwhisk.local.config import Limits, LocalConfig, PoolConfig
 
 from .conftest import FAIL, INC, Api, FakeInvoker, ServerFactory, notes_of
 
@@ -181,3 +185,65 @@ def test_real_python_and_nodejs_sequence(real_api: Api) -> None:
     expected = 12 + (1 if len(components) == 3 else 0)
     assert response.json()["response"]["result"] == {"v": expected}
     assert len(response.json()["logs"]) == len(components)
+
+
+CONDUCTOR = """
+def main(args):
+    if "error" in args:
+        return {"error": args["error"]}
+    step = args.get("step", 0)
+    if step == 0:
+        state = {"step": 1, "next": args.get("next", "cd-inc")}
+        return {"action": "/_/cd-inc", "params": {"n": args["n"]}, "state": state}
+    if step == 1:
+        return {"action": args["next"], "params": {"n": args["n"]}, "state": {"step": 2}}
+    return {"params": {"n": args["n"], "done": True}}
+"""
+CONDUCTOR_NOTE = [{"key": "conductor", "value": True}]
+
+
+def test_conductor_action_composes_its_components(real_api: Api) -> None:
+    real_api.put_action("cd-inc", code="def main(a):\n    return {'n': a['n'] + 1}\n", overwrite=True)
+    real_api.put_action("cd-main", code=CONDUCTOR, overwrite=True, annotations=CONDUCTOR_NOTE)
+    response = real_api.invoke("cd-main", {"n": 1})
+    assert response.status_code == 200, response.text
+    record = response.json()
+    assert record["response"]["result"] == {"n": 3, "done": True}
+    notes = notes_of(record)
+    assert (notes["kind"], notes["conductor"], notes["topmost"]) == ("sequence", True, True)
+    assert len(record["logs"]) == 5  # conductor, component, conductor, component, conductor
+    names = []
+    for activation_id in record["logs"]:
+        step = real_api.activation(activation_id).json()
+        assert step["cause"] == record["activationId"]
+        names.append(step["name"])
+    assert names == ["cd-main", "cd-inc", "cd-main", "cd-inc", "cd-main"]
+    assert record["duration"] >= 0
+
+
+def test_conductor_naming_a_missing_action_gets_the_error(real_api: Api) -> None:
+    real_api.put_action("cd-inc", code="def main(a):\n    return {'n': a['n'] + 1}\n", overwrite=True)
+    real_api.put_action("cd-main", code=CONDUCTOR, overwrite=True, annotations=CONDUCTOR_NOTE)
+    response = real_api.invoke("cd-main", {"n": 1, "next": "cd-missing"})
+    assert response.status_code == 502
+    assert response.json()["response"]["result"] == {
+        "error": "Failed to resolve action with name 'guest/cd-missing' during composition."
+    }
+
+
+def test_composition_length_is_bounded() -> None:
+    loop = (
+        "def main(a):\n    if 'error' in a:\n        return {'error': a['error']}\n"
+        "    return {'action': 'inc', 'params': {'n': a.get('n', 0)}}\n"
+    )
+    config = LocalConfig.benchmark(
+        pool=PoolConfig(prewarm=()), limits=replace(Limits(), sequence_max_length=2)
+    )
+    with LocalOpenWhisk(config) as ow:
+        api = Api(ow.apihost, ow.auth)
+        api.put_action("inc", code="def main(a):\n    return {'n': a['n'] + 1}\n")
+        api.put_action("loop", code=loop, annotations=CONDUCTOR_NOTE)
+        record = api.invoke("loop", {"n": 0}).json()
+        assert record["response"]["result"] == {"error": "Too many actions in the composition."}
+        assert len(record["logs"]) == 6  # 2 components, 3 conductor runs, 1 more told the error
+        api.close()
