@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -165,10 +165,26 @@ async def run_guarded(
     received_at: float,
 ) -> Activation:
     """:func:`run` for a top-level sequence; an unexpected failure still ends with a stored record."""
+    body = run(ctl, doc, payload, tid, activation_id, received_at, cause=None, depth=[0])
+    return await _guarded(ctl, doc, body, tid, activation_id, received_at, conductor=False)
+
+
+async def _guarded(
+    ctl: SequenceHost,
+    doc: ActionDoc,
+    body: Coroutine[Any, Any, Activation],
+    tid: str,
+    activation_id: str,
+    received_at: float,
+    *,
+    conductor: bool,
+) -> Activation:
+    """Await a top-level sequence or composition; if it raises, store a whisk-error record and return it."""
     try:
-        return await run(ctl, doc, payload, tid, activation_id, received_at, cause=None, depth=[0])
+        return await body
     except BaseException as exc:
-        log.exception("[%s] sequence %s failed unexpectedly", tid, doc.path)
+        what = "composition" if conductor else "sequence"
+        log.exception("[%s] %s %s failed unexpectedly", tid, what, doc.path)
         now = records.now_ms()
         activation = records.sequence(
             ctl.caller,
@@ -179,13 +195,14 @@ async def run_guarded(
             start=now,
             end=now,
             status_code=WHISK_ERROR,
-            result={"error": FAILED},
+            result={"error": COMPOSITION_FAILED if conductor else FAILED},
             size=None,
             component_ids=[],
             duration=0,
             limits=dict(doc.limits),
             wait_ms=max(0, now - int(received_at * 1000)),
             cause=None,
+            conductor=conductor,
         )
         ctl.store_sequence(activation)
         if not isinstance(exc, Exception):
@@ -195,6 +212,7 @@ async def run_guarded(
 
 # -- conductor actions (compositions) -----------------------------------------------------------------
 COMPOSITION_TOO_LONG = "Too many actions in the composition."
+COMPOSITION_FAILED = "Activation failure during composition."
 
 
 @dataclass
@@ -340,30 +358,5 @@ async def compose_guarded(
     received_at: float,
 ) -> Activation:
     """:func:`compose` for a top-level composition; an unexpected failure still ends with a stored record."""
-    try:
-        return await compose(ctl, doc, payload, tid, activation_id, received_at, cause=None, counts=None)
-    except BaseException as exc:
-        log.exception("[%s] composition %s failed unexpectedly", tid, doc.path)
-        now = records.now_ms()
-        activation = records.sequence(
-            ctl.caller,
-            name=doc.name,
-            version=doc.version,
-            path=doc.path,
-            activation_id=activation_id,
-            start=now,
-            end=now,
-            status_code=WHISK_ERROR,
-            result={"error": "Activation failure during composition."},
-            size=None,
-            component_ids=[],
-            duration=0,
-            limits=dict(doc.limits),
-            wait_ms=max(0, now - int(received_at * 1000)),
-            cause=None,
-            conductor=True,
-        )
-        ctl.store_sequence(activation)
-        if not isinstance(exc, Exception):
-            raise
-        return activation
+    body = compose(ctl, doc, payload, tid, activation_id, received_at, cause=None, counts=None)
+    return await _guarded(ctl, doc, body, tid, activation_id, received_at, conductor=True)
