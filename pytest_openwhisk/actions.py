@@ -6,7 +6,7 @@ import io
 import uuid
 import warnings
 import zipfile
-from collections.abc import Mapping, MutableSet, Sequence
+from collections.abc import Callable, Mapping, MutableSet, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -114,6 +114,8 @@ class ActionFactory:
         self.root = root
         self.deployed: list[Action] = []
         self._registry: MutableSet[str] = registry if registry is not None else set()
+        #: called as on_deploy(factory, action, name, source, options) after a file/folder deploy
+        self.on_deploy: Callable[..., object] | None = None
 
     def _unique(self, base_name: str) -> str:
         if not is_entity_name(base_name):
@@ -174,7 +176,12 @@ class ActionFactory:
             self._registry.discard(deployed_name)
             raise
         stored_kind = (stored.get("exec") or {}).get("kind", loaded.kind)
-        return self._record(Action(deployed_name, name, stored_kind, self.client))
+        action = self._record(Action(deployed_name, name, stored_kind, self.client))
+        if self.on_deploy is not None and source is not None:
+            options: dict[str, Any] = {"kind": kind, "main": main, "memory": memory, "logs": logs}
+            options.update(timeout=timeout, concurrency=concurrency, params=params, annotations=annotations)
+            self.on_deploy(self, action, name, source, options)
+        return action
 
     def sequence(
         self, name: str, components: Sequence[Action | str], *, annotations: Mapping[str, Any] | None = None

@@ -100,6 +100,8 @@ OPTIONS: tuple[_Opt, ...] = (
          default=DEFAULT_CHART, metavar="CHART"),
     _Opt("chart_version", "chart version when --ow-chart is a repository URL (default: the newest)",
          metavar="VERSION"),
+    _Opt("ab_base", "interleaved A/B: also deploy each action of the repository at this git ref and gate "
+         "head against it (docs/regression.md)", metavar="GITREF"),
     _Opt("profile", "deployment profile: one of ours (helm/profiles/NAME.yaml) or a YAML file; explicit "
          "options win over it (docs/profiles.md)", metavar="NAME|PATH"),
 )
@@ -189,6 +191,7 @@ class Settings:
     helm_namespace: str = "openwhisk"
     chart: str = DEFAULT_CHART
     chart_version: str | None = None
+    ab_base: str | None = None  # --ow-ab-base: git ref of the A/B base
     profile: Any = None  # the --ow-profile reference, a pytest_openwhisk.profiles.Profile once resolved
     rootpath: Path = field(default_factory=Path.cwd)
     sources: Mapping[str, str] = field(default_factory=dict, compare=False)

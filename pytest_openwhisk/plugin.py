@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 
 from pytest_openwhisk import slo
+from pytest_openwhisk.ab import plugin as ab_plugin
 from pytest_openwhisk.backends import preflight
 from pytest_openwhisk.fixtures import ow_action, ow_client, ow_cluster, ow_settings
 from pytest_openwhisk.measure import compare, machine, report
@@ -60,6 +61,7 @@ def pytest_configure(config: pytest.Config) -> None:
             f"--ow-cluster={settings.cluster} cannot start:\n  - " + "\n  - ".join(problems)
         )
     config.stash[SESSION_KEY] = OpenWhiskSession(settings)
+    config.pluginmanager.register(ab_plugin, "openwhisk-ab")  # ow_ab marker, --ow-ab-base, A/B gate
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
+from pytest_openwhisk.ab.bench import AbOutcome, auto_ab, measure_ab
 from pytest_openwhisk.errors import SloViolation
 from pytest_openwhisk.measure.compare import check_compared
 from pytest_openwhisk.measure.entries import record_measurement
@@ -97,6 +98,9 @@ class BenchRunner:
         name: str | None = None,
     ) -> Measurement:
         """``warmup`` discarded invocations, then ``rounds`` measured blocking invocations in a row."""
+        ab = auto_ab(self, "warm", action, params, name=name, rounds=rounds, warmup=warmup)
+        if ab is not None:  # --ow-ab-base: measured as an interleaved A/B, head returned
+            return ab
         label = self._unique(name or "warm")
         return self._measure(
             label,
@@ -116,6 +120,9 @@ class BenchRunner:
         self, action: ActionLike | str, params: Params = None, rounds: int = 10, name: str | None = None
     ) -> Measurement:
         """``rounds`` blocking invocations, each after the backend forced a cold start."""
+        ab = auto_ab(self, "cold", action, params, name=name, rounds=rounds)
+        if ab is not None:
+            return ab
         label = self._unique(name or "cold")
         return self._measure(
             label,
@@ -134,6 +141,10 @@ class BenchRunner:
         name: str | None = None,
     ) -> Measurement:
         """``clients`` threads x ``per_client`` blocking invocations, started together after a warm-up."""
+        ab = auto_ab(self, "concurrent", action, params, name=name, clients=clients,
+                     per_client=per_client, warmup=warmup)
+        if ab is not None:
+            return ab
         label = self._unique(name or f"concurrent-{clients}x{per_client}")
         return self._measure(
             label,
@@ -149,6 +160,15 @@ class BenchRunner:
                 before_window=self.backend.open_window,
             ),
         )
+
+    def ab(self, base: ActionLike | str, head: ActionLike | str, params: Params = None, rounds: int = 200,
+           warmup: int = 5, mode: str = "warm", **options: Any) -> AbOutcome:
+        """Interleaved A/B of two deployed actions (random order per pair); records ``[base]``/``[head]``.
+
+        Options: ``name``, ``head_params``, ``seed``. Returns both measurements and the paired verdicts;
+        an ``ow_ab`` marker fails the test on a regression (see docs/regression.md).
+        """
+        return measure_ab(self, base, head, params, rounds, warmup, mode, **options)
 
     def sample_log(self, name: str) -> Path | None:
         """Where measurement ``name``'s samples are streamed (None without a session / results dir)."""
