@@ -176,6 +176,15 @@ class Group:
         self.rss_bytes = 0
         self.cpu_seen_ns = 0
         self._members: set[int] = set()
+        self._leaves: set[int] = set()
+        self.runtime_pid = 0  # the runtime process itself (below bwrap's processes), found once
+        self._acct_pids: list[int] = []
+        self._stale = False
+        self._acct_members: frozenset[int] = frozenset()
+        self._stat_fds: list[int] = []
+        self._statm_fds: list[int] = []
+        self._sched_fds: list[int] = []
+        self._threads: list[int] = []
 
     @property
     def gated(self) -> bool:
@@ -197,6 +206,13 @@ class Group:
             if pid in table and has_token(pid, needle):
                 found.add(pid)
         self._members = found
+        parents = {table[p][0] for p in found if p in table}
+        self._leaves = {p for p in found if p not in parents}  # the runtime and what it started
+        if not self.runtime_pid and self.pid in found:  # the end of the sandbox's chain: the runtime
+            pid = self.pid
+            while len(kids := [p for p in found if table[p][0] == pid]) == 1:
+                pid = kids[0]
+            self.runtime_pid = pid
         return sorted(found)
 
     def sample(self, table: dict[int, tuple[int, int, int]]) -> Usage:
@@ -220,25 +236,83 @@ class Group:
 
     # --- accounting (issue 14): cheap reads around one activation ----------------------------------------
 
+    def _open_accounting(self) -> None:
+        """Open the /proc files read around every activation: each member's ``stat`` and ``statm`` and
+        each of its threads' ``schedstat`` (reopened when the tree or a thread count changes)."""
+        self._close_accounting()
+        for pid in sorted(self._members or {self.pid}):
+            with contextlib.suppress(OSError):
+                self._statm_fds.append(os.open(f"/proc/{pid}/statm", os.O_RDONLY))
+        # CPU: only the leaves of the tree (the runtime and its children) work during /run; the sandbox's
+        # own processes above them (bwrap) wait, and children the runtime reaped are in its cutime/cstime
+        runtime = self.runtime_pid or self.pid
+        self._acct_pids = sorted({runtime} | {p for p in self._leaves if p in self._members})
+        self._stale = False
+        for pid in self._acct_pids:
+            try:
+                stat = os.open(f"/proc/{pid}/stat", os.O_RDONLY)
+            except OSError:
+                continue
+            self._stat_fds.append(stat)
+            try:
+                tids = os.listdir(f"/proc/{pid}/task")
+            except OSError:
+                tids = []
+            self._threads.append(len(tids))
+            for tid in tids:
+                with contextlib.suppress(OSError):
+                    self._sched_fds.append(os.open(f"/proc/{pid}/task/{tid}/schedstat", os.O_RDONLY))
+        self._acct_members = frozenset(self._members)
+
+    def _close_accounting(self) -> None:
+        for fd in (*self._stat_fds, *self._statm_fds, *self._sched_fds):
+            with contextlib.suppress(OSError):
+                os.close(fd)
+        self._stat_fds, self._statm_fds, self._sched_fds, self._threads = [], [], [], []
+
     def cpu_ns(self) -> int:
-        """CPU time (user + sys, ns) used so far by the container's known processes and the children they
-        waited for: per-thread ``schedstat`` (ns resolution) plus reaped children's ticks."""
-        total = 0
-        for pid in self._members or {self.pid}:
-            total += _tree_cpu_ns(pid)
+        """CPU time (user + sys, ns) so far of the processes chosen at :meth:`reset_peak` (the leaves of the
+        tree: the runtime and its children) and the children they waited for: per-thread ``schedstat`` (ns
+        resolution) plus reaped children's ticks. The files stay open between activations, so a warm read
+        is a few ``pread`` calls; children not yet reaped nor seen by a watchdog pass are not counted."""
+        if self._stale or not self._stat_fds:
+            return sum(_tree_cpu_ns(pid) for pid in self._acct_pids or [self.pid])
+        total, stale = 0, False
+        for fd in self._sched_fds:
+            try:
+                total += int(os.pread(fd, 64, 0).split()[0])
+            except (OSError, ValueError, IndexError):
+                stale = True
+        for fd, threads in zip(self._stat_fds, self._threads, strict=False):
+            try:
+                raw = os.pread(fd, 1024, 0)
+                fields = raw[raw.rfind(b")") + 2 :].split()
+                total += (int(fields[13]) + int(fields[14])) * 1_000_000_000 // CLOCK_TICKS
+                stale = stale or int(fields[17]) != threads  # a thread came or went
+            except (OSError, ValueError, IndexError):
+                stale = True
+        if stale:  # same processes, read the slow way until the next activation reopens the files
+            self._stale = True
+            return sum(_tree_cpu_ns(pid) for pid in self._acct_pids or [self.pid])
         return total
 
     def reset_peak(self) -> None:
         """Start a new peak-memory window (the next :meth:`memory` reports the peak since now)."""
         if not self._members:  # before the watchdog's first pass: find the tree once
             self.members()
+        if self._stale or not self._stat_fds or self._acct_members != frozenset(self._members):
+            self._open_accounting()  # the same files are read before and after this activation
         self.peak_bytes = 0
 
     def memory(self) -> tuple[int, int]:
-        """(current, peak since :meth:`reset_peak`) resident memory of the container in bytes."""
+        """(current, peak since :meth:`reset_peak`) resident memory of the container in bytes (the peak
+        also includes what the watchdog's passes saw during the window)."""
         rss = 0
-        for pid in self._members or {self.pid}:
-            rss += _statm_rss(pid)
+        for fd in self._statm_fds:
+            try:
+                rss += int(os.pread(fd, 128, 0).split()[1]) * PAGE
+            except (OSError, ValueError, IndexError):
+                continue
         self.peak_bytes = max(self.peak_bytes, rss)
         return rss, self.peak_bytes
 
@@ -251,6 +325,7 @@ class Group:
 
     def remove(self) -> None:
         """Forget the group (after its processes are gone)."""
+        self._close_accounting()
 
 
 class CgroupGroup(Group):
@@ -343,9 +418,15 @@ class CgroupGroup(Group):
         return Usage(cpu_ns, rss, self.peak_bytes)
 
     def oom_killed(self) -> bool:
-        mem = self.dirs["memory"]
+        if self.oom:
+            return True
         name = "memory.events" if self.version == 2 else "memory.oom_control"
-        return self.oom or _read_kv(mem / name).get("oom_kill", 0) > 0
+        try:
+            text = os.pread(self._fd(name), 512, 0)
+        except OSError:
+            return False
+        _, found, rest = text.partition(b"oom_kill ")
+        return bool(found) and int(rest.split()[0] or 0) > 0
 
     def kill(self) -> None:
         if self.version == 2 and _write(self.dirs["memory"] / "cgroup.kill", "1", missing_ok=True):
@@ -359,6 +440,7 @@ class CgroupGroup(Group):
                     os.kill(pid, signal.SIGKILL)
 
     def remove(self) -> None:
+        super().remove()
         for fd in self._fds.values():
             with contextlib.suppress(OSError):
                 os.close(fd)
