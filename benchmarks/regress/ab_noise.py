@@ -215,6 +215,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--workloads", default="cpu,sleep")
     parser.add_argument("--noise-workers", type=int, default=2)
     parser.add_argument("--seed", type=int, default=13)
+    parser.add_argument("--designs", default=",".join(DESIGNS), help="subset, e.g. interleaved")
+    parser.add_argument("--heads", default=",".join(VARIANTS), help="subset, e.g. A/A,+5%%")
     parser.add_argument("--out", type=Path, default=Path(__file__).parent / "results")
     args = parser.parse_args(argv)
     workload_names = [w for w in args.workloads.split(",") if w]
@@ -250,7 +252,13 @@ def main(argv: Sequence[str] | None = None) -> int:
             state["calibration"] = _heads(client, workloads, args.sleep_ms, 100)
             print(json.dumps(state["calibration"], indent=1), flush=True)
             for rep in range(args.reps):
-                jobs = [(w, d, v) for w in workload_names for d in DESIGNS for v in VARIANTS]
+                jobs = [
+                    (w, d, v)
+                    for w in workload_names
+                    for d in DESIGNS
+                    for v in VARIANTS
+                    if d in args.designs.split(",") and v in args.heads.split(",")
+                ]
                 rng.shuffle(jobs)
                 for workload, design, label in jobs:
                     info = workloads[workload]
