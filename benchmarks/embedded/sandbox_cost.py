@@ -122,7 +122,11 @@ def hops(n: int) -> dict[str, list[float]]:
             argv = runtime_command("python", [sys.executable], 256, listener.fileno(), str(work), [])
             procs.append(
                 subprocess.Popen(
-                    argv, pass_fds=(listener.fileno(),), stdin=subprocess.PIPE, stdout=subprocess.DEVNULL
+                    argv,
+                    pass_fds=(listener.fileno(),),
+                    stdin=subprocess.PIPE,
+                    stdout=subprocess.DEVNULL,
+                    stderr=subprocess.DEVNULL,
                 )
             )
             targets[transport] = listener.getsockname()
