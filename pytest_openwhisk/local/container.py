@@ -26,6 +26,7 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
+from pytest_openwhisk.local import spawner
 from pytest_openwhisk.local.logs import StreamTail
 from pytest_openwhisk.local.resources import Group, gate_command
 
@@ -162,6 +163,7 @@ class Container:
                     self._proc.kill()
                     self._proc.wait()
                     raise
+            spawner.deprioritize(self._proc.pid)  # CPU weight of runtimes (before the gate opens)
             if gated:
                 assert self._proc.stdin is not None
                 os.write(self._proc.stdin.fileno(), b"\n")  # open the gate: it is in its cgroup now

@@ -1,0 +1,130 @@
+"""Runtime CPU weight (``spawner.py``) and a cold-start storm against the real invoker.
+
+Timing belongs to ``benchmarks/embedded/test_storm.py``; these tests check placement and semantics: runtimes
+land in the runtimes' cpu group (or a lowered autogroup), the controller answers while containers start,
+and every accepted invocation of a storm ends with a record.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import pytest
+
+from pytest_openwhisk.local import spawner
+from pytest_openwhisk.local.config import LocalConfig, PoolConfig
+from pytest_openwhisk.local.server import LocalOpenWhisk
+from pytest_openwhisk.wait import wait_until
+from tests.local.conftest import Api
+
+NOOP = "def main(args):\n    return {}\n"
+
+
+@pytest.fixture
+def fresh_group() -> Iterator[None]:
+    """Forget the process-wide runtime group around a test that points it elsewhere."""
+    saved = spawner._group, spawner._tried
+    spawner._group, spawner._tried = None, False
+    yield
+    spawner._group, spawner._tried = saved
+
+
+def test_runtime_group_created_with_shares_per_cpu(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, fresh_group: None
+) -> None:
+    (tmp_path / "cpu.shares").write_text("1024")
+    (tmp_path / f"{spawner.PREFIX}999999999").mkdir()  # a dead server's empty group
+    monkeypatch.setattr(spawner, "_own_cpu_cgroup", lambda: "/")
+    group = spawner.runtime_group(root=tmp_path, cpus=3)
+    assert group == tmp_path / f"{spawner.PREFIX}{os.getpid()}"
+    assert (group / "cpu.shares").read_text() == str(3 * spawner.SHARES_PER_CPU)
+    assert not (tmp_path / f"{spawner.PREFIX}999999999").exists()
+    assert spawner.runtime_group(root=tmp_path / "elsewhere") == group  # created once per process
+
+
+def test_no_cpu_hierarchy_means_no_group(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, fresh_group: None
+) -> None:
+    monkeypatch.setattr(spawner, "_own_cpu_cgroup", lambda: "/")
+    assert spawner.runtime_group(root=tmp_path) is None  # no cpu.shares: not a cpu hierarchy
+
+
+def test_turned_off_through_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv(spawner.ENV, "0")
+    assert spawner.deprioritize(os.getpid()) == ""
+
+
+def _weight_of(pid: int) -> str:
+    """How ``pid`` is weighted: its cpu cgroup when in the runtimes' group, else its autogroup line."""
+    cpu = [line for line in Path(f"/proc/{pid}/cgroup").read_text().splitlines() if ":cpu" in line]
+    if any(spawner.PREFIX in line for line in cpu):
+        return "cgroup"
+    try:
+        autogroup = Path(f"/proc/{pid}/autogroup").read_text()
+    except OSError:
+        return ""
+    return "autogroup" if autogroup.strip().endswith(f"nice {spawner.AUTOGROUP_NICE}") else ""
+
+
+@pytest.fixture(scope="module")
+def storm_server() -> Iterator[LocalOpenWhisk]:
+    """The real invoker without a sandbox (the weight must hold in every mode), room for 8 containers."""
+    config = LocalConfig.benchmark(pool=PoolConfig(prewarm=(), isolation="none", user_memory_mb=8 * 128))
+    with LocalOpenWhisk(config) as server:
+        yield server
+
+
+@pytest.fixture
+def storm_api(storm_server: LocalOpenWhisk) -> Iterator[Api]:
+    """A client of :func:`storm_server`."""
+    client = Api(storm_server.apihost, storm_server.auth)
+    yield client
+    client.close()
+
+
+def test_runtimes_get_the_runtime_weight(storm_server: LocalOpenWhisk, storm_api: Api) -> None:
+    if spawner.runtime_group() is None and not Path("/proc/self/autogroup").exists():
+        pytest.skip("neither a writable cpu cgroup hierarchy nor autogroups on this machine")
+    assert storm_api.put_action("weighed", NOOP, limits={"memory": 128}).status_code == 200
+    assert storm_api.invoke("weighed").status_code == 200
+    server = storm_server.server
+    assert server is not None
+    pids = [e.container.pid for e in server.invoker.pool.entries]  # type: ignore[attr-defined]
+    assert pids
+    assert {_weight_of(pid) for pid in pids} <= {"cgroup", "autogroup"}
+    assert "" not in {_weight_of(pid) for pid in pids}
+    assert _weight_of(os.getpid()) == ""  # the controller keeps its full weight
+
+
+def test_storm_is_answered_and_every_accepted_invocation_has_a_record(
+    storm_server: LocalOpenWhisk, storm_api: Api
+) -> None:
+    assert storm_api.put_action("storm", NOOP, limits={"memory": 128}).status_code == 200
+    total = 40  # 8 cold containers start, the rest queue for them
+    before = storm_server.pool_stats()["starts"]
+
+    def invoke(_: int) -> str:
+        response = storm_api.invoke("storm", blocking=False)
+        assert response.status_code == 202, response.text
+        return str(response.json()["activationId"])
+
+    with ThreadPoolExecutor(8) as pool:
+        ids = list(pool.map(invoke, range(total)))
+    # the controller answers its own routes while the containers start and the queue drains
+    assert storm_api.request("GET", f"{storm_server.apihost}/ping").status_code == 200
+
+    def all_recorded() -> bool:
+        listed = storm_api.get("/activations", params={"name": "storm", "count": "true"}).json()
+        return int(listed["activations"]) >= total
+
+    wait_until(all_recorded, what=f"{total} records of the storm", timeout=120, interval=0.1)
+    for activation_id in ids:
+        record = storm_api.activation(activation_id).json()
+        assert record["response"]["status"] == "success", record
+    after = storm_server.pool_stats()["starts"]
+    cold, warm = after["cold"] - before["cold"], after["warm"] - before["warm"]
+    assert 1 <= cold <= 8
+    assert cold + warm == total
