@@ -46,6 +46,9 @@ class SenderConfig:
     connect_timeout_s: float = 10.0
     verify_tls: bool = True  # False for self-signed kind/existing clusters (like FaaSProfiler)
     use_uvloop: bool = False  # uvloop's millisecond timers overshoot the spin window (measured)
+    #: nice of the sender's scheduling group while it runs (Linux autogroup; < 0 needs root), e.g. -5 when the
+    #: server under test shares the machine; None leaves it (docs/workload.md, "Sharing a small machine")
+    autogroup_nice: int | None = None
 
     def __post_init__(self) -> None:
         if self.max_in_flight < 1:
@@ -53,6 +56,9 @@ class SenderConfig:
                 f"max_in_flight = {self.max_in_flight!r} is invalid: must be >= 1; "
                 "raise it (it bounds outstanding requests)"
             )
+        if self.autogroup_nice is not None and not -20 <= self.autogroup_nice <= 19:
+            raise WorkloadError(f"autogroup_nice = {self.autogroup_nice!r} is invalid: must be -20..19 "
+                                "(a nice value); use e.g. -5, or None to leave the priority alone")
         for name in ("drain_s", "spin_s", "lead_s", "interrupt_grace_s", "connect_timeout_s"):
             value = getattr(self, name)
             if value < 0:
@@ -172,16 +178,20 @@ class OpenLoopSender:
                 loop.close()
 
         thread = threading.Thread(target=thread_main, name="ow-workload-sender", daemon=True)
+        previous = set_autogroup_nice(self.config.autogroup_nice)
         thread.start()
         interrupted = False
-        while thread.is_alive():
-            try:
-                thread.join(timeout=tick_s)
-                if on_tick is not None:
-                    on_tick(self.counters)
-            except KeyboardInterrupt:
-                interrupted = True
-                self.stop("interrupted (KeyboardInterrupt)")
+        try:
+            while thread.is_alive():
+                try:
+                    thread.join(timeout=tick_s)
+                    if on_tick is not None:
+                        on_tick(self.counters)
+                except KeyboardInterrupt:
+                    interrupted = True
+                    self.stop("interrupted (KeyboardInterrupt)")
+        finally:
+            set_autogroup_nice(previous)
         if "error" in box:
             raise box["error"]
         result: SendResult = box["result"]
@@ -321,6 +331,23 @@ class OpenLoopSender:
         counters.completed += 1
         if sample.status not in (STATUS_SUCCESS, ACCEPTED_NO_RESULT):
             counters.failed += 1
+
+
+def set_autogroup_nice(nice: int | None) -> int | None:
+    """Set the nice value of this process's scheduling group (``/proc/self/autogroup``); the previous one.
+
+    None (nothing to set), or no autogroups / no permission: nothing changes and None is returned."""
+    if nice is None:
+        return None
+    path = "/proc/self/autogroup"
+    try:
+        with open(path) as handle:
+            previous = int(handle.read().rsplit("nice", 1)[1])
+        with open(path, "w") as handle:
+            handle.write(str(nice))
+    except (OSError, ValueError, IndexError):
+        return None
+    return previous
 
 
 @dataclass(frozen=True)

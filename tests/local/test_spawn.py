@@ -18,6 +18,8 @@ from pytest_openwhisk.local import spawner
 from pytest_openwhisk.local.config import LocalConfig, PoolConfig
 from pytest_openwhisk.local.server import LocalOpenWhisk
 from pytest_openwhisk.wait import wait_until
+from pytest_openwhisk.workload.sender import OpenLoopSender, SenderConfig
+from pytest_openwhisk.workload.spec import Instance, Workload, WorkloadError
 from tests.local.conftest import Api
 
 NOOP = "def main(args):\n    return {}\n"
@@ -128,3 +130,39 @@ def test_storm_is_answered_and_every_accepted_invocation_has_a_record(
     cold, warm = after["cold"] - before["cold"], after["warm"] - before["warm"]
     assert 1 <= cold <= 8
     assert cold + warm == total
+
+
+def _autogroup_nice() -> int:
+    return int(Path("/proc/self/autogroup").read_text().rsplit("nice", 1)[1])
+
+
+def test_sender_autogroup_nice_is_checked() -> None:
+    with pytest.raises(WorkloadError, match=r"autogroup_nice = 40 is invalid: must be -20\.\.19"):
+        SenderConfig(autogroup_nice=40)
+
+
+@pytest.mark.skipif(not Path("/proc/self/autogroup").exists(), reason="no autogroups on this kernel")
+def test_sender_raises_its_group_while_it_runs_and_restores_it(
+    storm_server: LocalOpenWhisk, storm_api: Api
+) -> None:
+    assert storm_api.put_action("paced", NOOP, limits={"memory": 128}).status_code == 200
+    before = _autogroup_nice()
+    wanted = before + 1  # a higher nice needs no privilege; the restore to `before` is checked below
+    seen: list[int] = []
+    sender = OpenLoopSender(
+        storm_server.apihost,
+        storm_server.auth,
+        storm_server.namespace,
+        SenderConfig(autogroup_nice=wanted, drain_s=30),
+    )
+    workload = Workload(
+        "paced",
+        duration_s=0.5,
+        seed=1,
+        instances=(Instance("paced", "paced", distribution="uniform", rate=20),),
+    )
+    result = sender.run(workload, on_tick=lambda _: seen.append(_autogroup_nice()), tick_s=0.05)
+    assert seen
+    assert set(seen) == {wanted}
+    assert _autogroup_nice() == before
+    assert all(s.status == "accepted" for s in result.samples)
