@@ -70,9 +70,7 @@ def main() -> int:
     parser.add_argument("--per-block", type=int, default=500)
     args = parser.parse_args()
     enforcements = ["watchdog"]
-    probe = resources.select("auto")
-    asyncio.run(probe.stop())
-    if probe.mode != "watchdog":
+    if resources.probe_mode() != "watchdog":
         enforcements.insert(0, "cgroup")
     configs = {
         f"{enforcement} accounting {'on' if on else 'off'}": LocalConfig.benchmark(

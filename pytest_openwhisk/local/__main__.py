@@ -219,6 +219,15 @@ def config_from_args(
     return config
 
 
+def reap_info(server: Server) -> dict[str, object]:
+    """What a parent needs to clean up after this server if it dies without stopping its runtimes:
+    the container token prefix and the server's cgroup directories."""
+    control = getattr(server.invoker, "control", None)
+    if control is None:
+        return {}
+    return {"token_prefix": control.token_prefix, "cgroups": [str(p) for p in control.parents.values()]}
+
+
 def _write_ready(path: Path, info: dict[str, object]) -> None:
     tmp = path.with_name(path.name + ".tmp")
     tmp.write_text(json.dumps(info), encoding="utf-8")
@@ -256,6 +265,7 @@ async def serve(config: LocalConfig, args: argparse.Namespace, announce: bool) -
                     "port": server.port,
                     "pid": os.getpid(),
                     "namespace": config.namespace,
+                    "reap": reap_info(server),
                 },
             )
         await stop.wait()

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from pytest_openwhisk.errors import BackendError
+from pytest_openwhisk.local import resources
 from pytest_openwhisk.local.config import Limits, LocalConfig, PoolConfig, StemCell
 from pytest_openwhisk.wait import wait_until
 
@@ -84,6 +85,7 @@ class LocalOpenWhiskProcess:
         self._dir: Path | None = None
         self._detached = False
         self._session: requests.Session | None = None
+        self._reap: dict[str, Any] = {}
 
     def __repr__(self) -> str:
         return f"LocalOpenWhiskProcess(apihost={self.apihost!r}, pid={self.pid})"
@@ -161,6 +163,7 @@ class LocalOpenWhiskProcess:
             self._terminate()
             raise
         self.apihost, self.port = str(info["apihost"]), int(info["port"])
+        self._reap = dict(info.get("reap") or {})
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -191,6 +194,9 @@ class LocalOpenWhiskProcess:
             except (ProcessLookupError, PermissionError):
                 pass
             process.wait()
+            # a server killed without stopping its pool leaves daemons in its cgroups (or, in isolation
+            # none without cgroups, re-parented to init with the container token): end them too
+            resources.reap(self._reap)
         if self._dir is not None:
             shutil.rmtree(self._dir, ignore_errors=True)
             self._dir = None

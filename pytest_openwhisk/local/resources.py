@@ -34,6 +34,7 @@ import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 log = logging.getLogger("pytest_openwhisk.local")
 
@@ -605,6 +606,14 @@ class Control:
             self.groups[container_id].kill()
             self.forget(container_id)
         for parent in self.parents.values():
+            for _ in range(100):  # children whose last processes were still exiting when they were freed
+                left = [c for c in parent.glob("*") if c.is_dir()]
+                for child in left:
+                    with contextlib.suppress(OSError):
+                        child.rmdir()
+                if not any(c.is_dir() for c in parent.glob("*")):
+                    break
+                await asyncio.sleep(0.01)
             with contextlib.suppress(OSError):
                 parent.rmdir()
 
@@ -675,6 +684,40 @@ def select(requested: str, root: Path = CGROUP_ROOT) -> Control:
     if requested == "cgroup":
         raise ConfigError(f"pool enforcement 'cgroup' is not usable: {why}; or set enforcement='auto'")
     return Control("watchdog", {}, why)
+
+
+def probe_mode() -> str:
+    """The mode ``select("auto")`` picks on this host, leaving no cgroup directory behind."""
+    control = select("auto")
+    for parent in control.parents.values():
+        with contextlib.suppress(OSError):
+            parent.rmdir()
+    return control.mode
+
+
+def reap(info: dict[str, Any]) -> int:
+    """Kill what a dead server left (``info`` from its ready file: ``token_prefix``, ``cgroups``) and remove
+    its cgroup directories; the number of processes killed."""
+    killed = 0
+    for parent in (Path(p) for p in info.get("cgroups") or ()):
+        for child in [c for c in parent.glob("*") if c.is_dir()] + [parent]:
+            for _ in range(20):
+                pids = _procs(child)
+                if not pids:
+                    break
+                for pid in pids:
+                    with contextlib.suppress(ProcessLookupError, PermissionError):
+                        os.kill(pid, signal.SIGKILL)
+                        killed += 1
+                time.sleep(0.01)
+            if child != parent:
+                with contextlib.suppress(OSError):
+                    child.rmdir()
+        with contextlib.suppress(OSError):
+            parent.rmdir()
+    if info.get("token_prefix"):
+        killed += kill_tokened(str(info["token_prefix"]))
+    return killed
 
 
 def gate_command(command: list[str]) -> list[str]:

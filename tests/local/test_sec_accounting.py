@@ -15,7 +15,7 @@ from pytest_openwhisk.local.types import SUCCESS, RunOutcome
 
 from .invoker_helpers import NO_NODE, request, run_with, spec
 
-CGROUPS = resources.select("auto").mode != "watchdog"
+CGROUPS = resources.probe_mode() != "watchdog"
 ENFORCEMENTS = [
     "watchdog",
     pytest.param("cgroup", marks=pytest.mark.skipif(not CGROUPS, reason="no writable cgroups")),

@@ -18,7 +18,7 @@ from pytest_openwhisk.wait import wait_until
 
 from .invoker_helpers import NO_NODE, request, run_with, spec
 
-CGROUPS = resources.select("auto").mode != "watchdog"
+CGROUPS = resources.probe_mode() != "watchdog"
 ENFORCEMENTS = [
     "watchdog",
     pytest.param("cgroup", marks=pytest.mark.skipif(not CGROUPS, reason="no writable cgroups")),

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import os
+import signal
+
 import requests
 
 from pytest_openwhisk.local.config import LocalConfig, PoolConfig
 from pytest_openwhisk.local.process import LocalOpenWhiskProcess
+from pytest_openwhisk.wait import wait_until
 
 SNOOP = """
 import os
@@ -37,3 +41,41 @@ def test_the_key_is_not_in_the_server_environment_or_command_line() -> None:
     assert result["server"] == server_pid  # the action really read the server's /proc entries
     assert result["environ"] is False
     assert result["cmdline"] is False
+
+
+DAEMON = """
+import os, time
+def main(args):
+    read, write = os.pipe()
+    if os.fork() == 0:
+        os.setsid()
+        if os.fork() == 0:
+            os.write(write, str(os.getpid()).encode())
+            os.close(write)
+            time.sleep(300)
+        os._exit(0)
+    os.close(write)
+    return {"daemon": int(os.read(read, 32))}
+"""
+
+
+def _alive(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat") as handle:
+            return handle.read().split(") ", 1)[1][0] != "Z"
+    except OSError:
+        return False
+
+
+def test_daemons_of_a_killed_server_are_reaped() -> None:
+    config = LocalConfig.benchmark(pool=PoolConfig(prewarm=(), isolation="none"))
+    with LocalOpenWhiskProcess(config) as ow, requests.Session() as session:
+        session.auth = tuple(config.auth.split(":", 1))  # type: ignore[assignment]
+        base = f"{ow.apihost}/api/v1/namespaces/_/actions/daemon"
+        assert session.put(base, json={"exec": {"kind": "python:3.11", "code": DAEMON}}, timeout=30).ok
+        answer = session.post(base, params={"blocking": "true", "result": "true"}, json={}, timeout=60)
+        daemon = answer.json()["daemon"]
+        assert _alive(daemon)
+        assert ow.pid is not None
+        os.kill(ow.pid, signal.SIGKILL)  # no clean stop: the pool never gets to kill its containers
+    wait_until(lambda: not _alive(daemon), what="daemon of the killed server reaped", timeout=10)
