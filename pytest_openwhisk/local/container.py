@@ -143,7 +143,7 @@ class Container:
             listener.bind(self.socket_path)
             listener.listen(128)
             fd = listener.fileno()
-            argv = command_for_fd(fd)
+            argv = spawner.wrap(command_for_fd(fd))  # into the runtimes' cpu group before it runs
             if gated:
                 argv = gate_command(argv)
             self._proc = subprocess.Popen(
@@ -163,7 +163,7 @@ class Container:
                     self._proc.kill()
                     self._proc.wait()
                     raise
-            spawner.deprioritize(self._proc.pid)  # CPU weight of runtimes (before the gate opens)
+            spawner.deprioritize(self._proc.pid)  # no cpu group: lower its autogroup (before the gate opens)
             if gated:
                 assert self._proc.stdin is not None
                 os.write(self._proc.stdin.fileno(), b"\n")  # open the gate: it is in its cgroup now

@@ -6,7 +6,7 @@ much as the controller's whole process: 30 runtimes booting at once got 30 share
 controller's one, and its ``202 Accepted`` took up to a second (``benchmarks/embedded/test_storm.py``). A
 ``nice`` value inside a runtime does not help there: autogroups compete by their own weight.
 
-:func:`deprioritize` puts a runtime (before it runs anything, when the container's start is gated) into one
+:func:`wrap` makes a runtime move itself, before it runs anything, into one
 cpu cgroup shared by every runtime of this server, ``cpu.shares`` = :data:`SHARES_PER_CPU` x CPUs (cgroup
 v1 ``cpu`` hierarchy, writable when the server runs as root): together the runtimes weigh as much as that
 many busy processes, the controller keeps its own share, and nothing is capped while CPUs are free (shares
@@ -87,20 +87,33 @@ def remove() -> None:
             group.rmdir()
 
 
+def wrap(argv: list[str]) -> list[str]:
+    """``argv`` behind a shell that moves itself into the runtimes' cpu group, then execs it (unchanged when
+    there is no such group or the weight is turned off through :data:`ENV`).
+
+    The process moves itself: a cgroup v1 migration can wait for an RCU grace period (up to ~12 ms measured
+    here), which would otherwise stall the controller's event loop once per container start."""
+    if os.environ.get(ENV, "1") == "0":
+        return argv
+    group = runtime_group()
+    if group is None:
+        return argv
+    return ["/bin/sh", "-c", 'echo $$ > "$0" 2>/dev/null; exec "$@"', str(group / "cgroup.procs"), *argv]
+
+
 def deprioritize(pid: int) -> str:
-    """Give runtime ``pid`` (and what it starts later) the runtimes' CPU weight; how: ``cgroup``,
-    ``autogroup`` or ``""`` (neither was possible, or turned off through :data:`ENV`)."""
+    """Give runtime ``pid`` the runtimes' CPU weight; how: ``cgroup`` (it moved itself, see :func:`wrap`),
+    ``autogroup`` (its autogroup's nice raised) or ``""`` (neither possible, or turned off through
+    :data:`ENV`)."""
     if os.environ.get(ENV, "1") == "0":
         return ""
-    group = runtime_group()
-    if group is not None:
-        try:
-            (group / "cgroup.procs").write_text(str(pid))
-            return "cgroup"
-        except OSError:
-            pass
+    if runtime_group() is not None:
+        return "cgroup"
     try:
-        Path(f"/proc/{pid}/autogroup").write_text(str(AUTOGROUP_NICE))
+        theirs = Path(f"/proc/{pid}/autogroup")
+        if theirs.read_text().split()[0] == Path("/proc/self/autogroup").read_text().split()[0]:
+            return ""  # still in the controller's own group (no new session yet): never lower that one
+        theirs.write_text(str(AUTOGROUP_NICE))
         return "autogroup"
-    except OSError:
+    except (OSError, IndexError):
         return ""

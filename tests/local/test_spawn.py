@@ -8,6 +8,7 @@ and every accepted invocation of a storm ends with a record.
 from __future__ import annotations
 
 import os
+import subprocess
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -54,9 +55,24 @@ def test_no_cpu_hierarchy_means_no_group(
     assert spawner.runtime_group(root=tmp_path) is None  # no cpu.shares: not a cpu hierarchy
 
 
+def test_wrap_makes_the_runtime_move_itself_into_the_group(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, fresh_group: None
+) -> None:
+    (tmp_path / "cpu.shares").write_text("1024")
+    monkeypatch.setattr(spawner, "_own_cpu_cgroup", lambda: "/")
+    group = spawner.runtime_group(root=tmp_path)
+    assert group is not None
+    procs = group / "cgroup.procs"
+    procs.write_text("")
+    out = subprocess.run(spawner.wrap(["sh", "-c", "echo $$"]), capture_output=True, text=True, check=True)
+    assert procs.read_text().strip() == out.stdout.strip()  # the pid that then ran the command
+    assert spawner.deprioritize(12345) == "cgroup"  # nothing left to do for that pid
+
+
 def test_turned_off_through_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv(spawner.ENV, "0")
     assert spawner.deprioritize(os.getpid()) == ""
+    assert spawner.wrap(["true"]) == ["true"]
 
 
 def _weight_of(pid: int) -> str:
@@ -166,3 +182,26 @@ def test_sender_raises_its_group_while_it_runs_and_restores_it(
     assert set(seen) == {wanted}
     assert _autogroup_nice() == before
     assert all(s.status == "accepted" for s in result.samples)
+
+
+@pytest.mark.skipif(not Path("/proc/self/autogroup").exists(), reason="no autogroups on this kernel")
+def test_autogroup_fallback_never_lowers_the_controllers_own_group(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(spawner, "runtime_group", lambda: None)
+    before = _autogroup_nice()
+    child = subprocess.Popen(["sleep", "30"])  # same session: same autogroup as this process
+    try:
+        assert spawner.deprioritize(child.pid) == ""
+        assert _autogroup_nice() == before
+    finally:
+        child.kill()
+        child.wait()
+    own = subprocess.Popen(["sleep", "30"], start_new_session=True)  # its own autogroup
+    try:
+        assert spawner.deprioritize(own.pid) == "autogroup"
+        assert (
+            Path(f"/proc/{own.pid}/autogroup").read_text().strip().endswith(f"nice {spawner.AUTOGROUP_NICE}")
+        )
+        assert _autogroup_nice() == before
+    finally:
+        own.kill()
+        own.wait()
