@@ -77,6 +77,9 @@ def ow_client(
     client = OpenWhiskClient(
         ow_cluster.apihost, ow_cluster.auth, ow_cluster.namespace, verify=not ow_settings.insecure
     )
+    trust = getattr(ow_cluster, "tls", None)  # kind/existing: the release's own certificate, pinned
+    if trust is not None:
+        trust.mount(client._http)
     session.client = client
     with client:
         try:

@@ -59,6 +59,16 @@ def bump_revision(client: OpenWhiskClient, action: str, *, _depth: int = 0) -> l
     return [action]
 
 
+def key_namespace(client: OpenWhiskClient) -> str | None:
+    """The namespace of the client's key (``GET /api/v1/namespaces``): web action URLs need it, not ``_``."""
+    try:
+        reply = client._http.get(f"{client.apihost}/api/v1/namespaces", timeout=client.timeout)
+        names = reply.json() if reply.status_code == 200 else []
+    except (ValueError, OSError):
+        return None
+    return str(names[0]) if isinstance(names, list) and len(names) == 1 else None
+
+
 def missing_tools(tools: tuple[str, ...], needed_by: str) -> list[str]:
     """One line per tool of ``tools`` missing from PATH, naming its install step."""
     problems = []
@@ -141,6 +151,8 @@ class ExistingBackend(BaseBackend):
                 f"the auth key may not access namespace {self.namespace!r} at {self.apihost} ({exc.error}); "
                 "use --ow-namespace=_ or the key's own namespace"
             ) from None
+        if self.namespace == "_":
+            self.namespace = key_namespace(client) or "_"
 
     def _open_release(self) -> None:
         from pytest_openwhisk.kube.deploy import open_release
@@ -272,14 +284,9 @@ class ExistingBackend(BaseBackend):
             found.update(release)
         else:
             found["tls"] = self.tls.fingerprint_info()
-        found.setdefault(
-            "energy",
-            {
-                "source": "none",
-                "available": False,
-                "why": "no energy source on this cluster (--ow-energy not set)",
-            },
-        )
+        from pytest_openwhisk.kube.deploy import energy_unavailable
+
+        found.setdefault("energy", energy_unavailable(self.settings))
         return found
 
 

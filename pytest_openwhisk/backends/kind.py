@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 from pytest_openwhisk.backends.base import BaseBackend, Capacity
 from pytest_openwhisk.backends.existing import bump_revision, capacity_of, missing_tools
 from pytest_openwhisk.errors import BackendError
-from pytest_openwhisk.kube.deploy import OpenWhiskRelease, given
+from pytest_openwhisk.kube.deploy import OpenWhiskRelease, energy_unavailable, given
 from pytest_openwhisk.kube.k8s import Kube
 from pytest_openwhisk.kube.kind import API_NODE_PORT, ROLE_LABEL, Kind, kind_config, node_roles
 from pytest_openwhisk.kube.tls import Trust
@@ -88,6 +88,8 @@ class KindBackend(BaseBackend):
             exc.add_note(f"pods of the failed OpenWhisk start: {path}")
             raise
         self.apihost, self.auth, self.tls = deployment.apihost, deployment.auth, deployment.trust
+        if self.namespace == "_":  # web action URLs need the key's namespace itself
+            self.namespace = deployment.key_namespace() or "_"
 
     def stop(self) -> None:
         """Delete the kind cluster if this session created it (everything in it goes with it)."""
@@ -125,14 +127,7 @@ class KindBackend(BaseBackend):
         info = self._require_release().fingerprint()
         info["kind_cluster"] = self.cluster_name
         info["kind_cluster_created"] = self.created
-        info.setdefault(
-            "energy",
-            {
-                "source": "none",
-                "available": False,
-                "why": "no energy source on this cluster (--ow-energy not set)",
-            },
-        )
+        info.setdefault("energy", energy_unavailable(self.settings))
         return info
 
     def bundle_packages(self, kind: str, modules: Sequence[str], cache_dir: Path) -> dict[str, bytes]:

@@ -27,6 +27,14 @@ from pytest_openwhisk.kube.tls import INSECURE, SYSTEM, Trust
 from pytest_openwhisk.kube.tools import find_tool
 from pytest_openwhisk.kube.values import compose, guest_auth, load_values, summary, values_dir
 from pytest_openwhisk.monitoring.collect import Scope, window_metrics
+from pytest_openwhisk.monitoring.kepler import (
+    KEPLER_CHART,
+    KEPLER_RELEASE,
+    KEPLER_REPO,
+    KEPLER_VALUES,
+    energy_window,
+    unavailable,
+)
 from pytest_openwhisk.monitoring.prometheus import PromClient, scraped_after
 from pytest_openwhisk.wait import wait_until
 
@@ -69,6 +77,26 @@ def open_release(settings: Any, workdir: Path) -> OpenWhiskRelease:
     return release
 
 
+def energy_unavailable(settings: Any) -> dict[str, Any]:
+    """The ``energy`` fingerprint entry before Kepler runs: why there are no energy figures."""
+    source = energy_source(settings)
+    if source == "kepler" and not settings.monitoring:
+        return unavailable(
+            "--ow-energy=kepler needs --ow-monitoring=on (Kepler is read through Prometheus)", "kepler"
+        )
+    if source == "kepler":
+        return unavailable("Kepler is not installed yet", "kepler")
+    if source:
+        return unavailable(f"--ow-energy={source} is not available on clusters; use kepler", source)
+    return unavailable("no energy source on this cluster: add --ow-energy=kepler --ow-monitoring=on")
+
+
+def energy_source(settings: Any) -> str:
+    """``--ow-energy`` (kepler, ...) or "" when not given (the option is read defensively)."""
+    value = getattr(settings, "energy", None)
+    return "" if value in (None, "", "off", "none", False) else str(value)
+
+
 class OpenWhiskRelease:
     """One OpenWhisk Helm release (``settings.helm_release`` in ``settings.helm_namespace``)."""
 
@@ -98,6 +126,7 @@ class OpenWhiskRelease:
         self.auth = ""
         self.trust = Trust(INSECURE if settings.insecure else SYSTEM)
         self.prometheus_url: str | None = None
+        self.energy = energy_unavailable(settings)
         self.installed = False
         self.mode = ""  # "install" | "connect"
         self._helm: Helm | None = None
@@ -191,6 +220,12 @@ class OpenWhiskRelease:
             )
         return bool(response.status_code == 200)
 
+    def key_namespace(self) -> str | None:
+        """The namespace of the API key (``GET /api/v1/namespaces`` lists exactly it)."""
+        reply = self._request("GET", "/api/v1/namespaces")
+        names = reply.json() if reply.status_code == 200 else []
+        return str(names[0]) if isinstance(names, list) and len(names) == 1 else None
+
     def probe_action(self, timeout: float = API_TIMEOUT) -> None:
         """Create, invoke (until it answers) and delete a tiny action: the invoker is really serving."""
         name = f"pytest-openwhisk-probe-{secrets.token_hex(4)}"
@@ -225,6 +260,11 @@ class OpenWhiskRelease:
         self.prometheus_url = f"http://{host}:{port}"
         client = PromClient(self.prometheus_url)
         wait_until(client.ready, what=f"Prometheus at {self.prometheus_url}", timeout=API_TIMEOUT)
+        if energy_source(self.settings) == "kepler":
+            self.helm.install_repo_chart(
+                KEPLER_RELEASE, KEPLER_CHART, KEPLER_REPO, MONITORING_NAMESPACE, KEPLER_VALUES
+            )
+            self.energy = {"source": "kepler", "available": True, "why": ""}
 
     # -- cold starts ------------------------------------------------------------------------------
     def delete_action_pods(self, action: str) -> int:
@@ -294,7 +334,14 @@ class OpenWhiskRelease:
         deadline), or {} without --ow-monitoring."""
         if not self.prometheus_url:
             return {}
-        return window_metrics(PromClient(self.prometheus_url), start, end, scope=self._scope(), sent=sent)
+        prom = PromClient(self.prometheus_url)
+        found = window_metrics(prom, start, end, scope=self._scope(), sent=sent)
+        if self.energy.get("available"):
+            activations = (found.get("openwhisk") or {}).get("activations")
+            found["energy"] = energy_window(
+                prom, self.namespace, start, found.get("evaluated_at") or end, activations
+            )
+        return found
 
     def dump(self) -> str:
         """Pods, states and logs of the release namespace (for a failed start)."""

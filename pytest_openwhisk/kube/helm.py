@@ -122,10 +122,22 @@ class Helm:
         self, namespace: str, values: dict[str, Any], release: str = "monitoring", version: str | None = None
     ) -> dict[str, Any]:
         """Install or upgrade kube-prometheus-stack (``--ow-monitoring`` on clusters)."""
+        return self.install_repo_chart(release, MONITORING_CHART, MONITORING_REPO, namespace, values, version)
+
+    def install_repo_chart(
+        self,
+        release: str,
+        chart_name: str,
+        repo: str,
+        namespace: str,
+        values: dict[str, Any],
+        version: str | None = None,
+    ) -> dict[str, Any]:
+        """Install or upgrade ``chart_name`` of the chart repository ``repo`` and wait for it."""
 
         async def install() -> dict[str, Any]:
             try:
-                chart = await self.client.get_chart(MONITORING_CHART, repo=MONITORING_REPO, version=version)
+                chart = await self.client.get_chart(chart_name, repo=repo, version=version)
                 revision = await self.client.install_or_upgrade_release(
                     release,
                     chart,
@@ -136,9 +148,9 @@ class Helm:
                     wait=True,
                 )
             except helm_errors.Error as exc:
-                raise _error(f"helm upgrade --install {release} {MONITORING_CHART}", exc) from None
+                raise _error(f"helm upgrade --install {release} {chart_name} --repo {repo}", exc) from None
             return {
-                "chart": MONITORING_CHART,
+                "chart": chart_name,
                 "chart_version": str(chart.metadata.version),
                 "revision": int(revision.revision),
             }

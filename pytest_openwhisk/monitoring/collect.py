@@ -277,14 +277,31 @@ def _pods(prom: PromClient, scope: Scope, pod_regex: str, start: float, end: flo
         name for name, res in (("cpu", cpu_res), ("memory", mem_res)) if res is not None and end - start < res
     ]
     found["short_window"] = short
+    found["per_pod"] = {
+        pod: {
+            "cpu_millicores": None if "cpu" in short else _round(cpu.get(pod)),
+            "memory_bytes": None if "memory" in short else _round(memory.get(pod)),
+        }
+        for pod in sorted(set(cpu) | set(memory))
+    }
     resolution = {"cpu": cpu_res or 0.0, "memory": mem_res or 0.0}
     if short:
+        for name, keys in (
+            ("cpu", ("cpu_millicores_avg", "cpu_millicores_max")),
+            ("memory", ("memory_bytes_avg", "memory_bytes_max")),
+        ):
+            if name in short:  # not a figure: at most one update fell into the window
+                found.update(dict.fromkeys(keys))
         found["flag"] = (
             f"window of {end - start:.1f}s is shorter than the update interval of "
-            f"{', '.join(f'{n} ({resolution[n]:g}s)' for n in short)}: those values "
-            "rest on at most one cAdvisor update"
+            f"{', '.join(f'{n} ({resolution[n]:g}s)' for n in short)}: those values are not reported "
+            "(at most one cAdvisor update fell into the window); measure longer windows"
         )
     return found
+
+
+def _round(value: float | None) -> float | None:
+    return None if value is None else round(value, 3)
 
 
 def _process(prom: PromClient, scope: Scope, start: float, end: float) -> dict[str, Any]:

@@ -32,4 +32,6 @@ def test_existing_needs_helm_only_with_a_kubeconfig(tmp_path: Path, monkeypatch:
     kubeconfig.write_text("{}")
     problems = ExistingBackend.preflight(Settings(cluster="existing", kubeconfig=kubeconfig))
     assert len(problems) == 1
-    assert "'helm' was not found on PATH (needed by --ow-cluster=existing with --ow-kubeconfig)" in problems[0]
+    assert (
+        "'helm' was not found on PATH (needed by --ow-cluster=existing with --ow-kubeconfig)" in problems[0]
+    )

@@ -20,6 +20,7 @@ from pytest_openwhisk.monitoring.collect import (
     series_resolution,
     window_metrics,
 )
+from pytest_openwhisk.monitoring.kepler import energy_window
 from pytest_openwhisk.monitoring.prometheus import (
     JOB,
     LocalPrometheus,
@@ -286,10 +287,17 @@ def test_short_windows_are_flagged_with_the_series_real_resolution(
         found = _pods(client, Scope(backend="kind", namespace="openwhisk"), "wsk.*", end - 1.0, end)
         assert found["short_window"] == ["cpu", "memory"]
         assert "shorter than the update interval" in found["flag"]
+        assert found["cpu_millicores_avg"] is None  # flagged, not reported as a figure
+        assert found["memory_bytes_max"] is None
+        assert found["per_pod"] == {
+            "wskowdev-invoker-00-1-guest-x": {"cpu_millicores": None, "memory_bytes": None}
+        }
         assert found["resolution_s"]["cpu"] >= 1.5
         longer = _pods(client, Scope(backend="kind", namespace="openwhisk"), "wsk.*", end - 8.0, end)
         assert longer["short_window"] == []
         assert "flag" not in longer
+        assert longer["memory_bytes_max"] >= 50_000_000
+        assert longer["per_pod"]["wskowdev-invoker-00-1-guest-x"]["cpu_millicores"] > 0
     finally:
         slow.close()
 
@@ -322,3 +330,68 @@ def test_window_closes_when_counters_catch_up(
     assert why == "deadline 2s after the window end: counted 3 activations of 5 sent"
     at, why = catch_up(client, scope, start, closed, sent=None, timeout=30)
     assert why == "counters stable over two evaluations 1 s apart"
+
+
+@needs_prometheus
+def test_kepler_joules_per_invocation_and_short_windows(
+    prometheus: LocalPrometheus, target: FakeOpenWhiskMetrics
+) -> None:
+    """Issue 14 on clusters: joules of the action pods over the window / activations, never invented."""
+    joules = Counter(
+        "kepler_container_joules", "J", ("container_namespace", "pod_name"), registry=target.registry
+    )
+    stop = threading.Event()
+
+    def tick() -> None:
+        while not stop.wait(1.0):  # bounded by stop
+            joules.labels("openwhisk", "wskowdev-invoker-00-7-guest-e").inc(2.0)
+            joules.labels("other", "wskowdev-invoker-00-8-guest-e").inc(
+                100.0
+            )  # another namespace: not counted
+
+    thread = threading.Thread(target=tick, daemon=True)
+    thread.start()
+    client = prometheus.client
+    assert client is not None
+    try:
+        wait_until(
+            lambda: (
+                (
+                    series_resolution(client, 'kepler_container_joules_total{pod_name=~"wsk.*"}', time.time())
+                    or 0
+                )
+                > 0
+            ),
+            what="kepler updates",
+            timeout=30,
+            interval=0.5,
+        )
+        end = time.time()
+        found = energy_window(client, "openwhisk", end - 6.0, end, activations=4)
+        assert found["metric"] == "kepler_container_joules_total"
+        assert 6.0 <= found["joules"] <= 16.0  # 2 J per second over ~6 s, at scrape granularity
+        assert found["joules_per_invocation"] == pytest.approx(found["joules"] / 4)
+        short = energy_window(client, "openwhisk", end - 0.2, end, activations=1)
+        assert short["joules"] is None
+        assert "shorter than Kepler's update interval" in short["flag"]
+        missing = energy_window(client, "nowhere-ns", end - 6.0, end, activations=1)
+        assert missing["joules"] is None
+        assert "nowhere-ns" in missing["why"]
+    finally:
+        stop.set()
+        thread.join(5)
+
+
+def test_energy_is_unavailable_with_the_reason() -> None:
+    from pytest_openwhisk.kube.deploy import energy_unavailable
+    from pytest_openwhisk.options import Settings
+
+    none = energy_unavailable(Settings(cluster="kind"))
+    assert none == {
+        "source": "none",
+        "available": False,
+        "why": "no energy source on this cluster: add --ow-energy=kepler --ow-monitoring=on",
+    }
+    settings = Settings(cluster="kind")
+    object.__setattr__(settings, "energy", "kepler")  # the option lands in options.py (CORE)
+    assert "needs --ow-monitoring=on" in energy_unavailable(settings)["why"]

@@ -59,6 +59,7 @@ def test_kind_on_the_twin(twin: Any, tmp_path: Path) -> None:
     backend = KindBackend(kind_settings(), tmp_path / "work")
     with backend:
         assert backend.apihost == "https://localhost:31001"
+        assert backend.namespace == "guest"  # the key's own namespace (web action URLs need it)
         # defect 1: the release's own certificate, read from the cluster, pinned
         assert backend.tls.mode == RELEASE
         assert "secret openwhisk/owdev-nginx" in backend.tls.describe()
