@@ -16,6 +16,8 @@ def markdown_table(specs: Mapping[str, FunctionSpec]) -> str:
     for spec in specs.values():
         if spec.is_sequence:
             packaging = "sequence: " + " → ".join(spec.components)
+        elif spec.language == "java" and spec.code is not None:
+            packaging = f"jar from `{spec.code.name}` (javac + Gson at deploy)"
         elif spec.zip is not None:
             packaging = "zip" + (f" + bundled {', '.join(spec.zip.bundle)}" if spec.zip.bundle else "")
         else:

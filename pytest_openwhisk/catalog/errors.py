@@ -11,3 +11,7 @@ class ManifestError(ConfigError):
 
 class CheckFailed(OpenWhiskError, AssertionError):
     """A function's output did not pass its manifest check."""
+
+
+class KindUnavailable(ConfigError):
+    """The backend has no runtime for a function's kind; the message names the kinds it has."""

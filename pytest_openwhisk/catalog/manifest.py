@@ -49,6 +49,13 @@ FIELDS = (
 )
 ZIP_FIELDS = ("include", "bundle", "exclude")
 SLO_MODES = ("warm", "cold", "concurrent")
+#: runtime families a manifest may name (``<family>:<version>``), besides ``sequence``
+LANGUAGES = ("python", "nodejs", "java", "ruby")
+#: families whose functions may be zips built from the folder (java: a jar built from ``code``)
+ZIP_LANGUAGES = ("python", "nodejs")
+KIND_PATTERN = re.compile(rf"(?:{'|'.join(LANGUAGES)}):[\w.]+|sequence", re.ASCII)
+#: a Java ``main``: a (dotted) class name with an optional ``#method`` (other kinds: an identifier)
+_JAVA_MAIN = re.compile(r"[A-Za-z_$][\w$]*(?:\.[A-Za-z_$][\w$]*)*(?:#[A-Za-z_$][\w$]*)?", re.ASCII)
 
 
 @dataclass(frozen=True)
@@ -67,11 +74,11 @@ class FunctionSpec:
     name: str
     folder: Path
     description: str
-    kind: str  # "python:3.11", "nodejs:20", ..., or "sequence"
-    code: Path | None = None  # single-file action
+    kind: str  # "python:3.11", "nodejs:20", "java:8", "ruby:2.5", ..., or "sequence"
+    code: Path | None = None  # single-file action (java: a .java file compiled into a jar at deploy)
     zip: ZipSpec | None = None  # binary action
     components: tuple[str, ...] = ()  # sequence of catalogue function names
-    main: str | None = None
+    main: str | None = None  # java: the class (default: the .java file's name)
     memory: int | None = None  # MB
     timeout: int | None = None  # ms
     params: Mapping[str, Any] = field(default_factory=dict)  # bound at deploy time
@@ -89,7 +96,7 @@ class FunctionSpec:
 
     @property
     def language(self) -> str:
-        """``python``, ``nodejs`` or ``sequence``."""
+        """``python``, ``nodejs``, ``java``, ``ruby`` or ``sequence``."""
         return self.kind.split(":", 1)[0]
 
     @property
@@ -190,14 +197,36 @@ def load_function(folder: Path) -> FunctionSpec:
             f"combination {sources or 'none'} is invalid for kind {kind!r}",
             f"give exactly {expected[0]}",
         )
-    if not re.fullmatch(r"(python|nodejs):[\w.]+|sequence", kind):
-        raise _fail(path, "kind", f"is {kind!r}", "use a kind such as python:3.11, nodejs:20 or sequence")
+    if not KIND_PATTERN.fullmatch(kind):
+        raise _fail(
+            path,
+            "kind",
+            f"is {kind!r}",
+            f"use <language>:<version> with language one of {', '.join(LANGUAGES)} "
+            "(e.g. python:3.11, nodejs:20, java:8, ruby:2.5) or sequence",
+        )
+    language = kind.split(":", 1)[0]
+    if "zip" in raw and language not in ZIP_LANGUAGES:
+        fix = "give the .java file as 'code' (compiled into a jar at deploy)" if language == "java" else ""
+        raise _fail(
+            path,
+            "zip",
+            f"is not supported for kind {kind!r}",
+            fix or f"give a single source file as 'code' (zips: {', '.join(ZIP_LANGUAGES)} kinds)",
+        )
     code = zspec = None
     if "code" in raw:
         code = folder / str(raw["code"])
         if not code.is_file():
             raise _fail(
                 path, "code", f"names {str(code)!r}, which does not exist", "name a file in the folder"
+            )
+        if language == "java" and code.suffix != ".java":
+            raise _fail(
+                path,
+                "code",
+                f"names {code.name!r}, which is not a .java file",
+                f"a {kind} function is Java source (X.java with public class X), compiled at deploy",
             )
     if "zip" in raw:
         zraw = raw["zip"] if isinstance(raw["zip"], dict) else None
@@ -238,7 +267,7 @@ def load_function(folder: Path) -> FunctionSpec:
         code=code,
         zip=zspec,
         components=_strings(path, raw.get("components"), "components"),
-        main=raw.get("main"),
+        main=raw.get("main", code.stem if language == "java" and code is not None else None),
         memory=_int_field(path, raw, "memory", 128, 2048, "MB"),
         timeout=_int_field(path, raw, "timeout", 100, 300_000, "milliseconds"),
         params=_mapping(path, raw, "params"),
@@ -249,8 +278,16 @@ def load_function(folder: Path) -> FunctionSpec:
         slo=slo,
         notes=str(raw.get("notes", "")),
     )
-    if spec.main is not None and not (isinstance(spec.main, str) and spec.main.isidentifier()):
-        raise _fail(path, "main", f"is {spec.main!r}", 'use the name of the entry function, e.g. "main"')
+    if spec.main is not None and not (
+        isinstance(spec.main, str)
+        and (_JAVA_MAIN.fullmatch(spec.main) if language == "java" else spec.main.isidentifier())
+    ):
+        fix = (
+            'use the class name, e.g. "Primes" (or "pkg.Primes", "Primes#method")'
+            if language == "java"
+            else 'use the name of the entry function, e.g. "main"'
+        )
+        raise _fail(path, "main", f"is {spec.main!r}", fix)
     return spec
 
 

@@ -1,4 +1,5 @@
-"""Run a catalogue function's code directly (no OpenWhisk): Python in a fresh interpreter, Node.js with node.
+"""Run a catalogue function's code directly (no OpenWhisk): Python in a fresh interpreter, Node.js with node,
+Ruby with ruby, Java from the jar the catalogue deploys (with Gson, through a small reflective runner).
 
 Zip actions run from their extracted archive with ``python -S`` (no site-packages), so a bundle that
 misses a file fails here exactly as it would in a runtime without the package installed.
@@ -13,10 +14,11 @@ import subprocess
 import sys
 import zipfile
 from collections.abc import Mapping
+from functools import cache
 from pathlib import Path
 from typing import Any
 
-from pytest_openwhisk.catalog import FunctionSpec, zip_path
+from pytest_openwhisk.catalog import GSON_JAR, FunctionSpec, jar_path, java_toolchain, zip_path
 
 _PY_RUNNER = r"""
 import json, os, runpy, sys
@@ -39,6 +41,49 @@ process.stdin.on('data', (d) => { input += d; });
 process.stdin.on('end', async () => { console.log(JSON.stringify(await main(JSON.parse(input)))); });
 """
 
+_RUBY_RUNNER = r"""
+require 'json'
+load ARGV[0]
+result = send(ARGV[1], JSON.parse($stdin.read))
+$stdout.write(JSON.generate(result), "\n")
+"""
+
+_JAVA_RUNNER = r"""
+import com.google.gson.JsonObject;
+import com.google.gson.JsonParser;
+import java.io.PrintStream;
+import java.lang.reflect.Method;
+import java.nio.charset.StandardCharsets;
+
+public class DirectRunner {
+    public static void main(String[] argv) throws Exception {
+        String[] target = argv[0].split("#", 2);
+        String method = target.length > 1 ? target[1] : "main";
+        Method main = Class.forName(target[0]).getMethod(method, JsonObject.class);
+        String input = new String(System.in.readAllBytes(), StandardCharsets.UTF_8);
+        Object result = main.invoke(null, JsonParser.parseString(input).getAsJsonObject());
+        PrintStream out = new PrintStream(System.out, true, StandardCharsets.UTF_8);
+        out.println(result.toString());
+    }
+}
+"""
+
+
+@cache
+def java_runner(workdir: Path) -> Path:
+    """Compile the reflective Java runner once per work folder and return its classes folder."""
+    javac, gson = java_toolchain()
+    folder = workdir / "java-runner"
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "DirectRunner.java").write_text(_JAVA_RUNNER, encoding="utf-8")
+    subprocess.run(
+        [javac, "-nowarn", "-cp", gson, "-d", str(folder), str(folder / "DirectRunner.java")],
+        check=True,
+        capture_output=True,
+        timeout=300,
+    )
+    return folder
+
 
 def run_direct(
     spec: FunctionSpec,
@@ -53,6 +98,15 @@ def run_direct(
     if spec.language == "nodejs":
         assert spec.code is not None
         cmd = [shutil.which("node") or "node", "-e", _NODE_RUNNER, str(spec.code), main]
+    elif spec.language == "ruby":
+        assert spec.code is not None
+        cmd = [shutil.which("ruby") or "ruby", "-e", _RUBY_RUNNER, str(spec.code), main]
+    elif spec.language == "java":
+        classpath = os.pathsep.join(
+            (str(jar_path(spec, workdir / "jars")), GSON_JAR, str(java_runner(workdir)))
+        )
+        java = shutil.which("java") or "java"
+        cmd = [java, "-XX:TieredStopAtLevel=1", "-cp", classpath, "DirectRunner", main]
     elif spec.zip is not None:
         folder = workdir / spec.name
         with zipfile.ZipFile(zip_path(spec)) as archive:
@@ -65,7 +119,7 @@ def run_direct(
         cmd,
         input=json.dumps(dict(params)),
         capture_output=True,
-        text=True,
+        encoding="utf-8",
         timeout=timeout,
         env=child_env,
         check=False,

@@ -7,7 +7,7 @@ import subprocess
 import sys
 import zipfile
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import pytest
 
@@ -102,7 +102,21 @@ def test_every_shipped_slo_parses() -> None:
         ({**MINIMAL, "colour": "red"}, "field 'colour' is not a manifest field; allowed fields: name"),
         ({**MINIMAL, "code": "missing.py"}, "field 'code' names"),
         ({**MINIMAL, "zip": {"include": ["*.py"]}}, "give exactly code or zip"),
-        ({**MINIMAL, "kind": "java:8"}, "field 'kind' is 'java:8'; use a kind such as python:3.11"),
+        (
+            {**MINIMAL, "kind": "go:1.21"},
+            "field 'kind' is 'go:1.21'; use <language>:<version> with language one of python, nodejs, java, "
+            "ruby (e.g. python:3.11, nodejs:20, java:8, ruby:2.5) or sequence",
+        ),
+        ({**MINIMAL, "kind": "java:8"}, "field 'code' names 'f.py', which is not a .java file"),
+        ({**MINIMAL, "kind": "java:8", "code": "f.py", "main": "A.b"}, "not a .java file"),
+        (
+            {"description": "d", "kind": "ruby:2.5", "zip": {"include": ["*.rb"]}},
+            "field 'zip' is not supported for kind 'ruby:2.5'; give a single source file as 'code'",
+        ),
+        (
+            {"description": "d", "kind": "java:8", "zip": {"include": ["*.java"]}},
+            "field 'zip' is not supported for kind 'java:8'; give the .java file as 'code'",
+        ),
         (
             {"description": "d", "kind": "python:3.11", "zip": {"include": ["f.py"]}},
             "does not include __main__.py",
@@ -343,7 +357,7 @@ class RecordingFactory:
 
 
 def test_deploy_passes_manifest_defaults_and_overrides(tmp_path: Path) -> None:
-    factory = RecordingFactory()
+    factory: Any = RecordingFactory()
     spec = load_catalog()["chain-nested-python"]
     deploy(factory, spec, memory=128, params={"apihost": "http://h:1"})
     name, kw = factory.calls[0]
@@ -357,7 +371,7 @@ def test_deploy_passes_manifest_defaults_and_overrides(tmp_path: Path) -> None:
 
 
 def test_deploy_sequence_deploys_components_in_order(tmp_path: Path) -> None:
-    factory = RecordingFactory()
+    factory: Any = RecordingFactory()
     result = deploy(factory, load_catalog()["image-pipeline"], params={"db": "/tmp/x.db"})
     assert result == "sequence:image-pipeline"
     assert [c[0] for c in factory.calls] == [
@@ -380,7 +394,7 @@ def test_deploy_rejects_unknown_overrides() -> None:
     from pytest_openwhisk.errors import ConfigError
 
     with pytest.raises(ConfigError, match=r"unknown override\(s\) memroy; allowed: annotations"):
-        deploy(RecordingFactory(), load_catalog()["echo-python"], memroy=128)
+        deploy(cast(Any, RecordingFactory()), load_catalog()["echo-python"], memroy=128)
 
 
 def test_docs_catalogue_table_is_in_sync_with_the_manifests() -> None:
