@@ -236,7 +236,9 @@ def settings_from_args(args: argparse.Namespace) -> Settings:
             "a chart folder: use --ow-chart openwhisk-deploy-kube/helm/openwhisk (git clone "
             "https://github.com/apache/openwhisk-deploy-kube.git)"
         )
-    return settings
+    from pytest_openwhisk.profiles import apply_profile  # lazy: profiles import kube values
+
+    return apply_profile(settings)  # a no-op without --ow-profile
 
 
 def write_output(rendered: Rendered, output: Path) -> list[Path]:

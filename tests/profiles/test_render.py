@@ -175,3 +175,20 @@ def test_diff_command_reads_two_render_outputs(tmp_path: Path, capsys: pytest.Ca
     assert main([str(tmp_path / "missing.yaml"), str(tmp_path / "default.yaml")]) == 2
     assert "cannot read" in capsys.readouterr().err
     assert main([]) == 2
+
+
+def test_render_command_applies_the_profile(tmp_path: Path) -> None:
+    """``pytest-openwhisk render --ow-profile=new-scheduler`` writes the scheduler's objects; without it, none."""
+    from pytest_openwhisk.cli import main
+
+    def kinds_of(out: Path, profile: list[str]) -> set[str]:
+        argv = ["render", "--ow-cluster=kind", "--ow-chart", str(CHART), *profile, "--output", str(out)]
+        assert main(argv) == 0
+        docs = yaml.safe_load_all((out / "manifests.yaml").read_text())
+        return {f"{d['kind']}/{d['metadata']['name']}" for d in docs if d}
+
+    plain = kinds_of(tmp_path / "plain", [])
+    scheduled = kinds_of(tmp_path / "sched", ["--ow-profile=new-scheduler"])
+    added = scheduled - plain
+    assert any("scheduler" in name for name in added), added
+    assert not any("scheduler" in name for name in plain)
