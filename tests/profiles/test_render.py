@@ -178,7 +178,7 @@ def test_diff_command_reads_two_render_outputs(tmp_path: Path, capsys: pytest.Ca
 
 
 def test_render_command_applies_the_profile(tmp_path: Path) -> None:
-    """``pytest-openwhisk render --ow-profile=new-scheduler`` writes the scheduler's objects; without it, none."""
+    """`render --ow-profile=new-scheduler` writes the scheduler's objects; without it, none."""
     from pytest_openwhisk.cli import main
 
     def kinds_of(out: Path, profile: list[str]) -> set[str]:
