@@ -238,7 +238,8 @@ def settings_from_args(args: argparse.Namespace) -> Settings:
         )
     from pytest_openwhisk.profiles import apply_profile  # lazy: profiles import kube values
 
-    return apply_profile(settings)  # a no-op without --ow-profile
+    applied: Settings = apply_profile(settings)  # a no-op without --ow-profile
+    return applied
 
 
 def write_output(rendered: Rendered, output: Path) -> list[Path]:
