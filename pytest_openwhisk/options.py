@@ -102,6 +102,8 @@ OPTIONS: tuple[_Opt, ...] = (
          metavar="VERSION"),
     _Opt("ab_base", "interleaved A/B: also deploy each action of the repository at this git ref and gate "
          "head against it (docs/regression.md)", metavar="GITREF"),
+    _Opt("energy", "energy per invocation on clusters: off (default) or kepler (needs --ow-monitoring=on)",
+         choice("energy", ("off", "kepler")), "off", metavar="off|kepler"),
     _Opt("profile", "deployment profile: one of ours (helm/profiles/NAME.yaml) or a YAML file; explicit "
          "options win over it (docs/profiles.md)", metavar="NAME|PATH"),
 )
@@ -191,6 +193,7 @@ class Settings:
     helm_namespace: str = "openwhisk"
     chart: str = DEFAULT_CHART
     chart_version: str | None = None
+    energy: str = "off"  # --ow-energy: kepler on clusters
     ab_base: str | None = None  # --ow-ab-base: git ref of the A/B base
     profile: Any = None  # the --ow-profile reference, a pytest_openwhisk.profiles.Profile once resolved
     rootpath: Path = field(default_factory=Path.cwd)

@@ -151,6 +151,7 @@ BAD_FLAGS = [
     ),
     (["--ow-namespace=bad/ns"], "ERROR: invalid namespace 'bad/ns'; use _ *"),
     (["--ow-chart-version=1.0.0"], "ERROR: --ow-chart-version applies to Kubernetes clusters only*"),
+    (["--ow-energy=watts"], "*--ow-energy: invalid energy 'watts'; choose from off, kepler*"),
     (
         ["--ow-cluster=existing", "--ow-kubeconfig=missing.kubeconfig"],
         "ERROR: kubeconfig 'missing.kubeconfig' (--ow-kubeconfig) does not exist",
@@ -405,3 +406,11 @@ def test_existing_kubeconfig_settings_reach_the_release(tmp_path: Path) -> None:
     settings = Settings(cluster="existing", kubeconfig=kubeconfig, chart_version="1.0.1")
     assert getattr(settings, "chart_version", None) == "1.0.1"  # how kube/deploy.py reads it
     assert "chart_version='1.0.1'" in repr(settings)
+
+
+def test_energy_option_reaches_the_cluster_deployment() -> None:
+    """`--ow-energy=kepler` is a setting the cluster deployment reads (it used to exist only in kube/)."""
+    from pytest_openwhisk.kube.deploy import energy_source
+
+    assert energy_source(Settings()) == ""
+    assert energy_source(Settings(energy="kepler")) == "kepler"
