@@ -118,3 +118,29 @@ def zip_b64(files: dict[str, str], compression: int = zipfile.ZIP_DEFLATED) -> s
         for name, text in files.items():
             archive.writestr(name, text)
     return base64.b64encode(buffer.getvalue()).decode()
+
+
+# An action that leaves a double-forked daemon (its own session) behind and returns the daemon's pid.
+DAEMON = """
+import os, time
+def main(args):
+    read, write = os.pipe()
+    if os.fork() == 0:
+        os.setsid()
+        if os.fork() == 0:
+            os.write(write, str(os.getpid()).encode())
+            os.close(write)
+            time.sleep(300)
+        os._exit(0)
+    os.close(write)
+    return {"daemon": int(os.read(read, 32))}
+"""
+
+
+def alive(pid: int) -> bool:
+    """Whether process ``pid`` exists and is not a zombie."""
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state != "Z"

@@ -22,6 +22,7 @@ from pytest_openwhisk.local.process import CONFIG_ENV, config_from_json, config_
 from pytest_openwhisk.wait import wait_until
 
 from .conftest import SLEEP, Api, FakeInvoker
+from .invoker_helpers import alive
 
 
 def _descendants(pid: int) -> set[int]:
@@ -42,14 +43,6 @@ def _descendants(pid: int) -> set[int]:
                 found.add(child)
                 todo.append(child)
     return found
-
-
-def _alive(pid: int) -> bool:
-    try:
-        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-    except OSError:
-        return False
-    return state != "Z"
 
 
 def test_thread_server_binds_port_zero_before_enter_returns(fake_invoker: FakeInvoker) -> None:
@@ -124,8 +117,8 @@ def test_process_server_lifecycle_and_no_key_on_the_command_line() -> None:
         children |= _descendants(ow.pid)
         pid = ow.pid
         api.close()
-    assert not _alive(pid)
-    assert not [c for c in children if _alive(c)]
+    assert not alive(pid)
+    assert not [c for c in children if alive(c)]
 
 
 def test_process_server_reports_a_failed_start() -> None:

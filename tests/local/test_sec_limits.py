@@ -16,7 +16,7 @@ from pytest_openwhisk.local.isolation import bwrap_problem
 from pytest_openwhisk.local.types import APPLICATION_ERROR, DEVELOPER_ERROR, SUCCESS, RunOutcome
 from pytest_openwhisk.wait import wait_until
 
-from .invoker_helpers import NO_NODE, request, run_with, spec
+from .invoker_helpers import DAEMON, NO_NODE, alive, request, run_with, spec
 
 CGROUPS = resources.probe_mode() != "watchdog"
 ENFORCEMENTS = [
@@ -133,30 +133,6 @@ def test_zip_bomb_is_refused_at_init(kind: str, entry: str) -> None:
     assert "more than the allowed 16777216 bytes" in str(outcome.result["error"]), outcome.result
 
 
-DAEMON = """
-import os, time
-def main(args):
-    read, write = os.pipe()
-    if os.fork() == 0:
-        os.setsid()
-        if os.fork() == 0:
-            os.write(write, str(os.getpid()).encode())
-            os.close(write)
-            time.sleep(300)
-        os._exit(0)
-    os.close(write)
-    return {"daemon": int(os.read(read, 32))}
-"""
-
-
-def _alive(pid: int) -> bool:
-    try:
-        with open(f"/proc/{pid}/stat") as handle:
-            return handle.read().split(") ", 1)[1][0] != "Z"
-    except OSError:
-        return False
-
-
 @pytest.mark.parametrize("enforcement", ENFORCEMENTS)
 def test_daemons_die_with_their_container_on_evict_and_on_stop(enforcement: str) -> None:
     async def scenario(invoker: Invoker) -> tuple[int, int]:
@@ -164,14 +140,14 @@ def test_daemons_die_with_their_container_on_evict_and_on_stop(enforcement: str)
         second = await invoker.run(request(spec(DAEMON, "daemon2")))
         assert first.status_code == second.status_code == SUCCESS, (first.result, second.result)
         evicted_pid, kept_pid = first.result["daemon"], second.result["daemon"]
-        assert _alive(evicted_pid)
+        assert alive(evicted_pid)
         await invoker.evict(path="guest/daemon1")
-        await wait_until_async(lambda: not _alive(evicted_pid))
-        assert _alive(kept_pid)
+        await wait_until_async(lambda: not alive(evicted_pid))
+        assert alive(kept_pid)
         return evicted_pid, kept_pid
 
     _, kept = run_with(scenario, enforcement=enforcement)
-    wait_until(lambda: not _alive(kept), what="daemon reaped at invoker stop", timeout=10)
+    wait_until(lambda: not alive(kept), what="daemon reaped at invoker stop", timeout=10)
 
 
 async def wait_until_async(check: Any, timeout: float = 10.0) -> None:

@@ -11,6 +11,8 @@ from pytest_openwhisk.local.config import LocalConfig, PoolConfig
 from pytest_openwhisk.local.process import LocalOpenWhiskProcess
 from pytest_openwhisk.wait import wait_until
 
+from .invoker_helpers import DAEMON, alive
+
 SNOOP = """
 import os
 def main(args):
@@ -43,30 +45,6 @@ def test_the_key_is_not_in_the_server_environment_or_command_line() -> None:
     assert result["cmdline"] is False
 
 
-DAEMON = """
-import os, time
-def main(args):
-    read, write = os.pipe()
-    if os.fork() == 0:
-        os.setsid()
-        if os.fork() == 0:
-            os.write(write, str(os.getpid()).encode())
-            os.close(write)
-            time.sleep(300)
-        os._exit(0)
-    os.close(write)
-    return {"daemon": int(os.read(read, 32))}
-"""
-
-
-def _alive(pid: int) -> bool:
-    try:
-        with open(f"/proc/{pid}/stat") as handle:
-            return handle.read().split(") ", 1)[1][0] != "Z"
-    except OSError:
-        return False
-
-
 def test_daemons_of_a_killed_server_are_reaped() -> None:
     config = LocalConfig.benchmark(pool=PoolConfig(prewarm=(), isolation="none"))
     with LocalOpenWhiskProcess(config) as ow, requests.Session() as session:
@@ -75,7 +53,7 @@ def test_daemons_of_a_killed_server_are_reaped() -> None:
         assert session.put(base, json={"exec": {"kind": "python:3.11", "code": DAEMON}}, timeout=30).ok
         answer = session.post(base, params={"blocking": "true", "result": "true"}, json={}, timeout=60)
         daemon = answer.json()["daemon"]
-        assert _alive(daemon)
+        assert alive(daemon)
         assert ow.pid is not None
         os.kill(ow.pid, signal.SIGKILL)  # no clean stop: the pool never gets to kill its containers
-    wait_until(lambda: not _alive(daemon), what="daemon of the killed server reaped", timeout=10)
+    wait_until(lambda: not alive(daemon), what="daemon of the killed server reaped", timeout=10)
