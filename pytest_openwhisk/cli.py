@@ -4,14 +4,22 @@
 pytest-benchmark runs (JSON paths, ``latest``, ``latest~N`` or run ids under ``--storage``), prints the
 verdict table and optionally writes the self-contained HTML report. Exit status: 0 passed (or no
 ``--gate``), 1 the gate failed, 2 bad arguments or unreadable runs, 3 fingerprints differ.
+
+``pytest-openwhisk suite [PYTEST_ARGS...]`` runs the benchmark suite shipped with the package
+(``pytest --pyargs pytest_openwhisk.suite``), every argument passed to pytest; positional arguments name the
+suite's modules or tests (``test_functions.py::test_warm[echo-python]``). Exit status: pytest's.
 """
 
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
+
+import pytest
 
 from pytest_openwhisk.errors import ConfigError
 from pytest_openwhisk.regress import fingerprint, gate
@@ -109,7 +117,115 @@ def build_parser() -> argparse.ArgumentParser:
     from pytest_openwhisk.profiles.matrix import add_parser as add_matrix_parser
 
     add_matrix_parser(commands)
+    add_suite_parser(commands)
     return parser
+
+
+SUITE_PACKAGE = "pytest_openwhisk.suite"
+SUITE_EPILOG = """\
+Every argument goes to pytest unchanged: the plugin's options (--ow-cluster, --ow-apihost, --ow-auth, ...),
+pytest-benchmark's (--benchmark-disable, --benchmark-autosave, ...), -k/-m selection, -q/-v.
+Positional arguments name the suite's modules, optionally with ::test[id]; anything else is refused:
+  {modules}
+
+examples:
+  pytest-openwhisk suite                              # embedded OpenWhisk, the whole suite
+  pytest-openwhisk suite --benchmark-disable -q       # smoke run: each benchmark once, no timings
+  pytest-openwhisk suite -k test_warm --ow-cluster=existing --ow-apihost=https://host --ow-auth=uuid:key
+  pytest-openwhisk suite test_functions.py::test_cold[primes-python]
+  pytest-openwhisk suite -- --help                    # pytest's own help: every option it takes
+
+Exit status: pytest's (0 passed, 1 tests failed, 2 interrupted, 4 usage error, 5 nothing collected).
+"""
+
+
+def suite_modules() -> list[str]:
+    """File names of the shipped suite's test modules (``test_functions.py``, ...); empty if it is absent."""
+    spec = importlib.util.find_spec(SUITE_PACKAGE)
+    if spec is None or spec.origin is None:
+        return []
+    return sorted(path.name for path in Path(spec.origin).parent.glob("test_*.py"))
+
+
+def _suite_options() -> dict[str, Any]:
+    return {
+        "description": "Run the benchmark suite shipped with the package, from an installed wheel or a "
+        "checkout: every catalogue function warm and cold, function chains and concurrency, with each "
+        "function's SLOs (pytest --pyargs pytest_openwhisk.suite).",
+        "epilog": SUITE_EPILOG.format(modules=", ".join(suite_modules()) or "none installed"),
+        "formatter_class": argparse.RawDescriptionHelpFormatter,
+        "usage": "pytest-openwhisk suite [-h] [PYTEST_ARGS ...]",
+    }
+
+
+def add_suite_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """Add ``suite`` (pytest parses its arguments, see :func:`run_suite`; this parser gives the help)."""
+    suite = commands.add_parser(
+        "suite",
+        help="run the benchmark suite shipped with the package (pytest --pyargs pytest_openwhisk.suite)",
+        **_suite_options(),
+    )
+    suite.add_argument("pytest_args", nargs="*", metavar="PYTEST_ARGS", help="arguments for pytest")
+
+
+class SuiteSelection:
+    """pytest plugin of ``suite``: positional arguments select modules/tests of the suite, nothing else.
+
+    ``test_functions.py[::test[id]]``, ``test_functions`` and ``pytest_openwhisk.suite.test_functions`` all
+    name the shipped module (wherever it is installed); without positional arguments the whole suite runs.
+    """
+
+    def __init__(self, modules: Sequence[str]) -> None:
+        self.modules = list(modules)
+
+    def resolve(self, arg: str) -> str:
+        """``arg`` as a ``--pyargs`` module argument of the suite; UsageError when it names anything else."""
+        head, sep, rest = arg.partition("::")
+        stem = head.removeprefix(f"{SUITE_PACKAGE}.").removesuffix(".py")
+        if head == SUITE_PACKAGE and not sep:
+            return arg
+        if f"{stem}.py" in self.modules:
+            return f"{SUITE_PACKAGE}.{stem}{sep}{rest}"
+        raise pytest.UsageError(
+            f"pytest-openwhisk suite: {arg!r} is not part of the shipped suite; name one of its modules "
+            f"({', '.join(self.modules)}), optionally with ::test[id] (e.g. "
+            "test_functions.py::test_warm[echo-python]), or select tests with -k EXPR; to run other test "
+            "files, call pytest on them directly"
+        )
+
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_configure(self, config: pytest.Config) -> None:
+        """Replace the positional arguments by the suite's modules they name (before collection)."""
+        args = list(config.args)
+        if SUITE_PACKAGE in args:
+            args.remove(SUITE_PACKAGE)
+        if args:
+            config.args[:] = [self.resolve(arg) for arg in args]
+
+
+def run_suite(argv: Sequence[str]) -> int:
+    """Run ``suite``: pytest on the shipped suite with ``argv``; returns pytest's exit status."""
+    args = list(argv)
+    if args[:1] in (["-h"], ["--help"]):
+        helper = argparse.ArgumentParser(prog="pytest-openwhisk suite", **_suite_options())
+        helper.add_argument("pytest_args", nargs="*", metavar="PYTEST_ARGS", help="arguments for pytest")
+        helper.print_help()
+        return EXIT_OK
+    if args[:1] == ["--"]:
+        args = args[1:]
+    modules = suite_modules()
+    from pytest_openwhisk.catalog import DEFAULT_ROOT
+
+    if not modules or not DEFAULT_ROOT.is_dir():
+        print(
+            f"pytest-openwhisk suite: error: this copy of pytest-openwhisk has no benchmark suite "
+            f"({SUITE_PACKAGE}: {', '.join(modules) or 'no test modules'}) or no function catalogue "
+            f"({DEFAULT_ROOT}); reinstall it from the wheel "
+            "(pip install --force-reinstall pytest-openwhisk-*.whl)",
+            file=sys.stderr,
+        )
+        return EXIT_USAGE
+    return int(pytest.main(["--pyargs", SUITE_PACKAGE, *args], plugins=[SuiteSelection(modules)]))
 
 
 def _trend(storage: Storage) -> list[Run]:
@@ -168,6 +284,9 @@ def compare(args: argparse.Namespace) -> int:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``pytest-openwhisk`` console script."""
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if argv[:1] == ["suite"]:  # pytest parses the rest (argparse would mistake its options for ours)
+        return run_suite(argv[1:])
     args = build_parser().parse_args(argv)
     if args.command == "compare":
         return compare(args)

@@ -2,7 +2,8 @@
 
 Builds the wheel once (offline: ``--no-build-isolation``), installs it into a fresh virtualenv (system
 site-packages for the dependencies, nothing from the checkout on its path) and works from a folder
-outside the checkout.
+outside the checkout: the catalogue loads, the installed ``pytest-openwhisk suite`` command runs part of the
+suite (``--benchmark-disable``), ``python -m pytest_openwhisk.suite`` collects all of it.
 """
 
 from __future__ import annotations
@@ -98,20 +99,37 @@ def test_installed_catalogue_is_complete(venv_python: Path, tmp_path: Path) -> N
     assert info["image"]
 
 
-def test_installed_suite_runs_as_a_module(venv_python: Path, tmp_path: Path) -> None:
+def test_installed_command_runs_the_suite(venv_python: Path, tmp_path: Path) -> None:
+    command = venv_python.parent / "pytest-openwhisk"  # the wheel's console script
     done = _run(
         venv_python,
         tmp_path,
-        "-m",
-        "pytest_openwhisk.suite",  # = pytest --pyargs pytest_openwhisk.suite
+        str(command),
+        "suite",
+        "test_functions.py",
         "-k",
-        "test_warm and (echo-python or sentiment)",
+        "echo-python or http-endpoint",
+        "--benchmark-disable",
         "-p",
         "no:cacheprovider",
         "--ow-local-mode=thread",
         "-q",
     )
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-2000:]
-    assert "2 passed" in done.stdout
-    assert "test_functions.py::test_warm[sentiment]" in done.stdout
-    assert str(ROOT) not in done.stdout  # nothing was collected from the checkout
+    assert "4 passed" in done.stdout
+    assert str(ROOT) not in done.stdout + done.stderr  # nothing was collected from the checkout
+
+
+def test_installed_suite_runs_as_a_module(venv_python: Path, tmp_path: Path) -> None:
+    # python -m pytest_openwhisk.suite = pytest-openwhisk suite = pytest --pyargs pytest_openwhisk.suite
+    listing = _run(
+        venv_python, tmp_path, "-m", "pytest_openwhisk.suite", "--co", "-q", "-p", "no:cacheprovider"
+    )
+    assert listing.returncode == 0, listing.stdout[-3000:] + listing.stderr[-2000:]
+    collected = [line for line in listing.stdout.splitlines() if "::" in line]
+    assert "test_functions.py::test_warm[sentiment]" in collected  # ids relative to the installed suite
+    assert any(line.startswith("test_chains.py::") for line in collected)
+    assert any(line.startswith("test_concurrency.py::") for line in collected)
+    assert str(ROOT) not in listing.stdout + listing.stderr
+    where = _run(venv_python, tmp_path, "-c", "import pytest_openwhisk.suite as s; print(s.__file__)")
+    assert where.stdout.startswith(str(venv_python.parent.parent)), where.stdout  # the wheel's copy
