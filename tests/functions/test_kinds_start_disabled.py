@@ -7,39 +7,23 @@ rows (cold, prewarmed, warm) of that file in a child pytest, as the smoke run of
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 from pathlib import Path
+
+import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 BENCH = ROOT / "benchmarks" / "embedded" / "test_kinds_start.py"
 
 
-def test_kinds_start_runs_each_start_once_when_disabled() -> None:
-    env = {k: v for k, v in os.environ.items() if k != "PYTEST_ADDOPTS"}
-    done = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "pytest",
-            str(BENCH),
-            "--benchmark-disable",
-            "-k",
-            "python",
-            "-p",
-            "no:cacheprovider",
-            "-q",
-            "-rs",
-        ],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=240,
-        check=False,
+def test_kinds_start_runs_each_start_once_when_disabled(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("PYTHONPATH", str(ROOT))
+    monkeypatch.delenv("PYTEST_ADDOPTS", raising=False)
+    done = pytester.runpytest_subprocess(
+        str(BENCH), "--benchmark-disable", "-k", "python", "-p", "no:cacheprovider", "-q", timeout=240
     )
-    out = done.stdout[-4000:] + done.stderr[-2000:]
-    assert done.returncode == 0, out
-    assert "3 passed" in out
+    out = "\n".join(done.outlines[-60:] + done.errlines[-30:])
+    assert done.ret == 0, out
+    done.assert_outcomes(passed=3)
     assert "kind         mode" not in out  # no figures table without timings
