@@ -14,6 +14,7 @@ import requests
 from requests.adapters import HTTPAdapter
 
 from pytest_openwhisk.errors import STATUS_ERRORS, ActivationFailed, ApiError, BackendError, NotFound
+from pytest_openwhisk.kube.tls import Trust, TrustSession
 from pytest_openwhisk.names import ACTIVATION_ID_HEADER
 from pytest_openwhisk.wait import wait_until
 
@@ -75,6 +76,11 @@ class OpenWhiskClient:
     :data:`~pytest_openwhisk.errors.STATUS_ERRORS` subclass of :class:`ApiError` with the server's
     ``error`` message and ``code``; connection failures raise :class:`BackendError`. The auth key
     never appears in messages or the repr. Use as a context manager (or call :meth:`close`).
+
+    ``verify`` is a requests-style value (True/None: the system's CAs; False: no checks; a path: a CA
+    bundle, or one self-signed certificate that is pinned, see
+    :meth:`~pytest_openwhisk.kube.tls.Trust.from_verify`). ``$REQUESTS_CA_BUNDLE``/``$CURL_CA_BUNDLE``
+    apply only to True: they never turn False or a given file back into CA verification.
     """
 
     def __init__(
@@ -83,7 +89,7 @@ class OpenWhiskClient:
         auth: str,
         namespace: str = "_",
         *,
-        verify: bool = True,
+        verify: str | bool | None = True,
         timeout: float = 70.0,
         pool_size: int = 64,
     ) -> None:
@@ -91,14 +97,15 @@ class OpenWhiskClient:
         self.namespace = namespace or "_"
         self.timeout = timeout
         self._auth = auth
-        self._http = requests.Session()
+        self.trust = Trust.from_verify(verify)
+        self._http = TrustSession()
         user, _, key = auth.partition(":")
         self._http.auth = (user, key)
-        self._http.verify = verify
         self._http.headers.update({"User-Agent": _user_agent(), "Accept": "application/json"})
         adapter = HTTPAdapter(pool_connections=4, pool_maxsize=pool_size)
         self._http.mount("http://", adapter)
         self._http.mount("https://", adapter)
+        self.trust.mount(self._http, pool_size)  # pinned/insecure: its own https:// adapter
 
     def __repr__(self) -> str:
         return f"OpenWhiskClient(apihost={self.apihost!r}, namespace={self.namespace!r}, auth=***)"

@@ -70,16 +70,15 @@ def ow_client(
 ) -> Iterator[OpenWhiskClient]:
     """An :class:`~pytest_openwhisk.client.OpenWhiskClient` for the session's backend (keep-alive pool).
 
+    HTTPS trusts what the backend says (:meth:`~pytest_openwhisk.backends.base.Backend.tls_trust`: on
+    kind/existing the release's own certificate, pinned), or nothing with ``--ow-insecure``.
+
     At the end of the session it deletes any action a test deployed and could not clean up
     (e.g. after Ctrl-C).
     """
     session = _session(pytestconfig)
-    client = OpenWhiskClient(
-        ow_cluster.apihost, ow_cluster.auth, ow_cluster.namespace, verify=not ow_settings.insecure
-    )
-    trust = getattr(ow_cluster, "tls", None)  # kind/existing: the release's own certificate, pinned
-    if trust is not None:
-        trust.mount(client._http)
+    verify = False if ow_settings.insecure else ow_cluster.tls_trust()  # kind/existing: pinned release cert
+    client = OpenWhiskClient(ow_cluster.apihost, ow_cluster.auth, ow_cluster.namespace, verify=verify)
     session.client = client
     with client:
         try:

@@ -89,6 +89,14 @@ class Backend(Protocol):
     def capacity(self) -> Capacity:
         """What the deployed OpenWhisk can take (memory, throttles, action limits)."""
 
+    def tls_trust(self) -> str | bool | None:
+        """What HTTPS clients of ``apihost`` should trust, as a requests-style ``verify`` value.
+
+        A path (a PEM CA bundle, or one self-signed certificate that is then pinned, see
+        :meth:`pytest_openwhisk.kube.tls.Trust.from_verify`), True for the system's certificate
+        authorities, False for no checks (``--ow-insecure``), None for the client's default.
+        """
+
 
 class BaseBackend:
     """Defaults of the :class:`Backend` protocol and the lifecycle shared by the backends.
@@ -188,3 +196,7 @@ class BaseBackend:
     def capacity(self) -> Capacity:
         """Nothing known by default (every field None)."""
         return Capacity()
+
+    def tls_trust(self) -> str | bool | None:
+        """None: the client's default (the system's certificate authorities)."""
+        return None

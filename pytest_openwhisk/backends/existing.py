@@ -124,9 +124,8 @@ class ExistingBackend(BaseBackend):
         if self.settings.kubeconfig is not None:
             self._open_release()
         self._client = client = OpenWhiskClient(
-            self.apihost, self.auth, self.namespace, verify=self.tls.requests_verify
+            self.apihost, self.auth, self.namespace, verify=self.tls_trust()
         )
-        self.tls.mount(client._http)
         tls_hint = "" if self.settings.insecure else " (self-signed certificate? add --ow-insecure)"
         try:
             wait_or_fail(
@@ -210,6 +209,11 @@ class ExistingBackend(BaseBackend):
         from pytest_openwhisk.kube.wheels import cluster_bundle
 
         return cluster_bundle(modules, kind, cache_dir)
+
+    def tls_trust(self) -> str | bool | None:
+        """The release's own certificate (a file in the session's folder, pinned by the clients) once
+        started with a kubeconfig; True (system CAs) without one; False with ``--ow-insecure``."""
+        return self.tls.verify_value(self.workdir / "tls")
 
     def capacity(self) -> Capacity:
         """From the deployed controller/invoker with a kubeconfig; else the API's limits (memory unknown)."""

@@ -137,6 +137,11 @@ class KindBackend(BaseBackend):
 
         return cluster_bundle(modules, kind, cache_dir)
 
+    def tls_trust(self) -> str | bool | None:
+        """The release's own certificate (a file in the session's folder, pinned by the clients) once
+        started with a kubeconfig; True (system CAs) without one; False with ``--ow-insecure``."""
+        return self.tls.verify_value(self.workdir / "tls")
+
     def capacity(self) -> Capacity:
         """User memory, throttles and action limits of the deployed controller and invoker."""
         return capacity_of(self._require_release().capacity())

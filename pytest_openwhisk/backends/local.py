@@ -92,7 +92,7 @@ class LocalBackend(BaseBackend):
         server.__enter__()
         self.server = server
         self.apihost, self.auth, self.namespace = server.apihost, server.auth, server.namespace
-        self._client = OpenWhiskClient(self.apihost, self.auth, "_")
+        self._client = OpenWhiskClient(self.apihost, self.auth, "_", verify=self.tls_trust())
         self._client.limits()  # fails fast (typed error) if the server is not serving our key
         if self.settings.monitoring:
             self._start_prometheus()
@@ -191,6 +191,13 @@ class LocalBackend(BaseBackend):
             "isolation": pool.get("isolation", self.settings.isolation),
             "energy": pool.get("energy") or dict(NO_ENERGY_REPORT),
         }
+
+    def tls_trust(self) -> str | bool | None:
+        """The server's own certificate (``LocalConfig.tls_cert``) when it serves HTTPS (False with
+        ``--ow-insecure``); None for plain HTTP."""
+        if self.config.tls_cert is None:
+            return None
+        return False if self.settings.insecure else self.config.tls_cert
 
     def capacity(self) -> Capacity:
         """The pool's memory, the configured throttles and action limits (the server's own settings)."""

@@ -23,7 +23,7 @@ from pytest_openwhisk.errors import BackendError, BadRequest
 from pytest_openwhisk.kube.k8s import Kube
 from pytest_openwhisk.kube.probe import FatalProbe, wait_or_fail
 from pytest_openwhisk.kube.runtimes import cluster_kinds
-from pytest_openwhisk.kube.tls import RELEASE
+from pytest_openwhisk.kube.tls import PINNED, RELEASE
 from pytest_openwhisk.local.config import StemCell
 from pytest_openwhisk.options import Settings
 from pytest_openwhisk.wait import wait_until
@@ -43,12 +43,8 @@ def kind_settings(**fields: Any) -> Settings:
 
 
 def client_of(backend: Any) -> OpenWhiskClient:
-    """A client trusting what the backend trusts."""
-    client = OpenWhiskClient(
-        backend.apihost, backend.auth, backend.namespace, verify=backend.tls.requests_verify
-    )
-    backend.tls.mount(client._http)
-    return client
+    """A client trusting what the backend says to trust (``tls_trust()``, as ``ow_client`` does)."""
+    return OpenWhiskClient(backend.apihost, backend.auth, backend.namespace, verify=backend.tls_trust())
 
 
 def action_pods(kube: Kube, action: str) -> list[str]:
@@ -63,6 +59,8 @@ def test_kind_on_the_twin(twin: Any, tmp_path: Path) -> None:
         # defect 1: the release's own certificate, read from the cluster, pinned
         assert backend.tls.mode == RELEASE
         assert "secret openwhisk/owdev-nginx" in backend.tls.describe()
+        with client_of(backend) as pinned:  # tls_trust(): the Secret's certificate as a file, pinned
+            assert pinned.trust.mode == PINNED and pinned.trust.fingerprint == backend.tls.fingerprint
         with pytest.raises(requests.exceptions.SSLError):
             requests.get(backend.apihost + "/api/v1", timeout=10)  # CA verification cannot work here
         # defect 6: capacity from the deployed controller and invoker
