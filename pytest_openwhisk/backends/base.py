@@ -74,8 +74,14 @@ class Backend(Protocol):
         unavailable, "" when they are available).
         """
 
-    def monitor(self, start: float, end: float) -> dict[str, Any]:
-        """Metrics for the window [start, end] (epoch s); {} when there is no monitoring."""
+    def monitor(self, start: float, end: float, sent: int | None = None) -> dict[str, Any]:
+        """Metrics for the window [start, end] (epoch s); {} when there is no monitoring.
+
+        ``sent``: invocations OpenWhisk accepted in the window (see
+        :func:`~pytest_openwhisk.measure.bench.invocations_sent`). Backends whose counters arrive late
+        (kind/existing: a Kafka hop into user-events) close the window once the counters reach it;
+        None = no count known (they then wait until the counters are stable).
+        """
 
     def open_window(self) -> None:
         """Called right before a measured window (after its warm-up); monitoring waits for a fresh scrape."""
@@ -186,8 +192,8 @@ class BaseBackend:
         self._pod_dump = str(path)
         return path
 
-    def monitor(self, start: float, end: float) -> dict[str, Any]:
-        """No monitoring by default."""
+    def monitor(self, start: float, end: float, sent: int | None = None) -> dict[str, Any]:
+        """No monitoring by default (``sent`` is not needed)."""
         return {}
 
     def open_window(self) -> None:

@@ -218,10 +218,11 @@ class LocalBackend(BaseBackend):
         if self._prom is not None and self._prom.client is not None:
             self._prom.open_window()
 
-    def monitor(self, start: float, end: float) -> dict[str, Any]:
+    def monitor(self, start: float, end: float, sent: int | None = None) -> dict[str, Any]:
         """Prometheus metrics of the window ``[start, end]`` (epoch s) with ``--ow-monitoring=on``; else {}.
 
-        Waits for the first scrape after ``end`` so the counters of the window are complete.
+        Waits for the first scrape after ``end``: the embedded server counts an activation before it
+        answers, so that scrape already holds every one of the window (``sent`` is not needed).
         """
         if self._prom is None or self._prom.client is None:
             return {}

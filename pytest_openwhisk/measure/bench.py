@@ -141,8 +141,16 @@ class BenchRunner:
         name: str | None = None,
     ) -> Measurement:
         """``clients`` threads x ``per_client`` blocking invocations, started together after a warm-up."""
-        ab = auto_ab(self, "concurrent", action, params, name=name, clients=clients,
-                     per_client=per_client, warmup=warmup)
+        ab = auto_ab(
+            self,
+            "concurrent",
+            action,
+            params,
+            name=name,
+            clients=clients,
+            per_client=per_client,
+            warmup=warmup,
+        )
         if ab is not None:
             return ab
         label = self._unique(name or f"concurrent-{clients}x{per_client}")
@@ -161,8 +169,16 @@ class BenchRunner:
             ),
         )
 
-    def ab(self, base: ActionLike | str, head: ActionLike | str, params: Params = None, rounds: int = 200,
-           warmup: int = 5, mode: str = "warm", **options: Any) -> AbOutcome:
+    def ab(
+        self,
+        base: ActionLike | str,
+        head: ActionLike | str,
+        params: Params = None,
+        rounds: int = 200,
+        warmup: int = 5,
+        mode: str = "warm",
+        **options: Any,
+    ) -> AbOutcome:
         """Interleaved A/B of two deployed actions (random order per pair); records ``[base]``/``[head]``.
 
         Options: ``name``, ``head_params``, ``seed``. Returns both measurements and the paired verdicts;
@@ -271,7 +287,8 @@ class BenchRunner:
             self._record(measurement)
             return measurement
         try:
-            monitoring = self.backend.monitor(measurement.started, measurement.ended)
+            sent = invocations_sent(measurement.samples)
+            monitoring = self.backend.monitor(measurement.started, measurement.ended, sent=sent)
         except Exception as exc:  # monitoring must never cost the measurement
             monitoring = {"error": f"{type(exc).__name__}: {exc}"}
         if monitoring:
@@ -290,6 +307,12 @@ class BenchRunner:
         if session is not None:
             session.measurements.append(measurement)
         record_measurement(self.config, self.benchmark, measurement)
+
+
+def invocations_sent(samples: Sequence[Sample]) -> int:
+    """How many of ``samples`` OpenWhisk accepted (those with an activation id): the activations its
+    counters must reach for the window (a 429 or a refused connection makes none)."""
+    return sum(1 for sample in samples if sample.activation_id)
 
 
 #: pytest-benchmark's warning for a test whose ``benchmark`` fixture made no timed call; ``ow_bench``

@@ -73,8 +73,8 @@ class FakeBackend:
     def fingerprint(self):
         return {"backend": "fake", "version": "1.2.3", "leak": "key=" + AUTH.split(":")[1]}
 
-    def monitor(self, start, end):
-        return {"window_s": round(end - start, 3) >= 0}
+    def monitor(self, start, end, sent=None):
+        return {"window_s": round(end - start, 3) >= 0, "sent": sent}
 
     def open_window(self):
         pass
@@ -154,7 +154,7 @@ def test_autosave_writes_one_entry_per_measurement(project: pytest.Pytester) -> 
         },
         {"metric": "error_rate", "target": "0%", "observed": 0.0, "samples": 12, "ok": True},
     ]
-    assert info["ow_monitoring"] == {"window_s": True}
+    assert info["ow_monitoring"] == {"window_s": True, "sent": 12}  # the measured invocations
     cold_info = cold["extra_info"]
     assert cold_info["ow_summary"]["cold_ratio"] == 1.0
     assert [v["metric"] for v in cold_info["ow_slo"]] == ["cold_start_max", "error_rate"]

@@ -285,11 +285,11 @@ class WindowLog:
 def test_concurrent_opens_the_window_once_between_warmup_and_measured_phase() -> None:
     log = WindowLog()
     m = run_concurrent(
-        FakeClient(log.answer),
+        FakeClient(log.answer),  # type: ignore[arg-type]
         Act(),
         clients=3,
         per_client=4,
-        warmup=2,  # type: ignore[arg-type]
+        warmup=2,
         before_window=log.hook,
     )
     assert log.events.count("window") == 1
@@ -301,11 +301,11 @@ def test_concurrent_opens_the_window_once_between_warmup_and_measured_phase() ->
 def test_concurrent_without_warmup_does_not_open_a_window() -> None:
     log = WindowLog()
     run_concurrent(
-        FakeClient(log.answer),
+        FakeClient(log.answer),  # type: ignore[arg-type]
         Act(),
         clients=2,
         per_client=2,
-        warmup=0,  # type: ignore[arg-type]
+        warmup=0,
         before_window=log.hook,
     )
     assert log.events == ["invoke"] * 4  # like run_warm: nothing to keep out of the window
@@ -315,11 +315,11 @@ def test_concurrent_window_failure_stops_before_measuring_and_is_raised() -> Non
     log = WindowLog(fail=True)
     with pytest.raises(StartupTimeout, match="no fresh scrape"):
         run_concurrent(
-            FakeClient(log.answer),
+            FakeClient(log.answer),  # type: ignore[arg-type]
             Act(),
             clients=3,
             per_client=4,
-            warmup=1,  # type: ignore[arg-type]
+            warmup=1,
             before_window=log.hook,
         )
     assert log.events == ["invoke"] * 3 + ["window"]
@@ -339,16 +339,16 @@ def test_bench_opens_the_backends_window_after_the_warm_up(mode: str) -> None:
         def open_window(self) -> None:
             log.hook()
 
-        def monitor(self, start: float, end: float) -> dict[str, Any]:
+        def monitor(self, start: float, end: float, sent: int | None = None) -> dict[str, Any]:
             log.events.append("monitor")
-            return {"window": [start, end]}
+            return {"window": [start, end], "sent": sent}
 
     runner = BenchRunner(
-        client=FakeClient(log.answer),
+        client=FakeClient(log.answer),  # type: ignore[arg-type]
         backend=Backend(),  # type: ignore[arg-type]
-        config=SimpleNamespace(stash={}),
+        config=SimpleNamespace(stash={}),  # type: ignore[arg-type]
         nodeid="t::x",
-    )  # type: ignore[arg-type]
+    )
     if mode == "warm":
         m = runner.warm("hello", rounds=3, warmup=2)
         expected = ["invoke"] * 2 + ["window"] + ["invoke"] * 3 + ["monitor"]
@@ -356,8 +356,19 @@ def test_bench_opens_the_backends_window_after_the_warm_up(mode: str) -> None:
         m = runner.concurrent("hello", clients=2, per_client=2, warmup=1)
         expected = ["invoke"] * 2 + ["window"] + ["invoke"] * 4 + ["monitor"]
     assert log.events == expected
-    assert m.extra["monitoring"] == {"window": [m.started, m.ended]}
+    # sent: the measured invocations OpenWhisk accepted (kind/existing close the window on it)
+    assert m.extra["monitoring"] == {"window": [m.started, m.ended], "sent": 3 if mode == "warm" else 4}
     assert runner.measurements == [m]
+
+
+def test_invocations_sent_counts_what_openwhisk_accepted() -> None:
+    from pytest_openwhisk.measure.bench import invocations_sent
+
+    def sample(activation_id: str | None, status: int) -> Sample:
+        return Sample("a", 1.0, 1.1, 100.0, status, "success", activation_id=activation_id)
+
+    samples = [sample("a" * 32, 200), sample("b" * 32, 502), sample(None, 429), sample(None, 0)]
+    assert invocations_sent(samples) == 2
 
 
 def test_202_fetches_the_record_later() -> None:
