@@ -113,6 +113,8 @@ class RulesApi(CollectionApi[RuleDoc]):
         body = parse_json_body(await read_body(request, 65536), request.content_type)
         wanted = _requested_status(body)
         trigger = self._trigger(doc.trigger)
+        if trigger is None and wanted == INACTIVE:  # already reads inactive: no change, 200 as OpenWhisk
+            return web.Response(text="OK")
         if trigger is None:
             raise ControllerError(Fault.NOT_FOUND, NO_TRIGGER)
         if self._status(doc) != wanted:

@@ -244,6 +244,9 @@ def split_extension(segment: str) -> tuple[str, str]:
     return segment, ".http"
 
 
+_ABSENT = object()
+
+
 def _truthy_auth(annotation: Any, headers: Mapping[str, str], user: bool) -> bool:
     """``confirmAuthenticated`` for a ``require-whisk-auth`` annotation that is present."""
     given = headers.get("X-Require-Whisk-Auth")
@@ -330,8 +333,8 @@ class WebApi:
         custom_options: bool,
     ) -> web.StreamResponse:
         user = self._user(request)
-        required = doc.annotation("require-whisk-auth")
-        if required is not None and not (request.method == "OPTIONS" and custom_options):
+        required = doc.annotation("require-whisk-auth", _ABSENT)
+        if required is not _ABSENT and not (request.method == "OPTIONS" and custom_options):
             if not _truthy_auth(required, request.headers, user):
                 raise Reject(401, UNAUTHORIZED)
         raw = doc.annotation("raw-http") is True

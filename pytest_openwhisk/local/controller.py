@@ -152,6 +152,18 @@ class Controller:
         stored = {p["key"]: p["value"] for p in trigger.parameters}
         args = {**stored, "__ow_headers": headers, **(payload or {})}
         logs = [self._rule_activation(rule, action, args, tid) for rule, action in rules]
+        logs += [  # ``activateRules`` also logs every inactive rule of the trigger (not invoked)
+            orjson.dumps(
+                {
+                    "statusCode": APPLICATION_ERROR,
+                    "success": False,
+                    "error": f"Rule '{rule}' is inactive, action '{action}' was not activated.",
+                    "rule": rule,
+                    "action": action,
+                }
+            ).decode()
+            for rule, action in trigger.inactive_rules()
+        ]
         ns = self.caller.namespace
         record: dict[str, Any] = {
             "namespace": ns,

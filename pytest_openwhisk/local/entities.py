@@ -694,6 +694,14 @@ class TriggerDoc:
             if link["status"] == ACTIVE
         ]
 
+    def inactive_rules(self) -> list[tuple[str, str]]:
+        """``(rule path, action path)`` of the rules linked to this trigger but disabled."""
+        return [
+            (rule, f"{link['action']['path']}/{link['action']['name']}")
+            for rule, link in (self.rules or {}).items()
+            if link["status"] != ACTIVE
+        ]
+
 
 def parse_trigger_put(body: Any, limits: Limits) -> EntityPut:
     """Validate a trigger PUT (a ``feed`` annotation must name an entity path)."""

@@ -212,7 +212,8 @@ def list_skip(query: Mapping[str, str], collection: str) -> int:
 
 #: request headers an action never sees in ``__ow_headers``: the caller's API key stays out of action
 #: parameters (and so out of results and saved records); OpenWhisk passes it on
-HIDDEN_HEADERS = frozenset({"authorization", "timeout-access"})
+#: Content-Length and Transfer-Encoding are not request headers in Pekko (the entity holds them)
+HIDDEN_HEADERS = frozenset({"authorization", "timeout-access", "content-length", "transfer-encoding"})
 WEB_PREFIX = "/api/v1/web/"
 
 

@@ -309,7 +309,8 @@ async def _component(
     ctl: SequenceHost, session: _Session, name: Any, params: dict[str, Any], tid: str, limit: int
 ) -> dict[str, Any]:
     """Run the component the conductor named; its result (or the error) is the conductor's next input."""
-    unparsable = f"Failed to parse action name from json value {json.dumps(name)} during composition."
+    quoted = json.dumps(name, separators=(",", ":"), ensure_ascii=False)  # spray's compact toString
+    unparsable = f"Failed to parse action name from json value {quoted} during composition."
     if not isinstance(name, str):
         return {"error": unparsable}
     try:

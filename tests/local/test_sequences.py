@@ -247,3 +247,17 @@ def test_composition_length_is_bounded() -> None:
         assert record["response"]["result"] == {"error": "Too many actions in the composition."}
         assert len(record["logs"]) == 6  # 2 components, 3 conductor runs, 1 more told the error
         api.close()
+
+
+def test_conductor_naming_an_unparsable_action_gets_compact_json(real_api: Api) -> None:
+    """``compositionComponentInvalid`` quotes the value as spray prints it (compact, UTF-8)."""
+    conductor = (
+        "def main(a):\n    if 'error' in a:\n        return {'error': a['error']}\n"
+        "    return {'action': {'a': [1, 'é']}}\n"
+    )
+    real_api.put_action("cd-bad", code=conductor, overwrite=True, annotations=CONDUCTOR_NOTE)
+    response = real_api.invoke("cd-bad", {})
+    assert response.status_code == 502
+    assert response.json()["response"]["result"] == {
+        "error": 'Failed to parse action name from json value {"a":[1,"é"]} during composition.'
+    }

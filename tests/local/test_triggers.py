@@ -157,3 +157,30 @@ def test_fires_per_minute(make_server: ServerFactory) -> None:
     assert third.status_code == 429
     assert third.json()["error"] == "Too many requests in the last minute (count: 3, allowed: 2)."
     assert api.invoke("missing").status_code == 404  # actions have their own throttle
+
+
+def test_fire_logs_the_inactive_rules_too(api: Api) -> None:
+    """``activateRules`` gets every rule of the trigger: an inactive one is logged, its action not invoked."""
+    _setup(api)
+    assert api.request("PUT", "/rules/r2", json={"trigger": "/_/t", "action": "/_/a"}).ok
+    assert api.request("POST", "/rules/r2", json={"status": "inactive"}).status_code == 200
+    record = _stored(api, api.request("POST", "/triggers/t", json={}).json()["activationId"])
+    lines = sorted((json.loads(line) for line in record["logs"]), key=lambda line: str(line["rule"]))
+    assert [line["rule"] for line in lines] == ["guest/r", "guest/r2"]
+    assert lines[0]["success"] is True
+    assert lines[1] == {
+        "statusCode": 1,
+        "success": False,
+        "error": "Rule 'guest/r2' is inactive, action 'guest/a' was not activated.",
+        "rule": "guest/r2",
+        "action": "guest/a",
+    }
+
+
+def test_disabling_a_rule_whose_trigger_is_gone_is_a_no_op(api: Api) -> None:
+    """Its status already reads inactive: OpenWhisk answers 200 (only activating needs the trigger)."""
+    _setup(api)
+    api.request("DELETE", "/triggers/t")
+    response = api.request("POST", "/rules/r", json={"status": "inactive"})
+    assert (response.status_code, response.text) == (200, "OK")
+    assert api.get("/rules/r").json()["status"] == "inactive"

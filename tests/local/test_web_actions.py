@@ -227,3 +227,29 @@ def test_payload_over_the_limit_is_413(api: Api) -> None:
     _export(api, "echo")
     response = requests.post(web_url(api, "default/echo.json"), data=b"x" * 1_048_577, timeout=10)
     assert response.status_code == 413
+
+
+def test_ow_headers_leave_out_the_entity_headers(api: Api) -> None:
+    """Pekko keeps Content-Length and Transfer-Encoding in the entity, so OpenWhisk never passes them."""
+    _export(api, "echo")
+    args = requests.post(web_url(api, "default/echo.json"), json={"a": 1}, timeout=10).json()
+    assert args["__ow_headers"]["content-type"] == "application/json"
+    assert "content-length" not in args["__ow_headers"]
+    chunked = requests.post(
+        web_url(api, "default/echo.json"),
+        data=iter([b'{"b": ', b"2}"]),
+        headers={"Content-Type": "application/json"},
+        timeout=10,
+    ).json()
+    assert chunked["b"] == 2
+    assert "transfer-encoding" not in chunked["__ow_headers"]
+
+
+def test_require_whisk_auth_of_another_type_refuses_and_false_allows(api: Api) -> None:
+    """``confirmAuthenticated``: null (or an object) is "not allowed", ``false`` lets everyone in."""
+    _export(api, "nulled", ECHO, {"key": "require-whisk-auth", "value": None})
+    user, key = api.session.auth  # type: ignore[misc]
+    nulled = requests.get(web_url(api, "default/nulled.json"), auth=(user, key), timeout=10)
+    assert nulled.status_code == 401
+    _export(api, "open", ECHO, {"key": "require-whisk-auth", "value": False})
+    assert requests.get(web_url(api, "default/open.json"), timeout=10).status_code == 200
