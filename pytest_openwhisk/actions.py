@@ -116,6 +116,9 @@ class ActionFactory:
         self._registry: MutableSet[str] = registry if registry is not None else set()
         #: called as on_deploy(factory, action, name, source, options) after a file/folder deploy
         self.on_deploy: Callable[..., object] | None = None
+        #: the backend's ``bundle_packages(kind, modules, cache_dir)`` (zip members built for its runtime
+        #: image, or None: bundle this interpreter's packages); set by the ``ow_action`` fixture
+        self.bundle_packages: Callable[[str, Sequence[str], Path], Mapping[str, bytes] | None] | None = None
 
     def _unique(self, base_name: str) -> str:
         if not is_entity_name(base_name):

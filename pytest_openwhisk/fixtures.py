@@ -98,17 +98,21 @@ def ow_client(
 
 
 @pytest.fixture
-def ow_action(request: pytest.FixtureRequest, ow_client: OpenWhiskClient) -> ActionFactory:
+def ow_action(
+    request: pytest.FixtureRequest, ow_client: OpenWhiskClient, ow_cluster: Backend
+) -> ActionFactory:
     """Deploy actions for this test: ``ow_action(name, source=None, *, code=None, kind=None, ...) -> Action``.
 
     ``source`` is a ``.py``/``.js`` file, a ``.zip`` or a folder (zipped; ``__main__.py`` or
     ``package.json``), relative to the rootdir; or pass inline ``code=``. Names get a unique per-test
     prefix (safe under xdist). ``ow_action.sequence(name, [action, ...])`` deploys a sequence.
-    Everything is deleted after the test, pass or fail.
+    Everything is deleted after the test, pass or fail. ``ow_action.bundle_packages`` is the backend's
+    (catalogue zips bundle packages built for the cluster's runtime image on kind/existing).
     """
     session = _session(request.config)
     factory = ActionFactory(
         ow_client, name_prefix(request.node.name), request.config.rootpath, registry=session.deployed
     )
+    factory.bundle_packages = ow_cluster.bundle_packages
     request.addfinalizer(factory.delete_all)  # noqa: PT021 - registered before the first deploy
     return factory

@@ -8,6 +8,7 @@ one message and exit status 4.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
@@ -94,6 +95,10 @@ class Backend(Protocol):
 
     def capacity(self) -> Capacity:
         """What the deployed OpenWhisk can take (memory, throttles, action limits)."""
+
+    def bundle_packages(self, kind: str, modules: Sequence[str], cache_dir: Path) -> dict[str, bytes] | None:
+        """Zip members (``virtualenv/lib/pythonX.Y/site-packages/...`` -> bytes) holding ``modules`` built for
+        the runtime image of ``kind`` on this backend; None: bundle this interpreter's installed packages."""
 
     def tls_trust(self) -> str | bool | None:
         """What HTTPS clients of ``apihost`` should trust, as a requests-style ``verify`` value.
@@ -205,4 +210,8 @@ class BaseBackend:
 
     def tls_trust(self) -> str | bool | None:
         """None: the client's default (the system's certificate authorities)."""
+        return None
+
+    def bundle_packages(self, kind: str, modules: Sequence[str], cache_dir: Path) -> dict[str, bytes] | None:
+        """None: actions run on this host's Python (the embedded server), so its installed packages fit."""
         return None

@@ -15,7 +15,7 @@ import importlib.util
 import os
 import sys
 import tempfile
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from functools import lru_cache
 from pathlib import Path
 
@@ -73,8 +73,19 @@ def bundle_files(module: str, exclude: Sequence[str] = (), *, where: str = "zip.
     return files
 
 
-def zip_members(spec: FunctionSpec) -> dict[str, Path | bytes]:
-    """Archive name -> source file (or bytes) for a binary catalogue function."""
+#: a backend's ``bundle_packages(kind, modules, cache_dir)``: site-packages members built for its runtime
+#: image, or None to bundle this interpreter's packages (see ``Backend.bundle_packages``)
+PackageBundler = Callable[[str, Sequence[str], Path], Mapping[str, bytes] | None]
+
+
+def zip_members(
+    spec: FunctionSpec, bundler: PackageBundler | None = None, cache_dir: str | Path | None = None
+) -> dict[str, Path | bytes]:
+    """Archive name -> source file (or bytes) for a binary catalogue function.
+
+    ``zip.bundle`` packages come from ``bundler`` (the backend's, e.g. wheels for the cluster's image,
+    cached under ``cache_dir``) when it returns members, else from this interpreter.
+    """
     if spec.zip is None:
         raise ManifestError(f"{spec.manifest_path}: {spec.name} is not a zip action (it has no 'zip' field)")
     members: dict[str, Path | bytes] = {}
@@ -87,7 +98,17 @@ def zip_members(spec: FunctionSpec) -> dict[str, Path | bytes]:
             and any(fnmatch.fnmatch(rel, g) for g in spec.zip.include)
         ):
             members[rel] = file
-    if spec.zip.bundle:
+    built = (
+        bundler(spec.kind, spec.zip.bundle, _base(cache_dir) / "wheels")
+        if bundler and spec.zip.bundle
+        else None
+    )
+    if built is not None:
+        for name, data in built.items():
+            if not any(fnmatch.fnmatch(name.split("site-packages/", 1)[-1], p) for p in spec.zip.exclude):
+                members[name] = data
+        members["virtualenv/bin/activate_this.py"] = _ACTIVATE_THIS.encode()
+    elif spec.zip.bundle:
         site = f"virtualenv/lib/python{sys.version_info.major}.{sys.version_info.minor}/site-packages"
         where = f"{spec.manifest_path}: zip.bundle"
         for module in spec.zip.bundle:
@@ -110,9 +131,15 @@ def build_zip(spec: FunctionSpec) -> bytes:
     return deterministic_zip(zip_members(spec))
 
 
-def zip_path(spec: FunctionSpec, cache_dir: str | Path | None = None) -> Path:
+def _base(cache_dir: str | Path | None) -> Path:
+    return Path(cache_dir) if cache_dir is not None else Path(tempfile.gettempdir()) / "pytest-openwhisk-zips"
+
+
+def zip_path(
+    spec: FunctionSpec, cache_dir: str | Path | None = None, bundler: PackageBundler | None = None
+) -> Path:
     """Build (once per content) the function's zip under ``cache_dir`` and return its path."""
-    members = zip_members(spec)
+    members = zip_members(spec, bundler, cache_dir)
     digest = hashlib.sha256()
     for name, source in sorted(members.items()):
         digest.update(name.encode())
@@ -121,11 +148,11 @@ def zip_path(spec: FunctionSpec, cache_dir: str | Path | None = None) -> Path:
         else:
             stat = source.stat()
             digest.update(f"{stat.st_size}:{stat.st_mtime_ns}:{stat.st_mode}".encode())
-    base = Path(cache_dir) if cache_dir is not None else Path(tempfile.gettempdir()) / "pytest-openwhisk-zips"
+    base = _base(cache_dir)
     base.mkdir(parents=True, exist_ok=True)
     target = base / f"{spec.name}-{digest.hexdigest()[:16]}.zip"
     if not target.is_file():
         partial = target.with_suffix(f".{os.getpid()}.part")
-        partial.write_bytes(build_zip(spec))
+        partial.write_bytes(deterministic_zip(members))
         partial.replace(target)
     return target

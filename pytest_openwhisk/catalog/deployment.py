@@ -63,7 +63,7 @@ def deploy(
     if spec.language == "java" and spec.code is not None:
         source: Path = jar_path(spec, cache_dir)
     else:
-        source = spec.code if spec.code is not None else zip_path(spec, cache_dir)
+        source = spec.code if spec.code is not None else zip_path(spec, cache_dir, ow_action.bundle_packages)
     return ow_action(
         name or spec.name,
         source,

@@ -344,6 +344,8 @@ def test_activate_this_puts_the_bundle_first(tmp_path: Path) -> None:
 class RecordingFactory:
     """Stands in for ow_action: records what deploy() asks for."""
 
+    bundle_packages = None  # like the embedded backend's: packages of this interpreter
+
     def __init__(self) -> None:
         self.calls: list[tuple[str, dict[str, Any]]] = []
 
