@@ -59,8 +59,14 @@ class StreamTail:
         self._kept = 0
         self._pending = 0  # bytes held by chunks waiting in the queue
         self._dropped = False
-        self._chunks: asyncio.Queue[tuple[list[Line], bool, int]] = asyncio.Queue()
+        self._chunks: deque[tuple[list[Line], bool, int]] = deque()
+        self._waiter: asyncio.Future[None] | None = None  # next_chunk waiting for a cut
         self.eof = False
+
+    @property
+    def pending(self) -> int:
+        """Chunks (finished activations' logs) waiting to be taken."""
+        return len(self._chunks)
 
     def feed(self, data: bytes) -> None:
         """Add bytes read from the pipe (any split); complete lines are stamped now."""
@@ -121,29 +127,48 @@ class StreamTail:
         self._cut(force=True)
 
     def _cut(self, force: bool = False) -> None:
-        if self._chunks.qsize() >= MAX_PENDING and not force:
+        if len(self._chunks) >= MAX_PENDING and not force:
             return  # a sentinel flood: keep collecting into the current chunk (bounded by the limit)
-        self._chunks.put_nowait((self._lines, self._dropped, self._kept))
+        self._chunks.append((self._lines, self._dropped, self._kept))
         self._pending += self._kept
         self._lines, self._kept, self._dropped = [], 0, False
+        waiter = self._waiter
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
 
     async def next_chunk(self, timeout: float) -> tuple[list[Line], bool, bool]:
-        """The next activation's lines: ``(lines, truncated, complete)``; complete is False on timeout."""
-        if self._chunks.empty() and self.eof:
-            return [], False, True
-        try:
-            lines, dropped, size = await asyncio.wait_for(self._chunks.get(), timeout)
-        except TimeoutError:
-            lines, dropped = self._lines, self._dropped  # the sentinel never came: take what is there
-            self._lines, self._kept, self._dropped = [], 0, False
-            return lines, dropped, False
+        """The next activation's lines: ``(lines, truncated, complete)``; complete is False on timeout.
+
+        On the warm path the runtime wrote its sentinels before its response, so the chunk is usually
+        there already and is taken without waiting (no timer, no task)."""
+        if not self._chunks:
+            if self.eof:
+                return [], False, True
+            loop = asyncio.get_running_loop()
+            waiter = self._waiter = loop.create_future()
+            timer = loop.call_later(timeout, _expire, waiter)
+            try:
+                await waiter
+            finally:
+                timer.cancel()
+                self._waiter = None
+            if not self._chunks:  # the sentinel never came: take what is there
+                lines, dropped = self._lines, self._dropped
+                self._lines, self._kept, self._dropped = [], 0, False
+                return lines, dropped, False
+        lines, dropped, size = self._chunks.popleft()
         self._pending -= size
         return lines, dropped, True
 
     def discard_pending(self) -> None:
         """Forget chunks of earlier activations (e.g. after the pool reuses a container for a new action)."""
-        while not self._chunks.empty():
-            self._pending -= self._chunks.get_nowait()[2]
+        while self._chunks:
+            self._pending -= self._chunks.popleft()[2]
+
+
+def _expire(waiter: asyncio.Future[None]) -> None:
+    if not waiter.done():
+        waiter.set_result(None)
 
 
 def merge(

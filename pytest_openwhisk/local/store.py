@@ -2,16 +2,22 @@
 
 Every finished activation is written to a SQLite database (``LocalConfig.activation_store``, e.g. in the
 results folder, where it stays queryable after the run as the seed's analyser queried CouchDB; a temporary
-file removed at close when unset), so a long run's records and logs cost disk, not server memory. Rows are
-written in batches (one transaction per :data:`FLUSH_ROWS` rows or :data:`FLUSH_S`, and before every read,
-so reads see every stored activation); the most recent records stay in a cache bounded by
-:data:`CACHE_BYTES`. List queries keep OpenWhisk's semantics (the ``activations`` and
+file removed at close when unset), so a long run's records and logs cost disk, not server memory.
+
+The event loop never waits on SQLite when it stores a record: :meth:`ActivationStore.add` serialises the
+record once, keeps it in a cache of recent records bounded by :data:`CACHE_BYTES` (``GET …/{id}`` of a
+just-finished activation is answered from there) and hands the row to a writer thread, which commits
+batches (one transaction per :data:`FLUSH_ROWS` rows or :data:`FLUSH_S`) on its own connection. Every read
+that goes to SQLite (a cache miss, a list, a count) first waits until the writer has committed every
+row handed to it so far, so reads see every stored activation. :meth:`ActivationStore.close` (server
+stop, SIGINT/SIGTERM) and interpreter exit commit what is pending; only a hard kill can lose the last
+:data:`FLUSH_S` of records. List queries keep OpenWhisk's semantics (the ``activations`` and
 ``activations-filters`` views: newest ``start`` first, ``since``/``upto`` inclusive, ``skip``, ``limit``) on
 indexes by namespace and by name filter key; a list stops early once it holds :data:`LIST_MAX_BYTES` of
 records (at least one), so no response can grow past that (a client paging with ``skip`` += what it got
 still sees every record).
 
-It lives on the server's event loop thread (no locks).
+Reads and the cache belong to the server's event loop thread; the writer thread only writes.
 
 Table ``activations``: ``seq`` (insertion order), ``id``, ``namespace``, ``filter_key`` (``ns/[pkg/]name``),
 ``name``, ``start``/``end`` (epoch ms), ``duration`` (ms), ``status_code`` (0-3), ``cold`` (1 when the record
@@ -21,9 +27,11 @@ has ``initTime``), ``body`` (the record as JSON text: ``json_extract(body, '$.re
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 import sqlite3
 import tempfile
+import threading
 import time
 import weakref
 from collections import OrderedDict
@@ -32,6 +40,8 @@ from dataclasses import dataclass
 from typing import Any
 
 import orjson
+
+log = logging.getLogger("pytest_openwhisk.local")
 
 
 @dataclass(slots=True)
@@ -98,7 +108,7 @@ def filter_key(namespace: str, name: str, path: str) -> str:
 
 FLUSH_ROWS = 256  # write pending rows in one transaction once this many wait
 FLUSH_S = 0.05  # ... or once the oldest has waited this long
-CACHE_BYTES = 32 * 1024 * 1024  # recent record bodies kept in memory
+CACHE_BYTES = 16 * 1024 * 1024  # recent record bodies kept in memory
 LIST_MAX_BYTES = 32 * 1024 * 1024  # a list response stops once it holds this much (at least one record)
 
 _SCHEMA = """
@@ -119,17 +129,121 @@ CREATE UNIQUE INDEX IF NOT EXISTS activations_id ON activations(id);
 CREATE INDEX IF NOT EXISTS activations_ns ON activations(namespace, start, seq);
 CREATE INDEX IF NOT EXISTS activations_key ON activations(filter_key, start, seq);
 """
+_INSERT = (
+    'INSERT OR REPLACE INTO activations (id, namespace, filter_key, name, start, "end", duration, '
+    "status_code, cold, body) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+)
+_PRAGMAS = ("journal_mode=WAL", "synchronous=OFF", "temp_store=MEMORY", "cache_size=-4096")
+
+# (id, namespace, filter_key, name, start, end, duration, status_code, cold, body as UTF-8 bytes)
+_Row = tuple[str, str, str, str, int, int | None, int | None, int, int, bytes]
 
 
-def _discard(db: sqlite3.Connection, temporary: str | None) -> None:
+def _connect(path: str) -> sqlite3.Connection:
+    db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
+    for pragma in _PRAGMAS:
+        db.execute(f"PRAGMA {pragma}")
+    return db
+
+
+class _Writer:
+    """The thread that commits rows in batches on its own connection (see the module docstring).
+
+    ``submit`` is called on the event loop and only appends to a list; ``sync`` returns once every row
+    submitted before it is committed; ``close`` commits the rest, checkpoints the WAL and ends the thread
+    (idempotent; also run at interpreter exit)."""
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+        self._db = _connect(path)
+        self._cond = threading.Condition()
+        self._rows: list[_Row] = []
+        self._since = 0.0  # monotonic time the oldest pending row was submitted
+        self._submitted = 0
+        self._written = 0
+        self._urgent = False  # a reader waits: write now, do not wait for a fuller batch
+        self._closing = False
+        self.failures = 0  # batches SQLite refused (logged; their rows stay in the cache only)
+        self._thread = threading.Thread(target=self._run, name="ow-activation-writer", daemon=True)
+        self._thread.start()
+
+    def submit(self, row: _Row) -> None:
+        with self._cond:
+            if not self._rows:
+                self._since = time.monotonic()
+                self._cond.notify()
+            self._rows.append(row)
+            self._submitted += 1
+            if len(self._rows) == FLUSH_ROWS:
+                self._cond.notify()
+
+    def sync(self) -> None:
+        """Wait until every submitted row is committed (the caller then reads with its own connection)."""
+        with self._cond:
+            target = self._submitted
+            if self._written >= target or not self._thread.is_alive():
+                return
+            self._urgent = True
+            self._cond.notify_all()
+            while self._written < target and self._thread.is_alive():
+                self._cond.wait(0.5)
+
+    def _take(self) -> list[_Row] | None:
+        """The next batch (None once closing and empty); waits for rows, then for a fuller batch."""
+        with self._cond:
+            while True:
+                if self._rows and (self._urgent or self._closing or len(self._rows) >= FLUSH_ROWS):
+                    break
+                if self._rows:
+                    left = FLUSH_S - (time.monotonic() - self._since)
+                    if left <= 0:
+                        break
+                    self._cond.wait(left)
+                elif self._closing:
+                    return None
+                else:
+                    self._cond.wait()
+            rows, self._rows = self._rows, []
+            self._urgent = False
+            return rows
+
+    def _run(self) -> None:
+        while (rows := self._take()) is not None:
+            try:
+                self._write(rows)
+            except Exception:  # disk full, file removed, ...: keep serving (the cache still has them)
+                self.failures += 1
+                log.exception("activation store %s: %d records not written", self.path, len(rows))
+            with self._cond:
+                self._written += len(rows)
+                self._cond.notify_all()
+
+    def _write(self, rows: list[_Row]) -> None:
+        db = self._db
+        with contextlib.suppress(sqlite3.OperationalError):
+            db.execute("BEGIN")
+        db.executemany(_INSERT, [(*row[:9], row[9].decode()) for row in rows])
+        db.execute("COMMIT")
+
+    def close(self) -> None:
+        with self._cond:
+            if self._closing:
+                return
+            self._closing = True
+            self._cond.notify_all()
+        self._thread.join()
+        with contextlib.suppress(sqlite3.Error):
+            self._db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        self._db.close()
+
+
+def _discard(writer: _Writer, db: sqlite3.Connection, temporary: str | None) -> None:
+    writer.close()
     db.close()
     if temporary is not None:
         for suffix in ("", "-wal", "-shm"):
             with contextlib.suppress(OSError):
                 os.unlink(temporary + suffix)
-
-
-_Row = tuple[str, str, str, str, int, int | None, int | None, int, int, str]
 
 
 class ActivationStore:
@@ -143,33 +257,30 @@ class ActivationStore:
         else:
             os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
         self.path = path
-        self._db: sqlite3.Connection | None = sqlite3.connect(
-            path, check_same_thread=False, isolation_level=None
-        )
-        for pragma in ("journal_mode=WAL", "synchronous=OFF", "temp_store=MEMORY", "cache_size=-8192"):
-            self._db.execute(f"PRAGMA {pragma}")
+        self._db: sqlite3.Connection | None = _connect(path)
         self._db.executescript(_SCHEMA)
         self._count = int(self._db.execute("SELECT COUNT(*) FROM activations").fetchone()[0])
-        self._pending: list[_Row] = []
-        self._pending_since = 0.0
-        self._timer: object | None = None
+        self._writer = _Writer(path)
         self._cache: OrderedDict[str, Stored] = OrderedDict()
         self._cache_bytes = 0
-        # a store never closed (a server torn down abruptly) still removes its temporary file
-        self._finalizer = weakref.finalize(self, _discard, self._db, path if self._owned else None)
+        # a store never closed (a server torn down abruptly) still commits its rows and removes its
+        # temporary file, when collected or at interpreter exit
+        self._finalizer = weakref.finalize(
+            self, _discard, self._writer, self._db, path if self._owned else None
+        )
 
     def __len__(self) -> int:
         return self._count
 
     # --- writing ---------------------------------------------------------------------------------------
 
-    def add(self, activation: Activation) -> None:
-        """Store a finished activation (visible to every read from now on)."""
+    def add(self, activation: Activation) -> Stored:
+        """Store a finished activation: visible to every read from now on (committed by the writer)."""
         stored = Stored.of(activation)
         record = activation.record
         end = record.get("end")
         cold = any(a.get("key") == "initTime" for a in record.get("annotations", ()))
-        self._pending.append(
+        self._writer.submit(
             (
                 stored.activation_id,
                 stored.namespace,
@@ -180,54 +291,22 @@ class ActivationStore:
                 None if end is None else record.get("duration", end - stored.start),
                 stored.status_code,
                 int(cold),
-                stored.body.decode(),
+                stored.body,
             )
         )
         self._count += 1
         self._remember(stored)
-        now = time.monotonic()
-        if len(self._pending) == 1:
-            self._pending_since = now
-            self._schedule()
-        if len(self._pending) >= FLUSH_ROWS or now - self._pending_since >= FLUSH_S:
-            self.flush()
-
-    def _schedule(self) -> None:
-        import asyncio
-
-        try:
-            loop = asyncio.get_running_loop()
-        except RuntimeError:
-            return
-        if self._timer is None:
-            self._timer = loop.call_later(FLUSH_S, self._on_timer)
-
-    def _on_timer(self) -> None:
-        self._timer = None
-        self.flush()
+        return stored
 
     def flush(self) -> None:
-        """Write the pending rows (one transaction)."""
-        if not self._pending or self._db is None:
-            return
-        rows, self._pending = self._pending, []
-        with contextlib.suppress(sqlite3.OperationalError):
-            self._db.execute("BEGIN")
-        self._db.executemany(
-            'INSERT OR REPLACE INTO activations (id, namespace, filter_key, name, start, "end", duration, '
-            "status_code, cold, body) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            rows,
-        )
-        self._db.execute("COMMIT")
+        """Wait until every stored activation is committed to the file."""
+        self._writer.sync()
 
     def close(self) -> None:
-        """Flush and checkpoint: the file is complete for other readers. The store stays readable; the
-        connection closes (and a temporary file is removed) when the store is collected or at exit."""
-        if self._db is None:
-            return
-        self.flush()
-        with contextlib.suppress(sqlite3.OperationalError):
-            self._db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        """Commit what is pending and checkpoint: the file is complete for other readers. The store stays
+        readable; the connection closes (and a temporary file is removed) when the store is collected or
+        at exit."""
+        self._writer.close()
 
     def _remember(self, stored: Stored) -> None:
         self._cache[stored.activation_id] = stored
@@ -241,7 +320,7 @@ class ActivationStore:
     def _conn(self) -> sqlite3.Connection:
         if self._db is None:
             raise RuntimeError("the activation store is closed")
-        self.flush()
+        self._writer.sync()
         return self._db
 
     def get(self, namespace: str, activation_id: str) -> Stored | None:

@@ -51,7 +51,7 @@ def test_sentinel_flood_keeps_a_bounded_number_of_chunks() -> None:
     async def scenario() -> int:
         tail = StreamTail("stdout", limit_bytes=MB)
         tail.feed((SENTINEL.encode() + b"\nabc\n") * 200_000)
-        return tail._chunks.qsize()
+        return tail.pending
 
     assert asyncio.run(scenario()) <= MAX_PENDING
 
@@ -62,7 +62,7 @@ def test_pending_chunks_share_the_log_limit() -> None:
         for _ in range(MAX_PENDING * 4):
             tail.feed(b"y" * 400 + b"\n" + SENTINEL.encode() + b"\n")
         kept = 0
-        while not tail._chunks.empty():
+        while tail.pending:
             lines, _, _ = await tail.next_chunk(0.1)
             kept += sum(len(t) for _, t in lines)
         return kept
@@ -99,8 +99,32 @@ def test_action_printing_sentinels_in_a_loop_does_not_grow_the_invoker() -> None
     async def scenario(invoker: Invoker) -> tuple[RunOutcome, int]:
         outcome = await invoker.run(request(spec(code, "flood")))
         entry = invoker.pool.entries[0]
-        return outcome, entry.container.stdout._chunks.qsize()
+        return outcome, entry.container.stdout.pending
 
     outcome, pending = run_with(scenario)
     assert outcome.status_code == SUCCESS, outcome.result
     assert pending <= MAX_PENDING
+
+
+def test_next_chunk_waits_for_a_later_sentinel_and_times_out_with_what_is_there() -> None:
+    async def scenario() -> tuple[tuple[list[tuple[int, str]], bool, bool], ...]:
+        tail = StreamTail("stdout")
+        loop = asyncio.get_running_loop()
+        loop.call_soon(tail.feed, b"late\n" + SENTINEL.encode() + b"\n")
+        waited = await tail.next_chunk(5.0)  # nothing yet: woken by the cut, not by the timer
+        tail.feed(b"no sentinel\n")
+        timed_out = await tail.next_chunk(0.01)
+        tail.feed(b"last words")
+        tail.close()
+        at_eof = await tail.next_chunk(5.0)
+        after_eof = await tail.next_chunk(5.0)
+        return waited, timed_out, at_eof, after_eof
+
+    waited, timed_out, at_eof, after_eof = asyncio.run(scenario())
+    assert [t for _, t in waited[0]] == ["late"]
+    assert waited[2]
+    assert [t for _, t in timed_out[0]] == ["no sentinel"]
+    assert not timed_out[2]
+    assert [t for _, t in at_eof[0]] == ["last words"]
+    assert at_eof[2]
+    assert after_eof == ([], False, True)

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import gc
+import os
+import signal
 import sqlite3
 from pathlib import Path
 from typing import Any
@@ -10,7 +12,8 @@ from typing import Any
 import pytest
 
 from pytest_openwhisk.local import store as store_module
-from pytest_openwhisk.local.config import LocalConfig
+from pytest_openwhisk.local.config import LocalConfig, PoolConfig
+from pytest_openwhisk.local.process import LocalOpenWhiskProcess
 from pytest_openwhisk.local.server import LocalOpenWhisk
 from pytest_openwhisk.local.store import Activation, ActivationStore, filter_key
 
@@ -107,3 +110,89 @@ def test_a_temporary_store_removes_its_file() -> None:
     del store
     gc.collect()
     assert not path.exists()
+
+
+def test_storing_never_waits_on_sqlite_and_every_record_stays_retrievable(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Another process holds SQLite's write lock: ``add`` still returns at once (the writer thread waits,
+    not the event loop), the records are readable from the cache meanwhile, and reads that go to SQLite
+    (lists, counts) see every one once the lock is gone."""
+    monkeypatch.setattr(store_module, "FLUSH_ROWS", 1)  # every record is a batch of its own
+    path = tmp_path / "a.sqlite"
+    store = ActivationStore(str(path))
+    blocker = sqlite3.connect(path, isolation_level=None)
+    blocker.execute("BEGIN EXCLUSIVE")  # SQLite's busy timeout (5 s) is longer than this test needs
+    try:
+        for i in range(3):
+            store.add(_activation(i))
+        found = store.get("guest", f"{1:032x}")
+        assert found is not None
+        assert found.record()["response"]["result"] == {"i": 1}
+    finally:
+        blocker.execute("COMMIT")
+        blocker.close()
+    assert store.count("guest") == 3
+    assert [s.start for s in store.query("guest")] == [1002, 1001, 1000]
+    store.close()
+    with sqlite3.connect(path) as db:
+        assert db.execute("SELECT COUNT(*) FROM activations").fetchone()[0] == 3
+
+
+def test_a_read_waits_for_records_the_writer_has_not_committed_yet(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(store_module, "FLUSH_ROWS", 1_000_000)  # the writer would wait FLUSH_S for more
+    monkeypatch.setattr(store_module, "FLUSH_S", 3600.0)
+    monkeypatch.setattr(store_module, "CACHE_BYTES", 1)  # only the newest record stays in memory
+    store = ActivationStore(str(tmp_path / "a.sqlite"))
+    for i in range(5):
+        store.add(_activation(i))
+    oldest = store.get("guest", f"{0:032x}")  # evicted from the cache, not committed: the read waits
+    assert oldest is not None
+    assert oldest.start == 1000
+    assert store.count("guest") == 5
+    store.add(_activation(5))
+    store.close()  # commits what is pending without waiting FLUSH_S
+    with sqlite3.connect(tmp_path / "a.sqlite") as db:
+        assert db.execute("SELECT COUNT(*) FROM activations").fetchone()[0] == 6
+
+
+def test_a_blocking_invoke_is_retrievable_as_soon_as_it_returns(
+    tmp_path: Path, fake_invoker: FakeInvoker, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(store_module, "FLUSH_S", 3600.0)  # nothing committed on the writer's own schedule
+    monkeypatch.setattr(store_module, "FLUSH_ROWS", 1_000_000)
+    config = LocalConfig(port=0, activation_store=str(tmp_path / "a.sqlite"))
+    with LocalOpenWhisk(config, invoker=fake_invoker) as ow:
+        api = Api(ow.apihost, ow.auth)
+        api.put_action("a")
+        ids = []
+        for i in range(20):
+            answer = api.invoke("a", {"i": i})
+            assert answer.status_code == 200
+            ids.append(answer.json()["activationId"])
+            got = api.activation(ids[-1])
+            assert got.status_code == 200
+            assert got.json()["response"]["result"] == {"i": i}
+        listed = api.get("/activations", params={"limit": 200}).json()
+        assert {a["activationId"] for a in listed} == set(ids)
+        api.close()
+
+
+def test_an_interrupted_server_keeps_every_answered_activation(tmp_path: Path) -> None:
+    """SIGINT right after the last blocking answer (the writer may not have committed it yet): the server
+    commits what is pending on its way out."""
+    path = tmp_path / "results" / "activations.sqlite"
+    config = LocalConfig.benchmark(activation_store=str(path), pool=PoolConfig(prewarm=()))
+    with LocalOpenWhiskProcess(config) as ow:
+        api = Api(ow.apihost, ow.auth)
+        api.put_action("noop", code="def main(args):\n    return args\n")
+        ids = [api.invoke("noop", {"i": i}).json()["activationId"] for i in range(30)]
+        api.close()
+        assert ow.process is not None
+        os.kill(ow.process.pid, signal.SIGINT)
+        assert ow.process.wait(60) == 0
+    with sqlite3.connect(path) as db:
+        stored = {row[0] for row in db.execute("SELECT id FROM activations WHERE name = 'noop'")}
+    assert stored == set(ids)
