@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Mapping
-from typing import Any
 
 from aiohttp import web
 
@@ -30,9 +29,11 @@ from pytest_openwhisk.local.httpapi import (
     namespace_of,
     parse_json_body,
     query_bool,
+    raw_json_response,
     read_body,
 )
 from pytest_openwhisk.local.records import blocking_view
+from pytest_openwhisk.local.store import Activation
 from pytest_openwhisk.local.types import SUCCESS, WHISK_ERROR, ControllerError, Fault, malformed_content
 from pytest_openwhisk.names import ACTIVATION_ID_HEADER
 
@@ -170,19 +171,39 @@ class ActionsApi:
             raise Reject(404, NOT_FOUND)
         activation_id, task = self.ctl.start(doc, payload, request[TID])
         headers = {ACTIVATION_HEADER: activation_id}
-        if blocking:
-            done, _ = await asyncio.wait((task,), timeout=wait_ms / 1000)
-            if done:
-                activation = task.result()
-                result = activation.record["response"]["result"]
-                if isinstance(result, list):
-                    body: Any = result
-                elif result_only:
-                    body = result
-                else:
-                    composite = doc.is_sequence or doc.is_conductor  # logs hold activation ids
-                    body = activation.record if composite else blocking_view(activation)
-                code = activation.status_code
-                status = 200 if code == SUCCESS else 500 if code == WHISK_ERROR else 502
-                return json_response(body, status, headers)
+        if blocking and await _finished_within(task, wait_ms / 1000):
+            activation = task.result()
+            code = activation.status_code
+            status = 200 if code == SUCCESS else 500 if code == WHISK_ERROR else 502
+            record = activation.record
+            result = record["response"]["result"]
+            if isinstance(result, list):
+                return json_response(result, status, headers)
+            if result_only:
+                return json_response(result, status, headers)
+            if doc.is_sequence or doc.is_conductor:  # logs hold activation ids
+                return json_response(record, status, headers)
+            if activation.body is not None and not record["logs"]:  # the stored JSON is the answer
+                return raw_json_response(activation.body, status, headers)
+            return json_response(blocking_view(activation), status, headers)
         return json_response({"activationId": activation_id}, 202, headers)
+
+
+async def _finished_within(task: asyncio.Task[Activation], timeout: float) -> bool:
+    """Wait up to ``timeout`` s for ``task`` (never cancelling it); whether it finished."""
+    if not task.done():
+        loop = asyncio.get_running_loop()
+        waiter: asyncio.Future[None] = loop.create_future()
+
+        def wake(_: object = None) -> None:
+            if not waiter.done():
+                waiter.set_result(None)
+
+        task.add_done_callback(wake)
+        timer = loop.call_later(timeout, wake)
+        try:
+            await waiter
+        finally:
+            timer.cancel()
+            task.remove_done_callback(wake)
+    return task.done()

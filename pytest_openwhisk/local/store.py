@@ -51,6 +51,7 @@ class Activation:
     record: dict[str, Any]  # full record as GET returns it (response without statusCode)
     status_code: int
     filter_key: str  # "ns/name" or "ns/pkg/name" (activations-filters view)
+    body: bytes | None = None  # the record as JSON, set once stored (a blocking answer reuses it)
 
 
 class Stored:
@@ -296,6 +297,7 @@ class ActivationStore:
         )
         self._count += 1
         self._remember(stored)
+        activation.body = stored.body
         return stored
 
     def flush(self) -> None:

@@ -310,6 +310,18 @@ def test_real_python_action_cold_then_warm_with_logs(real_api: Api) -> None:
     assert "initTime" not in notes_of(warm_record)
 
 
+def test_real_blocking_answer_without_logs_is_the_stored_record(real_api: Api) -> None:
+    """No logs: the blocking answer is the stored record's JSON as it is (serialised once)."""
+    real_api.put_action("rquiet", code="def main(args):\n    return {'n': args.get('n')}\n", overwrite=True)
+    for n in range(3):
+        answer = real_api.invoke("rquiet", {"n": n})
+        assert answer.status_code == 200
+        assert answer.json()["response"]["result"] == {"n": n}
+        stored = real_api.activation(answer.headers["x-openwhisk-activation-id"])
+        assert answer.content == stored.content
+        assert answer.headers["Access-Control-Allow-Origin"] == "*"
+
+
 def test_real_python_errors(real_api: Api) -> None:
     real_api.put_action("rerror", code=PY_ERROR, overwrite=True)
     response = real_api.invoke("rerror")
