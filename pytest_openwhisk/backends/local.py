@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
@@ -12,6 +13,7 @@ from pytest_openwhisk.client import OpenWhiskClient
 from pytest_openwhisk.errors import BackendError
 from pytest_openwhisk.local.config import LocalConfig, PoolConfig
 from pytest_openwhisk.local.manifest import resolve_kind
+from pytest_openwhisk.names import slug
 from pytest_openwhisk.options import Settings
 
 if TYPE_CHECKING:
@@ -37,8 +39,21 @@ class _Server(Protocol):
     def pool_stats(self) -> dict[str, Any]: ...
 
 
+#: the embedded server's activation records and logs, in the results folder (SQLite, see local/store.py)
+ACTIVATION_STORE = "activations.sqlite"
+
+
+def activation_store_path(settings: Settings) -> Path:
+    """``<results dir>/activations.sqlite`` (``activations-<worker>.sqlite`` in a pytest-xdist worker, whose
+    own server must not share the file); queryable after the run."""
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "")
+    name = f"activations-{slug(worker)}.sqlite" if worker else ACTIVATION_STORE
+    return Path(settings.results_dir) / name
+
+
 def local_config(settings: Settings) -> LocalConfig:
-    """The embedded server's configuration for ``settings`` (benchmark preset, pool from the options)."""
+    """The embedded server's configuration for ``settings`` (benchmark preset, pool from the options,
+    activation store in the results folder)."""
     prewarm = tuple(replace(cell, kind=resolve_kind(cell.kind)) for cell in settings.prewarm)
     pool = PoolConfig(
         user_memory_mb=settings.user_memory,
@@ -46,7 +61,7 @@ def local_config(settings: Settings) -> LocalConfig:
         idle_container_timeout_s=settings.idle_timeout,
         isolation=settings.isolation,
     )
-    config = LocalConfig.benchmark(pool=pool)
+    config = LocalConfig.benchmark(pool=pool, activation_store=str(activation_store_path(settings)))
     profile = getattr(settings, "profile", None)  # --ow-profile: its concurrency, rate and action limits
     return replace(config, limits=profile.local_limits(config.limits)) if profile is not None else config
 
@@ -87,7 +102,10 @@ class LocalBackend(BaseBackend):
         return LocalOpenWhiskProcess(self.config)
 
     def start(self) -> None:
-        """Start the server, then check it answers with our key."""
+        """Start the server (on a new activation store: a previous session's file is replaced), then check it
+        answers with our key."""
+        if self.config.activation_store:
+            remove_store(Path(self.config.activation_store))
         server = self._make_server()
         server.__enter__()
         self.server = server
@@ -229,3 +247,10 @@ class LocalBackend(BaseBackend):
         from pytest_openwhisk.monitoring.collect import Scope, window_metrics
 
         return window_metrics(self._prom.client, start, end, scope=Scope(backend="local"))
+
+
+def remove_store(path: Path) -> None:
+    """Delete the SQLite file ``path`` with its ``-wal``/``-shm`` companions (what a previous session left),
+    so the session's store holds its own activations only, as a fresh OpenWhisk would."""
+    for leftover in (path, path.with_name(path.name + "-wal"), path.with_name(path.name + "-shm")):
+        leftover.unlink(missing_ok=True)
