@@ -15,12 +15,14 @@ caller's), ``action`` (``[pkg/]name``), ``kind``, ``memory``, ``status``. The em
 
 from __future__ import annotations
 
+from bisect import bisect_left
 from collections.abc import Callable, Iterator
 from typing import Any
 
-from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
-from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client import CollectorRegistry, Counter, generate_latest
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily, Metric
 from prometheus_client.registry import Collector
+from prometheus_client.utils import floatToGoString
 
 from pytest_openwhisk.local.types import STATUS_STRINGS
 
@@ -114,21 +116,85 @@ class _PoolCollector(Collector):
             yield available
 
 
+class _Histogram:
+    """Bucket counts and sum of one label set (rendered as a Prometheus histogram at scrape time)."""
+
+    __slots__ = ("counts", "total")
+
+    def __init__(self) -> None:
+        self.counts = [0] * len(BUCKETS)  # per bucket, not cumulative
+        self.total = 0.0
+
+    def observe(self, value: float) -> None:
+        self.counts[bisect_left(BUCKETS, value)] += 1
+        self.total += value
+
+    def buckets(self) -> list[tuple[str, float]]:
+        cumulative, out = 0, []
+        for bound, count in zip(BUCKETS, self.counts, strict=True):
+            cumulative += count
+            out.append(("+Inf" if bound == float("inf") else floatToGoString(bound), float(cumulative)))
+        return out
+
+
 class _ActionMetrics:
-    """The label children of one (namespace, initiator, action, kind, memory), bound once."""
+    """The figures of one (namespace, initiator, action, kind, memory): plain numbers, no locks.
+
+    :meth:`Metrics.observe` runs once per activation on the event loop; the Prometheus families are
+    built from these numbers only when ``/metrics`` is scraped."""
 
     __slots__ = ("activations", "cold", "duration", "init", "status", "wait")
 
-    def __init__(self, m: Metrics, key: tuple[str, str, str, str, str]) -> None:
-        ns, initiator, action, kind, memory = key
-        self.activations = m.activations.labels(ns, initiator, action, kind, memory)
-        self.cold = m.cold_starts.labels(ns, initiator, action)
-        self.wait = m.wait_time.labels(ns, initiator, action)
-        self.init = m.init_time.labels(ns, initiator, action)
-        self.duration = m.duration.labels(ns, initiator, action)
-        self.status = {
-            code: m.status.labels(ns, initiator, action, text) for code, text in STATUS_STRINGS.items()
-        }
+    def __init__(self) -> None:
+        self.activations = 0
+        self.cold = 0
+        self.status = dict.fromkeys(STATUS_STRINGS, 0)
+        self.wait = _Histogram()
+        self.init = _Histogram()
+        self.duration = _Histogram()
+
+
+class _ActivationCollector(Collector):
+    """OpenWhisk's user-events activation metrics, from :attr:`Metrics.actions` at scrape time."""
+
+    def __init__(self, actions: dict[tuple[str, str, str, str, str], _ActionMetrics]) -> None:
+        self._actions = actions
+
+    def collect(self) -> Iterator[Metric]:
+        activations = CounterMetricFamily(
+            "openwhisk_action_activations", "Activation Count", labels=[*_LABELS, "kind", "memory"]
+        )
+        cold = CounterMetricFamily("openwhisk_action_coldStarts", "Cold start counts", labels=_LABELS)
+        status = CounterMetricFamily(
+            "openwhisk_action_status", "Activation failure status type", labels=[*_LABELS, "status"]
+        )
+        histograms = [
+            (HistogramMetricFamily(name, doc, labels=_LABELS), field)
+            for name, doc, field in (
+                ("openwhisk_action_waitTime_seconds", "Internal system hold time", "wait"),
+                (
+                    "openwhisk_action_initTime_seconds",
+                    "Time it took to initialize an action, e.g. docker init",
+                    "init",
+                ),
+                ("openwhisk_action_duration_seconds", "Actual time the action code was running", "duration"),
+            )
+        ]
+        for key, m in list(self._actions.items()):
+            ns, initiator, action, kind, memory = key
+            labels = [ns, initiator, action]
+            activations.add_metric([*labels, kind, memory], float(m.activations))
+            cold.add_metric(labels, float(m.cold))
+            for code, text in STATUS_STRINGS.items():
+                status.add_metric([*labels, text], float(m.status[code]))
+            for family, field in histograms:
+                h: _Histogram = getattr(m, field)
+                family.add_metric(labels, h.buckets(), h.total)
+        yield activations
+        yield cold
+        yield status
+        for family, _ in histograms:
+            yield family
 
 
 class Metrics:
@@ -137,34 +203,8 @@ class Metrics:
     def __init__(self, stats: Callable[[], dict[str, Any]], inflight: Callable[[], int]) -> None:
         self.registry = CollectorRegistry(auto_describe=True)
         r = self.registry
-        self.activations = Counter(
-            "openwhisk_action_activations", "Activation Count", [*_LABELS, "kind", "memory"], registry=r
-        )
-        self.cold_starts = Counter("openwhisk_action_coldStarts", "Cold start counts", _LABELS, registry=r)
-        self.status = Counter(
-            "openwhisk_action_status", "Activation failure status type", [*_LABELS, "status"], registry=r
-        )
-        self.wait_time = Histogram(
-            "openwhisk_action_waitTime_seconds",
-            "Internal system hold time",
-            _LABELS,
-            buckets=BUCKETS,
-            registry=r,
-        )
-        self.init_time = Histogram(
-            "openwhisk_action_initTime_seconds",
-            "Time it took to initialize an action, e.g. docker init",
-            _LABELS,
-            buckets=BUCKETS,
-            registry=r,
-        )
-        self.duration = Histogram(
-            "openwhisk_action_duration_seconds",
-            "Actual time the action code was running",
-            _LABELS,
-            buckets=BUCKETS,
-            registry=r,
-        )
+        self.actions: dict[tuple[str, str, str, str, str], _ActionMetrics] = {}
+        r.register(_ActivationCollector(self.actions))
         self.limit_concurrent = Counter(
             "openwhisk_action_limit_concurrent",
             "a user has exceeded its limit for concurrent invocations",
@@ -178,7 +218,6 @@ class Metrics:
             registry=r,
         )
         r.register(_PoolCollector(stats, inflight))
-        self._children: dict[tuple[str, str, str, str, str], _ActionMetrics] = {}
 
     def observe(
         self,
@@ -194,13 +233,13 @@ class Metrics:
         duration_ms: int,
     ) -> None:
         key = (namespace, initiator, action, kind, str(memory_mb))
-        m = self._children.get(key)
+        m = self.actions.get(key)
         if m is None:
-            m = self._children[key] = _ActionMetrics(self, key)
-        m.activations.inc()
-        m.status[status_code].inc()
+            m = self.actions[key] = _ActionMetrics()
+        m.activations += 1
+        m.status[status_code] += 1
         if init_ms is not None:
-            m.cold.inc()
+            m.cold += 1
             m.init.observe(init_ms / 1000)
         m.wait.observe(wait_ms / 1000)
         m.duration.observe(duration_ms / 1000)
