@@ -22,7 +22,6 @@ from typing import Any
 from prometheus_client import CollectorRegistry, Counter, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily, Metric
 from prometheus_client.registry import Collector
-from prometheus_client.utils import floatToGoString
 
 from pytest_openwhisk.local.types import STATUS_STRINGS
 
@@ -50,6 +49,7 @@ BUCKETS = (
     float("inf"),
 )
 _LABELS = ("namespace", "initiator", "action")
+_LE = {bound: "+Inf" if bound == float("inf") else repr(float(bound)) for bound in BUCKETS}  # "le" values
 
 
 class _PoolCollector(Collector):
@@ -133,7 +133,7 @@ class _Histogram:
         cumulative, out = 0, []
         for bound, count in zip(BUCKETS, self.counts, strict=True):
             cumulative += count
-            out.append(("+Inf" if bound == float("inf") else floatToGoString(bound), float(cumulative)))
+            out.append((_LE[bound], float(cumulative)))
         return out
 
 
