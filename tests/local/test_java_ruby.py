@@ -1,7 +1,8 @@
 """The ``java:8`` and ``ruby:2.5`` kinds on the real embedded runtime (actionloop-style proxy + launcher).
 
-Same /init + /run protocol, sentinels, env, warm reuse and errors as the Python and Node.js runtimes; the
-base64/json/primes twins in Java and Ruby return exactly what the Python twins return.
+Same /init + /run protocol, sentinels, env and warm reuse as the Python and Node.js runtimes; an exception
+is a developer error (502, the container is replaced), as OpenWhisk's java8action and ruby:2.5 runtimes
+answer it; the base64/json/primes twins in Java and Ruby return exactly what the Python twins return.
 """
 
 from __future__ import annotations
@@ -54,6 +55,10 @@ public class Hello {
         return r;
     }
 
+    public static JsonObject nothing(JsonObject args) {
+        return null;
+    }
+
     public static JsonObject grow(JsonObject args) {
         java.util.List<long[]> hog = new java.util.ArrayList<>();
         while (true) hog.add(new long[1 << 20]);
@@ -97,7 +102,7 @@ def _logs(api: Api, activation_id: str) -> list[str]:
     return [line.split(": ", 1)[1] for line in api.activation(activation_id, "/logs").json()["logs"]]
 
 
-def _check_action(api: Api, name: str, *, stderr_line: str | None) -> None:
+def _check_action(api: Api, name: str, *, stderr_line: str | None) -> str:
     cold = api.invoke(name, {"name": "ada"})
     assert cold.status_code == 200, cold.text
     record = cold.json()
@@ -115,8 +120,12 @@ def _check_action(api: Api, name: str, *, stderr_line: str | None) -> None:
     assert "initTime" not in notes_of(warm)  # the same launcher served it
     failed = api.invoke(name, {})
     assert failed.status_code == 502
-    assert failed.json()["response"]["status"] == "application error"
-    assert "no name" in failed.json()["response"]["result"]["error"]
+    response = failed.json()["response"]
+    assert response["status"] == "action developer error"  # an exception, as OpenWhisk's runtime answers it
+    assert any("no name" in line for line in _logs(api, failed.json()["activationId"]))  # the stack trace
+    after = api.invoke(name, {"name": "eve"}).json()
+    assert "initTime" in notes_of(after)  # a developer error replaces the container
+    return str(response["result"]["error"])
 
 
 INIT = [{"key": "TOKEN", "value": "from-init", "init": True}]
@@ -125,7 +134,8 @@ INIT = [{"key": "TOKEN", "value": "from-init", "init": True}]
 @needs_ruby
 def test_ruby_cold_warm_env_logs_errors(real_api: Api) -> None:
     _put(real_api, "rb-hello", "ruby:2.5", RUBY, parameters=INIT)
-    _check_action(real_api, "rb-hello", stderr_line="to stderr")
+    error = _check_action(real_api, "rb-hello", stderr_line="to stderr")
+    assert error == "Invalid Action: An error occurred running the action"  # ruby:2.5's message
     not_hash = real_api.invoke("rb-hello", {"name": "str"})
     assert not_hash.status_code == 502
     response = not_hash.json()["response"]
@@ -138,7 +148,19 @@ def test_java_jar_cold_warm_env_logs_errors(real_api: Api, tmp_path: Path) -> No
     jar = build_jar({"Hello.java": JAVA}, tmp_path)
     created = _put(real_api, "jv-hello", "java:8", jar, main="Hello", parameters=INIT)
     assert created["exec"]["binary"] is True
-    _check_action(real_api, "jv-hello", stderr_line=None)
+    error = _check_action(real_api, "jv-hello", stderr_line=None)
+    assert error == (
+        "An error has occurred while invoking the action (see logs for details): "
+        "java.lang.IllegalArgumentException: no name"
+    )
+    _put(real_api, "jv-null", "java:8", jar, main="Hello#nothing")
+    null = real_api.invoke("jv-null", {})
+    assert null.status_code == 502
+    assert null.json()["response"]["status"] == "action developer error"
+    assert null.json()["response"]["result"] == {
+        "error": "An error has occurred (see logs for details): "
+        "java.lang.NullPointerException: The action returned null"
+    }
 
 
 @needs_java

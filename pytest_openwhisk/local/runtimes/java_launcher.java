@@ -6,9 +6,10 @@
 // main(JsonObject)`, answers {"ok":true} on the result fd ($__OW_RESULT_FD) or {"error": ...}; then for
 // every JSON line on stdin: exposes the keys other
 // than "value" as __OW_<KEY> environment variables (System.getenv, like OpenWhisk's runtime does), calls
-// the method, flushes System.out/err and writes the result as one JSON line. An exception is an error
-// {"error": "An error has occurred while invoking the action (see logs for details): ..."} (stack trace on
-// stderr); an OutOfMemoryError prints the OOM marker and exits 137.
+// the method, flushes System.out/err and writes the result as one JSON line. A failure (an exception, a null
+// result) is the line "!" + message, which the proxy answers with 502 {"error": message} (a developer error,
+// as OpenWhisk's java8action answers it): "An error has occurred while invoking the action (see logs for
+// details): ..." (stack trace on stderr); an OutOfMemoryError prints the OOM marker and exits 137.
 import com.google.gson.Gson;
 import com.google.gson.JsonElement;
 import com.google.gson.JsonObject;
@@ -81,24 +82,23 @@ final class JavaLauncher {
                 setEnv(env);
                 JsonElement value = request.has("value") ? request.get("value") : new JsonObject();
                 Object result = method.invoke(null, value.isJsonObject() ? value.getAsJsonObject() : new JsonObject());
-                answer = result == null ? "null" : gson.toJson(result);
+                if (result == null) {
+                    throw new NullPointerException("The action returned null");
+                }
+                answer = gson.toJson(result);
             } catch (InvocationTargetException e) {
                 Throwable cause = e.getCause();
                 if (cause instanceof OutOfMemoryError) {
                     oom();
                 }
                 cause.printStackTrace();
-                JsonObject error = new JsonObject();
-                error.addProperty("error", "An error has occurred while invoking the action (see logs for details): " + cause);
-                answer = error.toString();
+                answer = "!An error has occurred while invoking the action (see logs for details): " + cause;
             } catch (OutOfMemoryError e) {
                 oom();
                 return;
             } catch (Exception e) {
                 e.printStackTrace();
-                JsonObject error = new JsonObject();
-                error.addProperty("error", "An error has occurred while invoking the action (see logs for details): " + e);
-                answer = error.toString();
+                answer = "!An error has occurred (see logs for details): " + e;
             }
             System.out.flush();
             System.err.flush();

@@ -203,6 +203,8 @@ class LoopAction:
                 python_proxy.end_activation()
                 return 502, {"error": "command exited"}
             python_proxy.end_activation()
+            if line.startswith(b"!"):  # the launcher's failure line: the runtime's 502 (a developer error)
+                return 502, {"error": line[1:].decode("utf-8", "replace").strip()}
             try:
                 result = json.loads(line)
             except ValueError:

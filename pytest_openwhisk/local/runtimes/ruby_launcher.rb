@@ -4,8 +4,9 @@
 # and answers {"ok":true} on the result fd ($__OW_RESULT_FD, fd 3 in OpenWhisk's actionloop) or
 # {"error": ...}; then for every JSON line on stdin: sets
 # __OW_<KEY> env vars for the keys other than "value", calls MAIN(value), flushes stdout/stderr and writes
-# the result as one JSON line. An exception is an application error {"error": message} (backtrace on stderr);
-# a result that is not a Hash or Array is refused by the proxy (502), as OpenWhisk's Ruby runtime does.
+# the result as one JSON line. An exception is the line "!Invalid Action: An error occurred running the action"
+# (backtrace on stderr), which the proxy answers with 502: a developer error, as OpenWhisk's ruby:2.5 runtime
+# answers it; a result that is not a Hash or Array is refused by the proxy (502), as that runtime does.
 require 'json'
 
 OOM_MARKER = 'MemoryError: the action exhausted its memory limit'
@@ -38,6 +39,7 @@ while (line = $stdin.gets)
     next
   end
   request.each { |key, value| ENV["__OW_#{key.upcase}"] = value.is_a?(String) ? value : JSON.generate(value) unless key == 'value' }
+  failed = false
   begin
     result = send(entry, request['value'] || {})
   rescue NoMemoryError
@@ -46,9 +48,9 @@ while (line = $stdin.gets)
   rescue Exception => e # rubocop:disable Lint/RescueException
     warn "#{e.class}: #{e.message}"
     warn e.backtrace.join("\n") if e.backtrace
-    result = { 'error' => e.message }
+    failed = true
   end
   $stdout.flush
   $stderr.flush
-  out.puts(JSON.generate(result))
+  out.puts(failed ? '!Invalid Action: An error occurred running the action' : JSON.generate(result))
 end
