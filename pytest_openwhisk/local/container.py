@@ -263,7 +263,8 @@ class Container:
         """POST ``body`` to the runtime; raises TimeoutError after ``timeout`` s or RuntimeGone."""
         conn = await self._connection()
         try:
-            response = await asyncio.wait_for(conn.request(path, body), timeout)
+            async with asyncio.timeout(timeout):  # no extra task per request (wait_for makes one)
+                response = await conn.request(path, body)
         except BaseException:
             conn.close()
             self._open -= 1
