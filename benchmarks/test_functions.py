@@ -4,6 +4,8 @@ Each test deploys one function from ``functions/``, checks its output on the man
 then measures. SLO targets are the manifest's ``slo.warm`` / ``slo.cold`` (see docs/catalogue.md). The
 warm measurement must stay warm (``cold_ratio`` 0% in the manifests) under the default pool; the cold
 one forces a cold start before every invocation through the backend and checks that each one was.
+A function whose kind the backend does not offer (e.g. ``ruby:2.5`` on a cluster without that runtime) is
+skipped with the kinds the backend has.
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from pytest_openwhisk.catalog import FunctionSpec, deploy, load_catalog
+from pytest_openwhisk.catalog import FunctionSpec, KindUnavailable, deploy, load_catalog
 from pytest_openwhisk.samples import annotation
 
 WARM_ROUNDS = 40
@@ -29,7 +31,10 @@ def _deploy_checked(
 ) -> tuple[Any, dict[str, Any]]:
     """Deploy ``name`` and check its output on the sample input (the call the benchmark measures)."""
     spec = catalog[name]
-    action = deploy(ow_action, spec, catalog=catalog)
+    try:
+        action = deploy(ow_action, spec, catalog=catalog)
+    except KindUnavailable as exc:
+        pytest.skip(str(exc))
     params = spec.sample_input()
     if name == "chain-nested-python":
         params["apihost"] = apihost  # fallback when the invoker does not set __OW_API_HOST

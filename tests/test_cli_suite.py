@@ -127,3 +127,26 @@ def test_missing_suite_is_reported(
     err = capsys.readouterr().err
     assert "this copy of pytest-openwhisk has no benchmark suite" in err
     assert "pip install --force-reinstall" in err
+
+
+def test_functions_of_kinds_the_backend_lacks_are_skipped() -> None:
+    """The suite on an OpenWhisk without ruby:2.5 skips that function, naming the kinds it has."""
+    from pytest_openwhisk.local import LocalOpenWhisk
+    from pytest_openwhisk.local.config import LocalConfig, PoolConfig
+
+    config = LocalConfig.benchmark(pool=PoolConfig(prewarm=()), kinds=("python:3.11",))
+    with LocalOpenWhisk(config) as ow:
+        done = _suite(
+            "test_functions.py::test_warm[primes-ruby]",
+            "test_functions.py::test_warm[echo-python]",
+            "--ow-cluster=existing",
+            f"--ow-apihost={ow.apihost}",
+            f"--ow-auth={ow.auth}",
+            "--benchmark-disable",
+            "-q",
+            "-rs",
+        )
+    out = done.stdout[-3000:] + done.stderr[-2000:]
+    assert done.returncode == 0, out
+    assert "1 passed, 1 skipped" in out
+    assert "the backend has no runtime kind 'ruby:2.5'; it offers python:3.11" in out
