@@ -129,10 +129,12 @@ def sequence(
     wait_ms: int,
     cause: str | None,
     conductor: bool = False,
+    binding: str | None = None,
 ) -> Activation:
     """The stored record of a sequence activation (logs = component ids, duration = their sum).
 
-    ``conductor``: a composition's record (annotation ``conductor: true`` after ``kind``)."""
+    ``conductor``: a composition's record (annotation ``conductor: true`` after ``kind``); ``binding``: the
+    package binding it was invoked through (annotation ``binding``, as ``SequenceActions`` adds it)."""
     annotations: list[dict[str, Any]] = [
         {"key": "topmost", "value": cause is None},
         {"key": "path", "value": path},
@@ -143,6 +145,8 @@ def sequence(
     if cause is not None:
         annotations.append({"key": "causedBy", "value": "sequence"})
     annotations.append({"key": "waitTime", "value": wait_ms})
+    if binding is not None:
+        annotations.append({"key": "binding", "value": binding})
     annotations.append({"key": "limits", "value": limits})
     record: dict[str, Any] = {
         "namespace": caller.namespace,

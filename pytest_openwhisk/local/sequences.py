@@ -152,6 +152,7 @@ async def run(
         limits=limits,
         wait_ms=wait_ms,
         cause=cause,
+        binding=doc.binding,
     )
     return ctl.store_sequence(activation)
 
@@ -203,6 +204,7 @@ async def _guarded(
             wait_ms=max(0, now - int(received_at * 1000)),
             cause=None,
             conductor=conductor,
+            binding=doc.binding,
         )
         ctl.store_sequence(activation)
         if not isinstance(exc, Exception):
@@ -301,6 +303,7 @@ async def compose(
         wait_ms=max(0, start - int(received_at * 1000)),
         cause=cause,
         conductor=True,
+        binding=doc.binding,
     )
     return ctl.store_sequence(activation)
 

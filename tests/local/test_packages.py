@@ -168,3 +168,16 @@ def test_init_parameters_go_to_init_env_never_to_run(api: Api, fake_invoker: Fak
     assert result == {"plain": 1, "x": 2}
     spec = fake_invoker.requests[-1].action
     assert dict(spec.init_env) == {"pkg_init": '{"a":1}', "token": "t"}
+
+
+def test_sequence_invoked_through_a_binding_has_the_binding_annotation(api: Api) -> None:
+    """``SequenceActions`` annotates a sequence's record with the binding it was invoked through."""
+    _put_pkg(api, "pkg")
+    api.put_action("pkg/echo", ECHO)
+    seq = {"exec": {"kind": "sequence", "components": ["/_/pkg/echo"]}}
+    assert api.request("PUT", "/actions/pkg/seq", json=seq).status_code == 200
+    _put_pkg(api, "bound", binding={"namespace": "_", "name": "pkg"})
+    record = api.invoke("bound/seq").json()
+    assert record["response"]["success"] is True, record
+    assert notes_of(record)["binding"] == "guest/bound"
+    assert "binding" not in notes_of(api.invoke("pkg/seq").json())
