@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 from pytest_openwhisk.local.container import Container
@@ -148,3 +149,24 @@ def test_zip_without_main_module_is_refused(tmp_path: Path) -> None:
 
 def test_sentinel_constant_matches_openwhisk() -> None:
     assert SENTINEL == "XXX_THE_END_OF_A_WHISK_ACTIVATION_XXX"
+
+
+def test_the_runtime_and_what_it_starts_run_as_sched_batch(tmp_path: Path) -> None:
+    """No wakeup preemption of the invoker: the proxy, its request thread and a child process are
+    SCHED_BATCH."""
+    code = (
+        "import os, subprocess, sys\n"
+        "def main(args):\n"
+        "    child = subprocess.run([sys.executable, '-c', 'import os; print(os.sched_getscheduler(0))'],\n"
+        "                           capture_output=True, text=True).stdout.strip()\n"
+        "    return {'thread': os.sched_getscheduler(0), 'process': os.sched_getscheduler(os.getpid()),\n"
+        "            'child': int(child)}\n"
+    )
+
+    async def scenario(c: Container) -> None:
+        await post(c, "/init", init_body(code))
+        status, policies = await post(c, "/run", {"value": {}})
+        assert status == 200
+        assert policies == {"thread": os.SCHED_BATCH, "process": os.SCHED_BATCH, "child": os.SCHED_BATCH}
+
+    with_runtime(tmp_path, scenario, KIND)
