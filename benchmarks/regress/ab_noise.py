@@ -166,6 +166,9 @@ def _one(
                 rows[row.rule.metric] = {"verdict": row.verdict, "effect": row.effect, "p": row.p_value}
     details = {
         "latency_ms": [[s.latency_ms if s.ok else None for s in m.samples] for m in (b, h)],
+        "duration_ms": [[s.duration_ms if s.ok else None for s in m.samples] for m in (b, h)],
+        "sent": [[s.sent for s in m.samples] for m in (b, h)],
+        "received": [[s.received for s in m.samples] for m in (b, h)],
         "rows": rows,
         "errors": [sum(not s.ok for s in m.samples) for m in (b, h)],
         "cold": [sum(s.cold for s in m.samples) for m in (b, h)],
@@ -275,10 +278,10 @@ def main(argv: Sequence[str] | None = None) -> int:
                         cell[gate_name] += int(hit)
                     state["ratios"][workload][design][label].append(ratio)
                     state["wall_s"][design] += wall
-                    raw = details.pop("latency_ms")
+                    raw = {key: details.pop(key) for key in ("latency_ms", "duration_ms", "sent", "received")}
                     with (args.out / "ab_noise_raw.jsonl").open("a", encoding="utf-8") as stream:
                         record = {"rep": rep, "workload": workload, "design": design, "head": label}
-                        stream.write(json.dumps({**record, "latency_ms": raw}) + "\n")
+                        stream.write(json.dumps({**record, **raw}) + "\n")
                     state["records"].append(
                         {
                             "rep": rep,

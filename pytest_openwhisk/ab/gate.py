@@ -4,9 +4,10 @@ Each :class:`AbComparison` holds the two measurements of one A/B (sample ``i`` o
 pair ``i``) and the rules to apply (``--ow-regression`` grammar). :func:`evaluate` turns them into the
 regression gate's :class:`~pytest_openwhisk.regress.gate.GateReport`, so the terminal table, the
 failure reasons and the HTML report (latency CDFs of both sides) are the regression gate's own. Rows use
-:func:`~pytest_openwhisk.ab.paired.compare_paired` (randomization p-value, block-bootstrap interval);
-the verdict rule is the gate's: ``REGRESSION`` when the one-sided p-value is below ``alpha`` **and** the
-point estimate is beyond the threshold.
+:func:`~pytest_openwhisk.ab.paired.compare_paired` (randomization p-value, interval by inverting the
+test; ``p50`` rows: the weighted median of the per-pair ratios). The verdict rule is the gate's:
+``REGRESSION`` when the one-sided p-value is below ``alpha`` **and** the point estimate is beyond the
+threshold.
 """
 
 from __future__ import annotations
@@ -112,9 +113,10 @@ def verdict(
 ) -> tuple[str, str]:
     """Verdict and reason of one paired row (``p_worse`` possibly adjusted, described by ``adjusted``)."""
     change, over = _change(rule, res)
-    what = f"median of {res.pairs} per-pair ratios" if res.pairwise else f"{res.pairs} pairs"
-    if res.pairwise and rule.absolute:
-        what = f"median of {res.pairs} per-pair differences"
+    what = f"{res.pairs} pairs"
+    if res.pairwise:
+        median = "weighted median" if res.weighted else "median"
+        what = f"{median} of {res.pairs} per-pair {'differences' if rule.absolute else 'ratios'}"
     note = f"paired randomization p={res.p_slower:.2g}{adjusted}, {what}"
     if p_worse < alpha and over:
         return REGRESSION, f"{change} is significant ({note} < {alpha:g}) and over {rule.describe()}"
@@ -142,6 +144,7 @@ def _rows(
             out.append(Comparison(ab.name, rule, FEW, reason, n_base=usable, n_current=usable))
             continue
         relative = rule.kind == "latency" and not rule.absolute
+        pairwise = rule.kind == "latency" and rule.quantile == 0.5
         res = compare_paired(
             b,
             h,
@@ -150,7 +153,8 @@ def _rows(
             alpha=alpha,
             resamples=resamples,
             seed=_seed(seed, ab.name, rule.metric),
-            pairwise=rule.kind == "latency" and rule.quantile == 0.5,
+            pairwise=pairwise,
+            weighted=pairwise,
         )
         row = Comparison(
             ab.name,

@@ -57,6 +57,7 @@ class PairedResult:
     pairs: int  # pairs used
     resamples: int
     pairwise: bool = False  # effect = median of the per-pair ratios (differences)
+    weighted: bool = False  # the pairwise median weights pairs by pair_weights
 
 
 def _stat(values: Array, quantile: float | None) -> Array:
@@ -80,6 +81,29 @@ def _chunks(total: int, pairs: int) -> list[tuple[int, int]]:
     return [(start, min(total, start + size)) for start in range(0, total, size)]
 
 
+def weighted_median(values: Array, weights: Array) -> Array:
+    """Weighted median along the last axis (``weights``: one per element of that axis).
+
+    The smallest value whose cumulative weight reaches half the total.
+    """
+    order = np.argsort(values, axis=-1)
+    ordered = np.take_along_axis(values, order, axis=-1)
+    cumulative = np.cumsum(np.asarray(weights, dtype=np.float64)[order], axis=-1)
+    index = np.argmax(cumulative >= cumulative[..., -1:] / 2, axis=-1)
+    return np.asarray(np.take_along_axis(ordered, index[..., None], axis=-1)[..., 0], dtype=np.float64)
+
+
+def pair_weights(base: Array, head: Array) -> Array:
+    """Weight of each pair in the weighted pairwise median: ``1 / (base + head)^2``, normalised.
+
+    The same whichever side is which (so re-randomizing the labels leaves it unchanged); pairs measured
+    while the machine was busy are slow on both sides and their ratio is noisy, so they count less.
+    """
+    total = np.abs(base) + np.abs(head)
+    weights = 1.0 / np.maximum(total, np.finfo(np.float64).tiny) ** 2
+    return np.asarray(weights / weights.sum(), dtype=np.float64)
+
+
 def randomization(
     base: Array,
     head: Array,
@@ -88,10 +112,12 @@ def randomization(
     resamples: int,
     rng: np.random.Generator,
     pairwise: bool = False,
+    weights: Array | None = None,
 ) -> Array:
     """The statistic's effect on ``resamples`` re-randomizations (labels swapped inside random pairs).
 
-    ``pairwise``: the statistic is the median of the per-pair effects (a swap negates a pair's effect).
+    ``pairwise``: the statistic is the median of the per-pair effects (a swap negates a pair's effect),
+    weighted by ``weights`` (one per pair, label-symmetric, e.g. :func:`pair_weights`) when given.
     """
     m = base.size
     out = np.empty(resamples, dtype=np.float64)
@@ -99,7 +125,11 @@ def randomization(
     for start, stop in _chunks(resamples, m):
         flip = rng.random((stop - start, m)) < 0.5
         if per_pair is not None:
-            out[start:stop] = np.median(np.where(flip, -per_pair, per_pair), axis=1)
+            flipped = np.where(flip, -per_pair, per_pair)
+            if weights is None:
+                out[start:stop] = np.median(flipped, axis=1)
+            else:
+                out[start:stop] = weighted_median(flipped, weights)
             continue
         swapped_base = np.where(flip, head, base)
         swapped_head = np.where(flip, base, head)
@@ -137,6 +167,7 @@ def _interval(
     resamples: int,
     rng: np.random.Generator,
     pairwise: bool = False,
+    weights: Array | None = None,
 ) -> tuple[float, float]:
     """Each bound solves ``|observed - bound| = z * se(bound)``, se from re-randomizing head moved to it.
 
@@ -148,7 +179,7 @@ def _interval(
 
     def se_at(effect: float) -> float:
         moved = head / math.exp(effect) if relative else head - effect
-        null = randomization(base, moved, quantile, relative, resamples, rng, pairwise)
+        null = randomization(base, moved, quantile, relative, resamples, rng, pairwise, weights)
         return float(np.std(null, ddof=1))
 
     start = se_at(observed)
@@ -171,19 +202,23 @@ def compare_paired(
     resamples: int = 2000,
     seed: int | np.random.SeedSequence = 0,
     pairwise: bool = False,
+    weighted: bool = False,
 ) -> PairedResult:
     """Compare one statistic of paired samples (``base[i]``, ``head[i]`` measured together).
 
     ``quantile`` is a fraction (0.95) or None for the mean; proportions pass 0/1 flags with
     ``quantile=None, relative=False``. ``pairwise=True`` estimates the change as the median of the
     per-pair ratios (differences when not ``relative``) instead of comparing the two sides' statistics;
-    ``base``/``head`` still report each side's ``quantile``. Pairs with a non-finite value on either side
-    are dropped. Same inputs and seed give the same result.
+    ``weighted=True`` (with ``pairwise``) weights each pair by :func:`pair_weights`. ``base``/``head``
+    still report each side's ``quantile``. Pairs with a non-finite value on either side are dropped.
+    Same inputs and seed give the same result.
     """
     if not 0 < alpha < 0.5:
         raise ValueError(f"alpha must be in (0, 0.5), got {alpha!r}")
     if resamples < 100:
         raise ValueError(f"resamples must be at least 100, got {resamples!r}")
+    if weighted and not pairwise:
+        raise ValueError("weighted=True needs pairwise=True (it weights the per-pair ratios)")
     b = np.asarray(base, dtype=np.float64).ravel()
     h = np.asarray(head, dtype=np.float64).ravel()
     if b.size != h.size:
@@ -192,12 +227,14 @@ def compare_paired(
     b, h = b[keep], h[keep]
     if b.size == 0:
         raise ValueError("no pair has a finite value on both sides")
+    weights = pair_weights(b, h) if weighted else None
     sb, sh = float(_stat(b, quantile)), float(_stat(h, quantile))
     if pairwise:
-        observed = float(np.median(_effect(b, h, relative)))
+        per_pair = _effect(b, h, relative)
+        observed = float(np.median(per_pair) if weights is None else weighted_median(per_pair, weights))
     else:
         observed = float(_effect(np.array(sb), np.array(sh), relative))
-    null = randomization(b, h, quantile, relative, resamples, np.random.default_rng(seed), pairwise)
+    null = randomization(b, h, quantile, relative, resamples, np.random.default_rng(seed), pairwise, weights)
     tolerance = 1e-12 * max(1.0, abs(observed))
     p_slower = (1 + int(np.count_nonzero(null >= observed - tolerance))) / (resamples + 1)
     p_faster = (1 + int(np.count_nonzero(null <= observed + tolerance))) / (resamples + 1)
@@ -213,6 +250,7 @@ def compare_paired(
             max(100, resamples // 4),
             np.random.default_rng(np.random.SeedSequence([*_entropy(seed), 1])),
             pairwise,
+            weights,
         )
     else:
         low = high = observed
@@ -236,6 +274,7 @@ def compare_paired(
         pairs=int(b.size),
         resamples=resamples,
         pairwise=pairwise,
+        weighted=weighted,
     )
 
 

@@ -59,6 +59,7 @@ def test_slowdown_beyond_threshold_is_a_regression_with_the_usual_table() -> Non
     text = "\n".join(format_report(report))
     assert "FAILED tests/test_x.py::test_a[warm] p50: +" in text
     assert "paired randomization p=" in text
+    assert "weighted median of 200 per-pair ratios" in text  # p50 rows weight quiet pairs more
     assert "regression gate FAILED" in text
 
 

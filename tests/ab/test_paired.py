@@ -5,7 +5,13 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from pytest_openwhisk.ab.paired import compare_paired, complete_pairs, randomization
+from pytest_openwhisk.ab.paired import (
+    compare_paired,
+    complete_pairs,
+    pair_weights,
+    randomization,
+    weighted_median,
+)
 
 
 def drifting_pairs(
@@ -124,3 +130,77 @@ def test_pairwise_reports_each_side_and_the_median_ratio() -> None:
     assert result.low == pytest.approx(1.1)  # every pair agrees: no spread
     difference = compare_paired(base, base + 2.0, 0.5, pairwise=True, relative=False, resamples=100)
     assert difference.effect == pytest.approx(2.0)
+
+
+def preempted_pairs(
+    rng: np.random.Generator, n: int = 200, shift: float = 0.0
+) -> tuple[np.ndarray, np.ndarray]:
+    """Pairs on an overloaded machine: each invocation loses whole 4 ms scheduler ticks, few when the
+    machine is quiet, many when busy (state flips every 20 pairs); head adds ``shift`` x 10 ms."""
+    busy = np.repeat(rng.random(n // 20 + 1) < 0.5, 20)[:n]
+
+    def side() -> np.ndarray:
+        ticks = np.where(busy, rng.poisson(2.0, n), rng.poisson(0.3, n))
+        return 10.0 + 4.0 * ticks + rng.normal(0.0, 0.5, n) ** 2
+
+    base = side()
+    return base, side() + shift * 10.0
+
+
+def test_weighted_pairwise_median_finds_a_small_slowdown_the_plain_one_misses() -> None:
+    detected = {False: 0, True: 0}
+    rng = np.random.default_rng(21)
+    for trial in range(20):
+        base, head = preempted_pairs(rng, shift=0.05)
+        for weighted in (False, True):
+            result = compare_paired(
+                base, head, 0.5, pairwise=True, weighted=weighted, resamples=300, seed=trial
+            )
+            detected[weighted] += result.p_slower < 0.01 and result.effect > 1.02
+            assert result.weighted is weighted
+    assert detected[True] >= 18
+    assert detected[True] >= detected[False] + 3
+
+
+def test_weighted_pairwise_median_stays_calibrated_on_aa_and_label_flipped_pairs() -> None:
+    rng = np.random.default_rng(22)
+    alarms = {"A/A": 0, "flipped": 0}
+    covered = 0
+    for trial in range(60):
+        base, head = preempted_pairs(rng)
+        result = compare_paired(
+            base, head, 0.5, pairwise=True, weighted=True, alpha=0.05, resamples=200, seed=trial
+        )
+        alarms["A/A"] += result.p_slower < 0.05
+        covered += result.low <= 1.0 <= result.high
+        # a +10 % head with each pair's labels swapped by a coin: the effect becomes symmetric noise
+        base, head = preempted_pairs(rng, shift=0.10)
+        swap = rng.random(base.size) < 0.5
+        flipped = compare_paired(
+            np.where(swap, head, base),
+            np.where(swap, base, head),
+            0.5,
+            pairwise=True,
+            weighted=True,
+            alpha=0.05,
+            resamples=200,
+            seed=trial,
+        )
+        alarms["flipped"] += flipped.p_slower < 0.05
+    assert alarms["A/A"] <= 8  # expected 3 of 60 at alpha 0.05
+    assert alarms["flipped"] <= 8
+    assert covered >= 48  # 90 % intervals: expected 54 of 60
+
+
+def test_weighted_median_and_label_symmetric_pair_weights() -> None:
+    assert weighted_median(np.array([3.0, 1.0, 2.0]), np.ones(3)) == 2.0
+    assert weighted_median(np.array([3.0, 1.0, 2.0]), np.array([0.1, 0.1, 5.0])) == 2.0
+    rows = weighted_median(np.array([[1.0, 5.0, 9.0], [9.0, 5.0, 1.0]]), np.array([1.0, 1.0, 4.0]))
+    assert rows.tolist() == [9.0, 1.0]
+    base, head = np.array([10.0, 20.0, 40.0]), np.array([12.0, 18.0, 50.0])
+    weights = pair_weights(base, head)
+    assert weights.sum() == pytest.approx(1.0)
+    assert np.array_equal(weights, pair_weights(head, base))
+    assert weights[0] > weights[1] > weights[2]  # quiet (fast) pairs count more
+    with pytest.raises(ValueError, match="weighted=True needs pairwise=True"):
+        compare_paired(base, head, 0.5, weighted=True)

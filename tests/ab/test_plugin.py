@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 
+import pytest_openwhisk
 from pytest_openwhisk.wait import wait_until
 
 from .conftest import git
@@ -151,7 +152,11 @@ def test_ab_base_errors_are_usage_errors(project: pytest.Pytester) -> None:
 def test_ctrl_c_removes_the_worktree(project: pytest.Pytester, tmp_path: Path) -> None:
     root = _repo(project)
     started = tmp_path / "started"
-    env = {**os.environ, "STARTED": str(started)}
+    # the child imports the same pytest_openwhisk as this process (also when it is not installed at
+    # this path, e.g. an editable install made from another checkout)
+    package_root = str(Path(pytest_openwhisk.__file__).resolve().parents[1])
+    pythonpath = os.pathsep.join(p for p in (package_root, os.environ.get("PYTHONPATH", "")) if p)
+    env = {**os.environ, "STARTED": str(started), "PYTHONPATH": pythonpath}
     command = [
         sys.executable,
         "-m",
