@@ -36,10 +36,11 @@ UPSTREAM_IMAGES: dict[str, tuple[str, str, str, str]] = {
     "dotnet:6.0": ("dotnet", "openwhisk", "action-dotnet-v6.0", "nightly"),
     "rust:1.34": ("rust", "openwhisk", "action-rust-v1.34", "nightly"),
 }
-#: the Python version and platform of each upstream Python image (for wheels of zipped actions)
+#: the Python version and platform of each upstream Python image (for wheels of zipped actions): Debian
+#: bookworm since openwhisk-runtime-python 1.19.0, glibc 2.36, so any manylinux wheel up to 2.36 runs there
 PYTHON_TARGETS: dict[str, tuple[str, str]] = {
-    "python:3.10": ("3.10", "manylinux2014_x86_64"),
-    "python:3.11": ("3.11", "manylinux2014_x86_64"),
+    "python:3.10": ("3.10", "manylinux_2_36_x86_64"),
+    "python:3.11": ("3.11", "manylinux_2_36_x86_64"),
 }
 #: kinds that are the family default in the deployed manifest (as in the embedded server)
 DEFAULTS = {local_manifest.PYTHON_DEFAULT, local_manifest.NODEJS_DEFAULT}

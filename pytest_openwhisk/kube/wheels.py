@@ -4,7 +4,8 @@ A catalogue zip bundles packages (e.g. Pillow) into ``virtualenv/lib/pythonX.Y/s
 embedded server runs them on the host interpreter, but on a cluster they run in the upstream image of
 their kind (``openwhisk/action-python-v3.11``: CPython 3.11, glibc x86-64), so binary wheels must be
 chosen for that Python and platform: ``pip download --only-binary=:all: --platform ... --python-version
-... --implementation cp --abi cpXY`` and unpacked, whatever the host runs.
+... --implementation cp --abi cpXY`` (every manylinux tag up to the image's glibc) and unpacked, whatever
+the host runs.
 """
 
 from __future__ import annotations
@@ -30,6 +31,26 @@ def target_of(kind: str) -> tuple[str, str]:
         ) from None
 
 
+#: the legacy manylinux names and the glibc they stand for (PEP 600)
+_LEGACY_MANYLINUX = {"manylinux2014": 17, "manylinux2010": 12, "manylinux1": 5}
+
+
+def compatible_platforms(platform: str) -> list[str]:
+    """Every wheel platform tag that runs on ``platform`` (``manylinux_2_36_x86_64``: ``manylinux_2_36`` down
+    to ``manylinux_2_5`` and the legacy ``manylinux2014``/``2010``/``1`` names), newest first.
+
+    pip takes ``--platform`` tags literally, so an image's glibc must be spelled out as every tag it can
+    run: Pillow 13, for one, publishes only ``manylinux_2_28`` wheels for x86-64.
+    """
+    prefix, _, arch = platform.partition("_2_")
+    glibc, _, machine = arch.partition("_")
+    if prefix != "manylinux" or not glibc.isdigit():
+        return [platform]
+    newest = int(glibc)
+    tags = [f"manylinux_2_{minor}_{machine}" for minor in range(newest, 4, -1)]
+    return tags + [f"{name}_{machine}" for name, minor in _LEGACY_MANYLINUX.items() if minor <= newest]
+
+
 def pip_download_command(
     requirements: Sequence[str], kind: str, dest: Path, find_links: Sequence[Path] = (), index: bool = True
 ) -> list[str]:
@@ -44,8 +65,7 @@ def pip_download_command(
         "--disable-pip-version-check",
         "--no-input",
         "--only-binary=:all:",
-        "--platform",
-        platform,
+        *[arg for tag in compatible_platforms(platform) for arg in ("--platform", tag)],
         "--python-version",
         version,
         "--implementation",
@@ -79,7 +99,7 @@ def download_wheels(
         tail = "\n".join(done.stderr.strip().splitlines()[-6:])
         version, platform = target_of(kind)
         raise ConfigError(
-            f"no binary wheels of {', '.join(requirements)} for Python {version} on {platform} "
+            f"no binary wheels of {', '.join(requirements)} for Python {version} on {platform} or older "
             f"(kind {kind}): {tail}; pin a version that publishes such wheels"
         )
     return sorted(dest.glob("*.whl"))

@@ -60,7 +60,8 @@ def test_kind_on_the_twin(twin: Any, tmp_path: Path) -> None:
         assert backend.tls.mode == RELEASE
         assert "secret openwhisk/owdev-nginx" in backend.tls.describe()
         with client_of(backend) as pinned:  # tls_trust(): the Secret's certificate as a file, pinned
-            assert pinned.trust.mode == PINNED and pinned.trust.fingerprint == backend.tls.fingerprint
+            assert pinned.trust.mode == PINNED
+            assert pinned.trust.fingerprint == backend.tls.fingerprint
         with pytest.raises(requests.exceptions.SSLError):
             requests.get(backend.apihost + "/api/v1", timeout=10)  # CA verification cannot work here
         # defect 6: capacity from the deployed controller and invoker

@@ -10,6 +10,7 @@ import pytest
 from pytest_openwhisk.errors import ConfigError
 from pytest_openwhisk.kube.wheels import (
     cluster_bundle,
+    compatible_platforms,
     download_wheels,
     site_packages,
     target_of,
@@ -65,7 +66,9 @@ def test_missing_wheel_names_package_python_and_platform(tmp_path: Path) -> None
     only312 = tmp_path / "only312"
     only312.mkdir()
     make_wheel(only312, "cp312-cp312-manylinux2014_x86_64")
-    with pytest.raises(ConfigError, match=r"twinpkg==1\.0 for Python 3\.11 on manylinux2014_x86_64"):
+    with pytest.raises(
+        ConfigError, match=r"twinpkg==1\.0 for Python 3\.11 on manylinux_2_36_x86_64 or older"
+    ):
         download_wheels(["twinpkg==1.0"], "python:3.11", tmp_path / "out", find_links=[only312], index=False)
 
 
@@ -78,3 +81,28 @@ def test_cluster_bundle_is_cached(index: Path, tmp_path: Path) -> None:
     first = cluster_bundle(["twinpkg"], "python:3.11", tmp_path / "cache", find_links=[index], index=False)
     assert any(name.endswith("twinpkg/__init__.py") for name in first)
     assert cluster_bundle(["twinpkg"], "python:3.11", tmp_path / "cache", find_links=[], index=False) == first
+
+
+def test_wheels_built_for_a_newer_glibc_are_chosen(tmp_path: Path) -> None:
+    """Pillow 13 publishes x86-64 wheels only as manylinux_2_28; the bookworm image (glibc 2.36) runs them."""
+    folder = tmp_path / "index"
+    folder.mkdir()
+    make_wheel(folder, "cp311-cp311-manylinux_2_27_x86_64.manylinux_2_28_x86_64")
+    make_wheel(folder, "cp311-cp311-manylinux_2_39_x86_64", version="2.0")  # too new for the image
+    wheels = download_wheels(["twinpkg"], "python:3.11", tmp_path / "out", find_links=[folder], index=False)
+    assert [w.name for w in wheels] == [
+        "twinpkg-1.0-cp311-cp311-manylinux_2_27_x86_64.manylinux_2_28_x86_64.whl"
+    ]
+
+
+def test_compatible_platforms_spell_out_the_glibc_range() -> None:
+    tags = compatible_platforms("manylinux_2_36_x86_64")
+    assert tags[0] == "manylinux_2_36_x86_64"
+    assert {
+        "manylinux_2_28_x86_64",
+        "manylinux_2_17_x86_64",
+        "manylinux2014_x86_64",
+        "manylinux1_x86_64",
+    } <= set(tags)
+    assert "manylinux_2_39_x86_64" not in tags
+    assert compatible_platforms("macosx_11_0_arm64") == ["macosx_11_0_arm64"]
