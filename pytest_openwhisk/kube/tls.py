@@ -199,7 +199,14 @@ class Trust:
                 f"verify={path!r} holds no PEM certificate (-----BEGIN CERTIFICATE-----); give the server's "
                 "certificate or a CA bundle"
             )
-        if len(blocks) == 1 and is_self_signed_end_entity(ssl.PEM_cert_to_DER_cert(blocks[0])):
+        try:
+            pinned = len(blocks) == 1 and is_self_signed_end_entity(ssl.PEM_cert_to_DER_cert(blocks[0]))
+        except (ValueError, IndexError) as exc:
+            raise ValueError(
+                f"verify={path!r} holds a certificate that cannot be read ({exc or type(exc).__name__}); "
+                "give a PEM certificate as openssl writes it"
+            ) from None
+        if pinned:
             return cls(PINNED, f"file {path}", blocks[0], pem_fingerprint(blocks[0]), path)
         return cls(CA_BUNDLE, f"file {path}", cafile=path)
 

@@ -155,6 +155,10 @@ def test_from_verify_names_a_bad_file_and_the_fix(tmp_path: Path) -> None:
     empty.write_text("not a certificate\n")
     with pytest.raises(ValueError, match=r"verify='.*empty.pem' holds no PEM certificate"):
         Trust.from_verify(str(empty))
+    garbled = tmp_path / "garbled.pem"
+    garbled.write_text("-----BEGIN CERTIFICATE-----\nMIIBkTCB+wIJAKHB\n-----END CERTIFICATE-----\n")
+    with pytest.raises(ValueError, match=r"verify='.*garbled.pem' holds a certificate that cannot be read"):
+        Trust.from_verify(str(garbled))
 
 
 def test_the_charts_openssl_v1_certificate_is_pinned(tmp_path: Path) -> None:
