@@ -386,11 +386,14 @@ class WebApi:
     async def _body(self, request: web.Request, raw: bool) -> Any:
         """The request body as OpenWhisk hands it to a web action (None when empty)."""
         data = await read_body(request, self.ctl.limits.payload_max_bytes)
-        if not data:
-            return None
         declared = request.headers.get("Content-Type")
+        if not data and not declared:
+            return None
         parsed = media_type(declared) if declared else ("application/octet-stream", {})
         mt, params = parsed if parsed is not None else ("application/octet-stream", {})
+        if not data:  # Pekko: an empty entity that has a content type is still a body (JSON/form: none)
+            parsed_by_openwhisk = is_json_family(mt) or mt == "application/x-www-form-urlencoded"
+            return None if not raw and parsed_by_openwhisk else ""
         if not raw and is_json_family(mt):
             try:
                 return orjson.loads(data)

@@ -253,3 +253,15 @@ def test_require_whisk_auth_of_another_type_refuses_and_false_allows(api: Api) -
     assert nulled.status_code == 401
     _export(api, "open", ECHO, {"key": "require-whisk-auth", "value": False})
     assert requests.get(web_url(api, "default/open.json"), timeout=10).status_code == 200
+
+
+def test_empty_body_with_a_content_type_is_an_empty_ow_body(api: Api) -> None:
+    """An empty body that names a content type is still a body in Pekko (JSON/form ones merge nothing)."""
+    _export(api, "echo")
+    url = web_url(api, "default/echo.json")
+    text = requests.post(url, data=b"", headers={"Content-Type": "text/plain"}, timeout=10).json()
+    assert text["__ow_body"] == ""
+    json_ct = requests.post(url, data=b"", headers={"Content-Type": "application/json"}, timeout=10).json()
+    assert "__ow_body" not in json_ct
+    bare = requests.get(url, timeout=10).json()
+    assert "__ow_body" not in bare
