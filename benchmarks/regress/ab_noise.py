@@ -138,16 +138,42 @@ def _heads(
     return calibration
 
 
+class _Evictor:
+    """``force_cold`` over the embedded server's admin evict call (what ``LocalBackend`` does)."""
+
+    def __init__(self, server: Any) -> None:
+        self.server = server
+
+    def force_cold(self, client: OpenWhiskClient, action: str) -> None:
+        """Evict ``action``'s warm containers."""
+        self.server.evict(f"guest/{action}")
+
+
 def _one(
-    client: OpenWhiskClient, design: str, base: str, head: str, rounds: int, seed: int
+    client: OpenWhiskClient,
+    design: str,
+    base: str,
+    head: str,
+    rounds: int,
+    seed: int,
+    evictor: _Evictor,
+    containers: int,
 ) -> tuple[dict[str, bool], float, float, dict[str, Any]]:
-    """Measure one comparison; return (flagged per gate, p50 ratio, wall seconds, details)."""
+    """Measure one comparison; return (flagged per gate, p50 ratio, wall seconds, details).
+
+    Both designs start from fresh containers (both actions evicted first), so every repetition draws
+    new containers; the interleaved design also spreads each side over ``containers`` containers.
+    """
+    for name in (base, head):
+        evictor.force_cold(client, name)
     started = time.perf_counter()
     if design == "sequential":
         b = run_warm(client, base, rounds=rounds, warmup=WARMUP)
         h = run_warm(client, head, rounds=rounds, warmup=WARMUP)
     else:
-        result = run_ab(client, None, base, head, rounds=rounds, warmup=WARMUP, seed=seed)
+        result = run_ab(
+            client, evictor, base, head, rounds=rounds, warmup=WARMUP, seed=seed, containers=containers
+        )
         b, h = result.base, result.head
     wall = time.perf_counter() - started
     comparison = ab_gate.AbComparison("bench", head=h, base=b)
@@ -184,7 +210,9 @@ def _table(state: dict[str, Any]) -> list[str]:
         f"invocations per side)",
         "",
         f"Embedded OpenWhisk (process mode), noise: {state['noise']}. Machine: {state['machine']}, "
-        f"{state['cpus']} CPUs, shared with other engineers' test runs (not a quiet machine). "
+        f"{state['cpus']} CPUs, shared with other engineers' test runs (not a quiet machine; load average "
+        f"{state['load_start'][0]:.1f} at the start, {state.get('load_now', (0.0,))[0]:.1f} at the last "
+        f"repetition). Interleaved: {state['containers']} containers per side (fresh ones every comparison). "
         f"Cells: repetitions flagged REGRESSION out of {reps}; 'default' is the A/B default gate "
         f"{ab_gate.DEFAULT_AB_SPEC}; alpha 0.01, 2000 resamples. Ratio: median over repetitions of "
         "head p50 / base p50.",
@@ -221,6 +249,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--designs", default=",".join(DESIGNS), help="subset, e.g. interleaved")
     parser.add_argument("--heads", default=",".join(VARIANTS), help="subset, e.g. A/A,+5%%")
     parser.add_argument("--out", type=Path, default=Path(__file__).parent / "results")
+    parser.add_argument(
+        "--containers", type=int, default=4, help="interleaved: containers per side (run_ab containers=)"
+    )
     args = parser.parse_args(argv)
     workload_names = [w for w in args.workloads.split(",") if w]
     rng = random.Random(args.seed)
@@ -231,11 +262,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         "rounds": args.rounds,
         "workloads": workload_names,
         "noise": f"{args.noise_workers} spinning processes, on/off 0.5-2 s, seed {args.seed}",
+        "containers": args.containers,
+        "load_start": os.getloadavg(),
         "machine": platform.platform(),
         "cpus": os.cpu_count(),
         "command": "python benchmarks/regress/"
         f"ab_noise.py --reps {args.reps} --rounds {args.rounds} --sleep-ms {args.sleep_ms:g} "
-        f"--workloads {args.workloads} --seed {args.seed}",
+        f"--workloads {args.workloads} --seed {args.seed} --designs {args.designs} --heads {args.heads} "
+        f"--containers {args.containers}",
         "counts": {
             w: {d: {v: dict.fromkeys(GATES, 0) for v in VARIANTS} for d in DESIGNS} for w in workload_names
         },
@@ -249,6 +283,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "", encoding="utf-8"
     )  # one line per comparison, raw latencies
     with _server() as ow, OpenWhiskClient(ow.apihost, ow.auth, "_") as client:
+        evictor = _Evictor(ow)
         workloads = _deploy(client, 100)
         workloads = {w: workloads[w] for w in workload_names}
         with NoiseGenerator(workers=args.noise_workers, seed=args.seed, max_duration_s=6 * 3600) as noise:
@@ -272,6 +307,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                         info["heads"][label],
                         args.rounds,
                         seed=args.seed * 1000 + rep,
+                        evictor=evictor,
+                        containers=args.containers,
                     )
                     cell = state["counts"][workload][design][label]
                     for gate_name, hit in flagged.items():
@@ -297,6 +334,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 state["reps_done"] = rep + 1
                 state["elapsed_s"] = time.time() - started
                 state["noise_duty_cycle"] = noise.duty_cycle()
+                state["load_now"] = os.getloadavg()
                 (args.out / "ab_noise.json").write_text(json.dumps(state, indent=1), encoding="utf-8")
                 lines = _table(state)
                 (args.out / "ab_noise.md").write_text("\n".join(lines) + "\n", encoding="utf-8")

@@ -52,6 +52,10 @@ class AbOutcome:
         return {c.rule.metric: c.verdict for c in self.report.comparisons if c.rule is not None}
 
 
+#: warm A/Bs measure each side in this many successive containers (``containers=`` of ``ow_bench.ab``)
+DEFAULT_CONTAINERS = 4
+
+
 def session_of(config: pytest.Config) -> AbSession:
     """The session's :class:`AbSession` (created on first use when the plugin did not stash one)."""
     found = config.stash.get(AB_KEY, None)
@@ -116,14 +120,19 @@ def measure_ab(
     rules: Sequence[GateRule] | None = None,
     default_label: str | None = None,
     note: str = "",
+    containers: int | None = None,
 ) -> AbOutcome:
     """Measure ``base`` and ``head`` interleaved for ``runner`` (a ``BenchRunner``) and record both.
 
     ``concurrency=(clients, per_client)`` runs :func:`~pytest_openwhisk.ab.runner.run_ab_concurrent`
     (``warmup`` pairs per client) instead of warm/cold pairs. ``seed`` defaults to the gate seed.
+    ``containers`` (warm mode; default :data:`DEFAULT_CONTAINERS`, at most ``rounds``): each side is
+    measured in that many successive containers (see :func:`~pytest_openwhisk.ab.runner.run_ab`).
     """
     if concurrency is None:
         mode = check_mode(mode)
+    if containers is None:
+        containers = min(DEFAULT_CONTAINERS, max(rounds, 1)) if mode == "warm" else 1
     session = session_of(runner.config)
     label, base_name, head_name = _labels(runner, name, default_label)
     order_seed = session.settings.seed if seed is None else seed
@@ -160,6 +169,7 @@ def measure_ab(
                 names=(base_name, head_name),
                 on_sample=(sinks[0], sinks[1]),
                 before_window=opener,
+                containers=containers,
             )
 
         try:

@@ -122,6 +122,7 @@ def run_ab(
     names: tuple[str, str] = SIDES,
     on_sample: tuple[OnSample | None, OnSample | None] = (None, None),
     before_window: Callable[[], object] | None = None,
+    containers: int = 1,
 ) -> AbResult:
     """``warmup`` discarded pairs, then ``rounds`` measured pairs of base and head, random order per pair.
 
@@ -129,29 +130,65 @@ def run_ab(
     ``backend.force_cold`` runs right before every measured invocation. ``seed`` makes the order
     reproducible. ``on_sample`` gets each measured sample of base / head at once; ``before_window`` runs
     after the warm-up pairs. Ctrl-C raises :class:`AbInterrupted`.
+
+    ``containers`` (warm mode): the measured pairs are split into this many consecutive blocks, and
+    before every block after the first both actions are forced cold (``backend.force_cold``) and
+    ``max(warmup, 1)`` discarded pairs warm them again, so each side is measured in ``containers``
+    different containers. A warm container keeps its own speed for its whole life (a CPU-bound action
+    ran a few percent faster or slower in one process than in the next), which pairing cannot cancel;
+    spreading each side over several containers averages it out. ``extra["blocks"]`` holds the first
+    pair index of every block.
     """
     _check("rounds", rounds, 1)
     _check("warmup", warmup, 0)
+    _check("containers", containers, 1)
     mode = check_mode(mode)
     if mode == "cold" and backend is None:
         raise ValueError('mode="cold" needs the backend (its force_cold makes each invocation a cold start)')
+    if containers > 1 and mode == "cold":
+        raise ValueError(
+            f"containers={containers} applies to warm mode only; cold mode already starts a new container "
+            "for every invocation: use containers=1"
+        )
+    if containers > 1 and backend is None:
+        raise ValueError(
+            f"containers={containers} needs the backend (its force_cold replaces the warm containers); "
+            "pass it, or use containers=1"
+        )
+    if containers > rounds:
+        raise ValueError(f"containers={containers} exceeds rounds={rounds}; use at most one block per pair")
+    starts = {rounds * block // containers for block in range(containers)}
     (base_name, base_label), (head_name, head_label) = action_names(base), action_names(head)
     targets = ((base_name, params), (head_name, params if head_params is None else head_params))
     order = random.Random(seed)
     pairs: list[tuple[Sample, Sample]] = []
     head_first: list[bool] = []
-    extra: dict[str, Any] = {"warmup": warmup, "warmup_errors": 0}
-    try:
-        warm_order = random.Random(f"{seed}/warmup")  # the measured order depends on the seed only
-        for _ in range(warmup):
+    extra: dict[str, Any] = {
+        "warmup": warmup,
+        "warmup_errors": 0,
+        "containers": containers,
+        "blocks": sorted(starts),
+    }
+    warm_order = random.Random(f"{seed}/warmup")  # the measured order depends on the seed only
+
+    def warm(count: int) -> None:
+        for _ in range(count):
             sides = (1, 0) if warm_order.random() < 0.5 else (0, 1)
             for side in sides:
                 extra["warmup_errors"] += not invoke_sample(
                     client, targets[side][0], targets[side][1], mode="warmup"
                 ).ok
+
+    try:
+        warm(warmup)
         if warmup and before_window is not None:
             before_window()
-        for _ in range(rounds):
+        for index in range(rounds):
+            if index and index in starts:
+                assert backend is not None
+                for name, _ in targets:
+                    backend.force_cold(client, name)
+                warm(max(warmup, 1))
             first_head = order.random() < 0.5
             head_first.append(first_head)
             got: dict[int, Sample] = {}

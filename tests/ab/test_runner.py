@@ -52,6 +52,28 @@ def test_cold_mode_forces_both_sides_cold(client: OpenWhiskClient, server: Local
         run_ab(client, evictor, "ab-base", "ab-head", rounds=0)
 
 
+def test_containers_spread_each_side_over_fresh_warm_containers(
+    client: OpenWhiskClient, server: LocalOpenWhisk
+) -> None:
+    evictor = Evictor(server, [])
+    result = run_ab(client, evictor, "ab-base", "ab-head", rounds=9, warmup=1, seed=3, containers=3)
+    assert result.pairs == 9
+    # both sides evicted before blocks 2 and 3; re-warmed, so no measured invocation is a cold start
+    assert sorted(evictor.calls) == ["ab-base"] * 2 + ["ab-head"] * 2
+    assert not any(s.cold for s in result.base.samples + result.head.samples)
+    assert result.base.extra["containers"] == 3
+    assert result.base.extra["blocks"] == [0, 3, 6]
+    assert result.base.extra["warmup_errors"] == 0
+    with pytest.raises(ValueError, match="containers=2 needs the backend"):
+        run_ab(client, None, "ab-base", "ab-head", rounds=4, containers=2)
+    with pytest.raises(ValueError, match="containers=2 applies to warm mode only"):
+        run_ab(client, evictor, "ab-base", "ab-head", rounds=4, mode="cold", containers=2)
+    with pytest.raises(ValueError, match="containers=5 exceeds rounds=4"):
+        run_ab(client, evictor, "ab-base", "ab-head", rounds=4, containers=5)
+    with pytest.raises(ValueError, match="containers=0 is invalid"):
+        run_ab(client, evictor, "ab-base", "ab-head", rounds=4, containers=0)
+
+
 class InterruptOnCall:
     """Forwards to a client; its ``n``-th ``invoke`` raises KeyboardInterrupt (Ctrl-C mid-pair)."""
 
