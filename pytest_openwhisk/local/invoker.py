@@ -231,9 +231,8 @@ class Invoker:
         energy_before = None
         cpu_before = 0
         if group is not None:
-            group.reset_peak()
             energy_before = self._energy_reading()
-            cpu_before = group.cpu_ns()
+            cpu_before = group.start_window()  # new peak window; the previous window's end when it compares
         try:
             response = await container.post("/run", orjson.dumps(body), timeout_s)
         except TimeoutError:

@@ -41,6 +41,7 @@ log = logging.getLogger("pytest_openwhisk.local")
 MODES = ("auto", "cgroup", "watchdog")
 DEFAULT_PIDS_MAX = 128
 WATCHDOG_INTERVAL_S = 0.1
+OOM_PEAK_SHARE = 0.9  # a window whose memory peak stayed below this share of the limit had no OOM kill
 TOKEN_ENV = "__OW_LOCAL_CONTAINER"
 CGROUP_ROOT = Path("/sys/fs/cgroup")
 PAGE = os.sysconf("SC_PAGE_SIZE")
@@ -186,6 +187,8 @@ class Group:
         self._statm_fds: list[int] = []
         self._sched_fds: list[int] = []
         self._threads: list[int] = []
+        self._last_cpu: int | None = None  # the last cpu_ns() reading (reused by start_window)
+        self._window_peak: int | None = None  # the peak memory() just read (spares oom_killed a read)
 
     @property
     def gated(self) -> bool:
@@ -241,6 +244,7 @@ class Group:
         """Open the /proc files read around every activation: each member's ``stat`` and ``statm`` and
         each of its threads' ``schedstat`` (reopened when the tree or a thread count changes)."""
         self._close_accounting()
+        self._last_cpu = None  # other processes: an earlier reading does not compare
         for pid in sorted(self._members or {self.pid}):
             with contextlib.suppress(OSError):
                 self._statm_fds.append(os.open(f"/proc/{pid}/statm", os.O_RDONLY))
@@ -276,6 +280,10 @@ class Group:
         tree: the runtime and its children) and the children they waited for: per-thread ``schedstat`` (ns
         resolution) plus reaped children's ticks. The files stay open between activations, so a warm read
         is a few ``pread`` calls; children not yet reaped nor seen by a watchdog pass are not counted."""
+        self._last_cpu = total = self._read_cpu_ns()
+        return total
+
+    def _read_cpu_ns(self) -> int:
         if self._stale or not self._stat_fds:
             return sum(_tree_cpu_ns(pid) for pid in self._acct_pids or [self.pid])
         total, stale = 0, False
@@ -297,13 +305,29 @@ class Group:
             return sum(_tree_cpu_ns(pid) for pid in self._acct_pids or [self.pid])
         return total
 
-    def reset_peak(self) -> None:
-        """Start a new peak-memory window (the next :meth:`memory` reports the peak since now)."""
+    def start_window(self) -> int:
+        """Start one activation's accounting window: a new peak-memory window (:meth:`reset_peak`); returns
+        the CPU counter (:meth:`cpu_ns`) the window starts from.
+
+        When the counter covers the same processes as the reading that ended the previous window, that
+        reading is the start (one read per activation instead of two): the container was idle since, and
+        the little it used meanwhile (its runtime finishing the previous answer) counts toward this one."""
+        reopened = self.reset_peak()
+        if not reopened and self._last_cpu is not None:
+            return self._last_cpu
+        return self.cpu_ns()
+
+    def reset_peak(self) -> bool:
+        """Start a new peak-memory window (the next :meth:`memory` reports the peak since now); whether the
+        accounting files were (re)opened, i.e. the CPU counter now covers other processes."""
         if not self._members:  # before the watchdog's first pass: find the tree once
             self.members()
+        reopened = False
         if self._stale or not self._stat_fds or self._acct_members != frozenset(self._members):
             self._open_accounting()  # the same files are read before and after this activation
+            reopened = True
         self.peak_bytes = 0
+        return reopened
 
     def memory(self) -> tuple[int, int]:
         """(current, peak since :meth:`reset_peak`) resident memory of the container in bytes (the peak
@@ -338,6 +362,7 @@ class CgroupGroup(Group):
         self.version = version
         self.dirs = dirs  # controller -> directory (v2: every controller -> the same directory)
         self._fds: dict[str, int] = {}  # accounting files kept open (pread on the warm path)
+        self._flat = False  # the last memory() read had the peak at the current usage
         for path in {*dirs.values()}:
             path.mkdir(exist_ok=True)
         if version == 2:
@@ -369,17 +394,28 @@ class CgroupGroup(Group):
         try:
             if self.version == 2:
                 text = os.pread(self._fd("cpu.stat"), 512, 0)
-                return int(text.split(b"usage_usec", 1)[1].split()[0]) * 1000
-            return int(os.pread(self._fd("cpuacct.usage", "cpuacct"), 32, 0))
+                total = int(text.split(b"usage_usec", 1)[1].split()[0]) * 1000
+            else:
+                total = int(os.pread(self._fd("cpuacct.usage", "cpuacct"), 32, 0))
         except (OSError, ValueError, IndexError):
+            self._last_cpu = None
             return 0
+        self._last_cpu = total
+        return total
 
-    def reset_peak(self) -> None:
+    def reset_peak(self) -> bool:
+        """The whole group is counted, so the CPU counter always compares (False). The kernel's peak is
+        reset unless the previous window ended with its peak at the current usage (nothing to reset then:
+        the idle container's usage has not moved since, and the write is spared)."""
+        if self._flat:
+            self._flat = False
+            return False
         name = "memory.peak" if self.version == 2 else "memory.max_usage_in_bytes"
         try:
             os.pwrite(self._fd(name, writable=True), b"0" if self.version == 1 else b"reset", 0)
         except OSError:
             pass
+        return False
 
     def memory(self) -> tuple[int, int]:
         current, peak = (
@@ -394,7 +430,10 @@ class CgroupGroup(Group):
             rss = int(os.pread(self._fd(current), 32, 0))
             high = int(os.pread(self._fd(peak, writable=True), 32, 0))
         except (OSError, ValueError):
+            self._flat = False
             return 0, 0
+        self._flat = high <= rss
+        self._window_peak = max(rss, high)
         return rss, max(rss, high)
 
     def attach(self, pid: int) -> None:
@@ -419,8 +458,14 @@ class CgroupGroup(Group):
         return Usage(cpu_ns, rss, self.peak_bytes)
 
     def oom_killed(self) -> bool:
+        """Whether the kernel OOM-killed a process of the group. Right after :meth:`memory`, a window
+        whose peak stayed below :data:`OOM_PEAK_SHARE` of the limit answers without a read (an OOM kill
+        happens only with the usage at the limit)."""
         if self.oom:
             return True
+        peak, self._window_peak = self._window_peak, None
+        if peak is not None and peak < OOM_PEAK_SHARE * self.memory_bytes:
+            return False
         name = "memory.events" if self.version == 2 else "memory.oom_control"
         try:
             text = os.pread(self._fd(name), 512, 0)

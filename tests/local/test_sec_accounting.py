@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -203,3 +205,61 @@ def test_machine_cpu_ns_reads_proc_stat(tmp_path: Path) -> None:
     stat = tmp_path / "stat"
     stat.write_text("cpu  100 10 50 1000 5 1 2 3 0 0\ncpu0 1 2 3\n")
     assert energy.machine_cpu_ns(stat) == (100 + 10 + 50 + 1 + 2 + 3) * 1_000_000_000 // energy.CLOCK_TICKS
+
+
+def _fake_v1_group(tmp_path: Path) -> tuple[resources.CgroupGroup, dict[str, Path]]:
+    dirs = {name: tmp_path / name for name in ("memory", "pids", "cpuacct")}
+    group = resources.CgroupGroup("t-wsk1", 100 << 20, dirs, 1, 64)
+    (dirs["cpuacct"] / "cpuacct.usage").write_text("1000")
+    (dirs["memory"] / "memory.usage_in_bytes").write_text(str(10 << 20))
+    (dirs["memory"] / "memory.max_usage_in_bytes").write_text(str(10 << 20))
+    (dirs["memory"] / "memory.oom_control").write_text("oom_kill_disable 0\nunder_oom 0\noom_kill 1\n")
+    return group, dirs
+
+
+def test_a_window_starts_from_the_previous_windows_end_reading(tmp_path: Path) -> None:
+    """One CPU read per warm activation: the reading that ended a window starts the next one."""
+    group, dirs = _fake_v1_group(tmp_path)
+    usage = dirs["cpuacct"] / "cpuacct.usage"
+    assert group.start_window() == 1000  # nothing read yet: read now
+    usage.write_text("5000")
+    assert group.cpu_ns() == 5000  # the window's end
+    usage.write_text("7000")  # what the idle container used since counts toward the next window
+    assert group.start_window() == 5000
+    assert group.cpu_ns() == 7000
+    group.remove()
+
+
+def test_the_peak_is_reset_only_when_it_moved_and_a_low_peak_needs_no_oom_read(tmp_path: Path) -> None:
+    group, dirs = _fake_v1_group(tmp_path)
+    peak_file = dirs["memory"] / "memory.max_usage_in_bytes"
+    group.start_window()  # first window: reset
+    assert peak_file.read_text().startswith("0")
+    peak_file.write_text(str(10 << 20))
+    assert group.memory() == (10 << 20, 10 << 20)  # peak at the current usage
+    assert not group.oom_killed()  # 10 MB of 100 MB: no OOM kill possible, the oom_kill 1 is not read
+    group.start_window()
+    assert peak_file.read_text() == str(10 << 20)  # nothing to reset: no write
+    peak_file.write_text(str(95 << 20))  # a transient peak near the limit
+    assert group.memory() == (10 << 20, 95 << 20)
+    assert group.oom_killed()  # near the limit: the kernel's count is read
+    group.start_window()
+    assert peak_file.read_text().startswith("0")  # the peak moved: reset
+    assert group.oom_killed()  # not right after memory(): always read
+    group.remove()
+
+
+def test_watchdog_window_reuses_the_end_reading_of_the_same_processes(tmp_path: Path) -> None:
+    child = subprocess.Popen([sys.executable, "-c", "import sys; sys.stdin.read()"], stdin=subprocess.PIPE)
+    try:
+        group = resources.Group("t-wsk2", 256 << 20)
+        group.attach(child.pid)
+        first = group.start_window()  # files opened: read now
+        end = group.cpu_ns()
+        assert end >= first > 0
+        assert group.start_window() == end  # same processes, files kept: the end reading is reused
+        group.remove()
+    finally:
+        assert child.stdin is not None
+        child.stdin.close()
+        child.wait(10)
