@@ -1,7 +1,8 @@
 """Interleaved A/B benchmarking: base and head measured in random-order pairs in one run, paired verdicts.
 
-* :mod:`~pytest_openwhisk.ab.runner`: the interleaved runners (warm, cold, concurrent).
-* :mod:`~pytest_openwhisk.ab.paired`: randomization test and block bootstrap on paired samples.
+* :mod:`~pytest_openwhisk.ab.runner`: the interleaved runners (warm, cold, concurrent; warm A/Bs spread
+  each side over several successive containers).
+* :mod:`~pytest_openwhisk.ab.paired`: randomization test, its interval and the weighted pairwise median.
 * :mod:`~pytest_openwhisk.ab.gate`: verdicts per metric (``--ow-regression`` grammar) as a ``GateReport``.
 * :mod:`~pytest_openwhisk.ab.worktree`: the base ref as a temporary ``git worktree`` (``--ow-ab-base``).
 * :mod:`~pytest_openwhisk.ab.noise`: a bounded, seeded CPU noise generator for the gate benchmarks.
