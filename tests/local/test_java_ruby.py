@@ -55,6 +55,12 @@ public class Hello {
         return r;
     }
 
+    public static com.google.gson.JsonArray main(com.google.gson.JsonArray args) {
+        com.google.gson.JsonArray r = new com.google.gson.JsonArray();
+        r.add(args.size());
+        return r;
+    }
+
     public static JsonObject nothing(JsonObject args) {
         return null;
     }
@@ -96,6 +102,12 @@ def _put(api: Api, name: str, kind: str, code: str, main: str | None = None, **b
     )
     assert response.status_code == 200, response.text
     return dict(response.json())
+
+
+def _sequence(api: Api, name: str, components: list[str]) -> None:
+    body = {"exec": {"kind": "sequence", "components": components}}
+    response = api.request("PUT", f"/actions/{name}", params={"overwrite": "true"}, json=body)
+    assert response.status_code == 200, response.text
 
 
 def _logs(api: Api, activation_id: str) -> list[str]:
@@ -153,7 +165,18 @@ def test_java_jar_cold_warm_env_logs_errors(real_api: Api, tmp_path: Path) -> No
         "An error has occurred while invoking the action (see logs for details): "
         "java.lang.IllegalArgumentException: no name"
     )
+    # an array input (a sequence passes a component's array result on) calls main(JsonArray), as java8action
+    _put(real_api, "py-list", "python:3.11", "def main(a):\n    return [1, 2, 3]\n")
+    _sequence(real_api, "jv-list", ["/_/py-list", "/_/jv-hello"])
+    listed = real_api.invoke("jv-list", {})
+    assert (listed.status_code, listed.json()) == (200, [3]), listed.text  # an array result is the body
     _put(real_api, "jv-null", "java:8", jar, main="Hello#nothing")
+    _sequence(real_api, "jv-null-list", ["/_/py-list", "/_/jv-null"])
+    no_array_main = real_api.invoke("jv-null-list", {})
+    assert no_array_main.json()["response"]["result"] == {
+        "error": "An error has occurred (see logs for details): "
+        "java.lang.NoSuchMethodException: Hello.nothing(com.google.gson.JsonArray)"
+    }
     null = real_api.invoke("jv-null", {})
     assert null.status_code == 502
     assert null.json()["response"]["status"] == "action developer error"

@@ -11,6 +11,7 @@
 // as OpenWhisk's java8action answers it): "An error has occurred while invoking the action (see logs for
 // details): ..." (stack trace on stderr); an OutOfMemoryError prints the OOM marker and exits 137.
 import com.google.gson.Gson;
+import com.google.gson.JsonArray;
 import com.google.gson.JsonElement;
 import com.google.gson.JsonObject;
 import com.google.gson.JsonParser;
@@ -81,7 +82,16 @@ final class JavaLauncher {
                 }
                 setEnv(env);
                 JsonElement value = request.has("value") ? request.get("value") : new JsonObject();
-                Object result = method.invoke(null, value.isJsonObject() ? value.getAsJsonObject() : new JsonObject());
+                Object result;
+                if (value.isJsonArray()) { // as java8action: an array payload calls main(JsonArray)
+                    Method forArray = method.getDeclaringClass().getMethod(method.getName(), JsonArray.class);
+                    if (!Modifier.isStatic(forArray.getModifiers())) {
+                        throw new NoSuchMethodException(method.getName());
+                    }
+                    result = forArray.invoke(null, value.getAsJsonArray());
+                } else {
+                    result = method.invoke(null, value.isJsonObject() ? value.getAsJsonObject() : new JsonObject());
+                }
                 if (result == null) {
                     throw new NullPointerException("The action returned null");
                 }
