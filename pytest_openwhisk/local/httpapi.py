@@ -285,10 +285,12 @@ def make_middleware(authenticator: Authenticator) -> Middleware:
 
     @web.middleware
     async def middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
-        tid = request.headers.get("X-Request-ID") or new_tid()
-        bad_tid = not valid_request_id(tid)
-        if bad_tid:
+        tid = request.headers.get("X-Request-ID")
+        bad_tid = False
+        if not tid:
             tid = new_tid()
+        elif not valid_request_id(tid):
+            bad_tid, tid = True, new_tid()
         request[TID] = tid
         path = request.path
         try:

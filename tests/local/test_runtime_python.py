@@ -170,3 +170,24 @@ def test_the_runtime_and_what_it_starts_run_as_sched_batch(tmp_path: Path) -> No
         assert policies == {"thread": os.SCHED_BATCH, "process": os.SCHED_BATCH, "child": os.SCHED_BATCH}
 
     with_runtime(tmp_path, scenario, KIND)
+
+
+def test_every_run_sees_its_own_ow_values_even_after_the_action_changed_them(tmp_path: Path) -> None:
+    code = (
+        "import os\n"
+        "def main(args):\n"
+        "    seen = {k: os.environ[k] for k in ('__OW_NAMESPACE', '__OW_ACTIVATION_ID')}\n"
+        "    os.environ['__OW_NAMESPACE'] = 'tampered'\n"
+        "    return seen\n"
+    )
+
+    async def scenario(c: Container) -> None:
+        await post(c, "/init", init_body(code))
+        for n in range(3):
+            status, seen = await post(
+                c, "/run", {"value": {}, "namespace": "guest", "activation_id": f"{n:032x}"}
+            )
+            assert status == 200
+            assert seen == {"__OW_NAMESPACE": "guest", "__OW_ACTIVATION_ID": f"{n:032x}"}
+
+    with_runtime(tmp_path, scenario, KIND)

@@ -129,9 +129,12 @@ class Action:
             return 500, {"error": "no action defined yet"}
         if not isinstance(message, dict):
             return 400, {"error": "Error unmarshaling request: not a JSON object"}
+        environ = os.environ
         for key, item in message.items():
             if key != "value":
-                os.environ[f"__OW_{key.upper()}"] = item if isinstance(item, str) else json.dumps(item)
+                name, text = f"__OW_{key.upper()}", item if isinstance(item, str) else json.dumps(item)
+                if environ.get(name) != text:  # most keys repeat on a warm container: no setenv then
+                    environ[name] = text
         try:
             result = self.main(message.get("value", {}))
         except MemoryError:
