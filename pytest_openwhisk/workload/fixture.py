@@ -37,6 +37,16 @@ class _TerminalStream:
         """Writes are flushed as they happen."""
 
 
+def sender_config_for(cluster: Any, settings: Any) -> SenderConfig:
+    """The sender's configuration for a backend: HTTPS trusts what the backend says (``tls_trust()``: on
+    kind/existing the release's own certificate, pinned; local serving HTTPS: its certificate), as
+    ``ow_client`` does; nothing with ``--ow-insecure``."""
+    insecure = bool(getattr(settings, "insecure", False))
+    tls_trust = getattr(cluster, "tls_trust", None)
+    trust = False if insecure else (tls_trust() if callable(tls_trust) else None)
+    return SenderConfig(verify_tls=not insecure, tls_trust=trust)
+
+
 @pytest.fixture
 def ow_workload(request: pytest.FixtureRequest) -> WorkloadRunner:
     """Run open-loop workloads: ``ow_workload.run(Workload(...) | "workload.json") -> Analysis``.
@@ -46,7 +56,8 @@ def ow_workload(request: pytest.FixtureRequest) -> WorkloadRunner:
     joined to the client records. Instances may name actions by the name given to ``ow_action`` (the
     per-test prefix is added). Files land in ``<ow results dir>/workload/<test>/<workload>/``
     (CSV, summary JSON, plots, HTML). Each function is recorded through ``ow_bench.record`` as an
-    open-loop measurement, so ``@pytest.mark.ow_slo`` targets and pytest-benchmark apply.
+    open-loop measurement, so ``@pytest.mark.ow_slo`` targets and pytest-benchmark apply. HTTPS trusts what
+    the backend trusts (its ``tls_trust()``, as ``ow_client``).
     """
     cluster = request.getfixturevalue("ow_cluster")
     client = request.getfixturevalue("ow_client")
@@ -68,7 +79,7 @@ def ow_workload(request: pytest.FixtureRequest) -> WorkloadRunner:
         namespace=cluster.namespace,
         source=client,
         results_dir=folder,
-        sender_config=SenderConfig(verify_tls=not getattr(settings, "insecure", False)),
+        sender_config=sender_config_for(cluster, settings),
         progress_stream=_TerminalStream(request.config),
         recorder=recorder,
         resolve_actions=deployed,

@@ -1,37 +1,50 @@
 """The open-loop sender: fire every scheduled request at its intended time, never waiting on responses.
 
-The sender runs an asyncio loop (the default loop; uvloop on request) with one aiohttp session in a
-dedicated thread, so a slow action never delays the next arrival (no coordinated omission). Timing:
-sleep until ``spin_s`` before the intended time, then yield to the loop until it is reached, so responses keep
-being processed while the sender waits. Each request records its intended and actual send time.
+By default the send loop (:mod:`~pytest_openwhisk.workload.sendloop`: asyncio, one aiohttp session) runs in
+the sender's **own process** (:mod:`~pytest_openwhisk.workload.sendproc`), so it shares no GIL, garbage
+collector or loop with the pytest process, and the OS schedules it on its own (its own session, hence its own
+autogroup; ``priority``/``nice``/``cpus``, see :mod:`~pytest_openwhisk.workload.priority`). It waits for each
+arrival on a timerfd (:mod:`~pytest_openwhisk.workload.timer`): exact wake-ups without spinning. A slow
+action never delays the next arrival (no coordinated omission). ``SenderConfig(process=False)`` runs the same
+loop in a thread of the calling process instead. Each request records its intended and actual send time.
 
 Bounds: at most ``max_in_flight`` requests are outstanding (an arrival beyond it is recorded as
 ``dropped`` with the reason); everything still in flight at ``duration + drain_s`` is cancelled and
 recorded as a client error. :meth:`OpenLoopSender.run` also stops cleanly on KeyboardInterrupt: unsent
 arrivals become ``dropped``, outstanding ones get a short grace, and the partial result is returned with
-``interrupted=True`` (the caller saves it and re-raises).
+``interrupted=True`` (the caller saves it and re-raises). The sender process reports finished requests every
+``flush_s``; a request it never reported (the process died) is recorded as a client error saying so.
 """
 
 from __future__ import annotations
 
-import asyncio
 import base64
+import os
+import subprocess
+import sys
 import threading
 import time
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from pathlib import Path
+from typing import IO, Any
 from urllib.parse import quote
 
-import aiohttp
 import orjson
 
 from pytest_openwhisk.loops import new_event_loop
-from pytest_openwhisk.names import ACTIVATION_ID_HEADER
 from pytest_openwhisk.samples import ACCEPTED_NO_RESULT, CLIENT_ERROR, STATUS_SUCCESS, Sample, apply_record
 from pytest_openwhisk.workload.records import DROPPED
 from pytest_openwhisk.workload.schedule import Arrival, Schedule, build_schedule
+from pytest_openwhisk.workload.sendloop import CANCELLED, RESPONSE, LoopState, Row, SendLoop, Target
+from pytest_openwhisk.workload.sendloop import DROPPED as ROW_DROPPED
+from pytest_openwhisk.workload.sendproc import frame, read_frame
 from pytest_openwhisk.workload.spec import Workload, WorkloadError
+from pytest_openwhisk.workload.trust import Trust, aiohttp_ssl
+
+_Target = Target  # the name benchmarks use
+PRIORITIES = ("off", "nice", "realtime")
 
 
 @dataclass(frozen=True)
@@ -40,14 +53,36 @@ class SenderConfig:
 
     max_in_flight: int = 512  # outstanding requests; arrivals beyond it are dropped (recorded)
     drain_s: float = 30.0  # after the test duration, wait this long for responses, then cancel
-    spin_s: float = 0.002  # sleep until this much before the intended time, then yield-spin
-    lead_s: float = 0.05  # t=0 of the schedule is this far after run() starts (warm-up of the loop)
+    spin_s: float = (
+        0.002  # without a timerfd: sleep until this much before the intended time, then yield-spin
+    )
+    lead_s: float = 0.05  # t=0 of the schedule is this far after the loop is ready (warm-up of the loop)
     interrupt_grace_s: float = 1.0  # on KeyboardInterrupt, outstanding requests get this long
     connect_timeout_s: float = 10.0
-    verify_tls: bool = True  # False for self-signed kind/existing clusters (like FaaSProfiler)
-    use_uvloop: bool = False  # uvloop's millisecond timers overshoot the spin window (measured)
-    #: nice of the sender's scheduling group while it runs (Linux autogroup; < 0 needs root), e.g. -5 when the
-    #: server under test shares the machine; None leaves it (docs/workload.md, "Sharing a small machine")
+    verify_tls: bool = True  # False: no certificate checks (--ow-insecure)
+    #: the backend's TLS trust (``Backend.tls_trust()``, a requests-style ``verify``): None = system CAs,
+    #: a path = that certificate pinned (one non-CA certificate) or that CA bundle (docs/workload.md)
+    tls_trust: Trust = None
+    use_uvloop: bool = False  # uvloop's millisecond timers overshoot (measured); the timerfd needs no spin
+    #: the sender in its own process (default) or in a thread of the calling process
+    process: bool = True
+    #: wait for arrivals on a timerfd (Linux); False: asyncio sleep + yield-spin for the last ``spin_s``
+    precise_timer: bool = True
+    #: the sender process's scheduling: "realtime" (SCHED_FIFO at the lowest priority, with the timerfd only;
+    #: falls back to "nice"), "nice" (``nice`` for the process and its own autogroup) or "off"; each step is
+    #: skipped (and noted in ``SendResult.scheduling``) when not permitted. docs/workload.md has the figures
+    priority: str = "realtime"
+    nice: int = -10
+    #: CPU affinity of the sender process: "auto" (one CPU of its own when more than two are allowed), "off",
+    #: or the CPUs to use
+    cpus: str | tuple[int, ...] = "auto"
+    flush_s: float = 0.05  # the sender process reports finished requests this often
+    #: the HTTP client: "raw" (pre-built requests written on kept-alive connections, see workload/rawhttp.py)
+    #: or "aiohttp" (a task per request)
+    http: str = "raw"
+    warm_connections: int = 4  # connections opened before t=0 (no request is sent on them until then)
+    #: nice of the calling process's scheduling group while run() runs (Linux autogroup; < 0 needs root); the
+    #: sender process (in its own group) takes it too. None leaves it (docs/workload.md)
     autogroup_nice: int | None = None
 
     def __post_init__(self) -> None:
@@ -56,10 +91,32 @@ class SenderConfig:
                 f"max_in_flight = {self.max_in_flight!r} is invalid: must be >= 1; "
                 "raise it (it bounds outstanding requests)"
             )
-        if self.autogroup_nice is not None and not -20 <= self.autogroup_nice <= 19:
-            raise WorkloadError(f"autogroup_nice = {self.autogroup_nice!r} is invalid: must be -20..19 "
-                                "(a nice value); use e.g. -5, or None to leave the priority alone")
-        for name in ("drain_s", "spin_s", "lead_s", "interrupt_grace_s", "connect_timeout_s"):
+        for name in ("autogroup_nice", "nice"):
+            value = getattr(self, name)
+            if value is not None and not -20 <= value <= 19:
+                raise WorkloadError(
+                    f"{name} = {value!r} is invalid: must be -20..19 "
+                    "(a nice value); use e.g. -5, or None to leave the priority alone"
+                )
+        if self.priority not in PRIORITIES:
+            raise WorkloadError(
+                f"priority = {self.priority!r} is invalid: must be one of {', '.join(PRIORITIES)}; "
+                "use 'realtime' (the default), 'nice' or 'off'"
+            )
+        if self.http not in ("raw", "aiohttp"):
+            raise WorkloadError(
+                f"http = {self.http!r} is invalid: must be 'raw' or 'aiohttp'; use 'raw' (the default)"
+            )
+        if self.warm_connections < 0:
+            raise WorkloadError(
+                f"warm_connections = {self.warm_connections!r} is invalid: must be >= 0; use e.g. 4"
+            )
+        if isinstance(self.cpus, str) and self.cpus not in ("auto", "off"):
+            raise WorkloadError(
+                f"cpus = {self.cpus!r} is invalid: must be 'auto', 'off' or a tuple of CPU "
+                "numbers; use e.g. (3,)"
+            )
+        for name in ("drain_s", "spin_s", "lead_s", "interrupt_grace_s", "connect_timeout_s", "flush_s"):
             value = getattr(self, name)
             if value < 0:
                 raise WorkloadError(f"{name} = {value!r} is invalid: must be >= 0; use e.g. 1.0")
@@ -103,6 +160,8 @@ class SendResult:
     ended: float  # epoch s when the sender stopped
     interrupted: bool = False
     config: SenderConfig = field(default_factory=SenderConfig)
+    #: how the sender ran: own process or not, timer, scheduling policy/nice/autogroup/cpus it obtained
+    scheduling: dict[str, Any] = field(default_factory=dict)
 
     @property
     def samples(self) -> list[Sample]:
@@ -122,14 +181,6 @@ def invoke_url(apihost: str, namespace: str, action: str, *, blocking: bool, web
     return f"{base}?blocking={flag}&result=false"
 
 
-@dataclass(frozen=True)
-class _Target:
-    url: str
-    body: bytes | None
-    headers: dict[str, str]
-    web: bool
-
-
 class OpenLoopSender:
     """Sends a workload's schedule to one OpenWhisk API host (see the module docstring)."""
 
@@ -144,9 +195,16 @@ class OpenLoopSender:
         self.config = config or SenderConfig()
         self._authorization = "Basic " + base64.b64encode(auth.encode("utf-8")).decode("ascii")
         self.counters = Counters()
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._stop: asyncio.Event | None = None
+        self._stopper: Callable[[str], None] | None = None
         self._cancel_reason = "cancelled"
+        self._run: _Run | None = None
+
+    @property
+    def process_id(self) -> int | None:
+        """The pid of the running sender process (None in thread mode, or when not running)."""
+        run = self._run
+        proc = run._proc if run is not None else None
+        return proc.pid if proc is not None and proc.poll() is None else None
 
     # -- public -------------------------------------------------------------------------------
     def run(
@@ -162,48 +220,36 @@ class OpenLoopSender:
         ``tick_s`` seconds with the live counters (for a progress line).
         """
         schedule = schedule or build_schedule(workload)
-        targets = self._targets(workload)
-        box: dict[str, Any] = {}
-        self.counters = Counters(scheduled=len(schedule), duration_s=workload.duration_s)
-        ready = threading.Event()
-
-        def thread_main() -> None:
-            loop = new_event_loop(self.config.use_uvloop)
-            try:
-                box["result"] = loop.run_until_complete(self._main(workload, schedule, targets, ready))
-            except BaseException as exc:  # handed to the calling thread
-                box["error"] = exc
-                ready.set()
-            finally:
-                loop.close()
-
-        thread = threading.Thread(target=thread_main, name="ow-workload-sender", daemon=True)
+        run = self._run = _Run(self, workload, schedule)
+        self.counters = run.counters
         previous = set_autogroup_nice(self.config.autogroup_nice)
-        thread.start()
         interrupted = False
         try:
-            while thread.is_alive():
+            worker = run.start()
+            self._stopper = run.stop
+            while worker.is_alive():
                 try:
-                    thread.join(timeout=tick_s)
+                    worker.join(timeout=tick_s)
+                    run.tick()
                     if on_tick is not None:
                         on_tick(self.counters)
                 except KeyboardInterrupt:
                     interrupted = True
-                    self.stop("interrupted (KeyboardInterrupt)")
+                    run.stop("interrupted (KeyboardInterrupt)")
         finally:
+            self._stopper = None
+            run.abandon()
+            self._run = None
             set_autogroup_nice(previous)
-        if "error" in box:
-            raise box["error"]
-        result: SendResult = box["result"]
+        result = run.result()
         result.interrupted = result.interrupted or interrupted
         return result
 
     def stop(self, reason: str = "stopped") -> None:
         """Ask a running sender to stop: unsent arrivals are dropped, in-flight ones get a grace period."""
-        loop, stop = self._loop, self._stop
         self._cancel_reason = reason
-        if loop is not None and stop is not None and not loop.is_closed():
-            loop.call_soon_threadsafe(stop.set)
+        if self._stopper is not None:
+            self._stopper(reason)
 
     # -- internals ------------------------------------------------------------------------------
     def _targets(self, workload: Workload) -> dict[str, _Target]:
@@ -220,117 +266,237 @@ class OpenLoopSender:
             )
         return out
 
-    async def _main(
-        self, workload: Workload, schedule: Schedule, targets: dict[str, _Target], ready: threading.Event
-    ) -> SendResult:
+
+class _Run:
+    """One run of a sender: the loop (own process or thread), and the records its rows become."""
+
+    def __init__(self, sender: OpenLoopSender, workload: Workload, schedule: Schedule) -> None:
+        self.config = cfg = sender.config
+        self.workload, self.schedule = workload, schedule
+        by_name = sender._targets(workload)
+        names = list(by_name)
+        self.targets = [by_name[name] for name in names]
+        index = {name: i for i, name in enumerate(names)}
+        self.offsets = [a.offset for a in schedule.arrivals]
+        self.which = [index[a.instance] for a in schedule.arrivals]
+        self.records = [Record(a, _pending(a)) for a in schedule.arrivals]
+        self.reported = bytearray(len(self.records))
+        self.counters = Counters(scheduled=len(schedule), duration_s=workload.duration_s)
+        self.authorization = sender._authorization
+        self.t0 = 0.0
+        self.epoch0 = time.time() + cfg.lead_s
+        self.ended: float | None = None
+        self.stopped = False
+        self.scheduling: dict[str, Any] = {}
+        self.error: BaseException | None = None
+        self.failure = ""  # why unreported requests ended (the sender process died)
+        self._stop_reason: str | None = None
+        self._loop: SendLoop | None = None
+        self._proc: subprocess.Popen[bytes] | None = None
+        self._stderr: deque[bytes] = deque(maxlen=64)
+        self._stderr_reader: threading.Thread | None = None
+        self._deadline = 0.0
+
+    # -- lifecycle --------------------------------------------------------------------------
+    def start(self) -> threading.Thread:
+        """Start the loop; the thread to join (it ends when the loop or the sender process ends)."""
         cfg = self.config
-        loop = asyncio.get_running_loop()
-        self._loop, self._stop = loop, asyncio.Event()
-        ready.set()
-        records = [Record(a, _pending(a)) for a in schedule.arrivals]
-        tasks: set[asyncio.Task[None]] = set()
-        connector = aiohttp.TCPConnector(
-            limit=cfg.max_in_flight, limit_per_host=cfg.max_in_flight, ssl=True if cfg.verify_tls else False
-        )
-        timeout = aiohttp.ClientTimeout(total=None, sock_connect=cfg.connect_timeout_s)
-        headers = {"Authorization": self._authorization}
-        async with aiohttp.ClientSession(
-            connector=connector, headers=headers, timeout=timeout, skip_auto_headers=("User-Agent",)
-        ) as session:
-            t0 = time.perf_counter() + cfg.lead_s
-            epoch0 = time.time() + cfg.lead_s
-            clock = _Clock(t0, epoch0)
-            counters = self.counters
-            for record in records:
-                arrival = record.arrival
-                if self._stop.is_set():
-                    _drop(record, clock, self._cancel_reason)
-                    counters.dropped += 1
-                    continue
-                await self._sleep_until(t0 + arrival.offset)
-                counters.elapsed_s = time.perf_counter() - t0
-                if self._stop.is_set():
-                    _drop(record, clock, self._cancel_reason)
-                    counters.dropped += 1
-                    continue
-                if len(tasks) >= cfg.max_in_flight:
-                    _drop(record, clock, f"max in-flight ({cfg.max_in_flight}) reached")
-                    counters.dropped += 1
-                    continue
-                task = loop.create_task(self._send(session, targets[arrival.instance], record, clock))
-                tasks.add(task)
-                task.add_done_callback(tasks.discard)
-                counters.in_flight = len(tasks)
-            # drain: until duration + drain_s, or a short grace after stop()
-            deadline = t0 + workload.duration_s + cfg.drain_s
-            while tasks:
-                now = time.perf_counter()
-                if self._stop.is_set():
-                    deadline = min(deadline, now + cfg.interrupt_grace_s)
-                if now >= deadline:
-                    break
-                stop_wait = loop.create_task(self._stop.wait())
-                await asyncio.wait(
-                    {*tasks, stop_wait}, timeout=deadline - now, return_when=asyncio.FIRST_COMPLETED
-                )
-                stop_wait.cancel()
-                counters.in_flight = len(tasks)
-                counters.elapsed_s = time.perf_counter() - t0
-            if tasks:
-                if not self._stop.is_set():
-                    self._cancel_reason = (
-                        f"no response within the drain deadline ({cfg.drain_s:g}s after the test)"
-                    )
-                for task in list(tasks):
-                    task.cancel()
-                await asyncio.gather(*tasks, return_exceptions=True)
-            counters.in_flight = 0
-        return SendResult(
-            workload=workload,
-            schedule=schedule,
-            records=records,
-            started=epoch0,
-            ended=clock.epoch(time.perf_counter()),
-            interrupted=self._stop.is_set(),
-            config=cfg,
-        )
+        self._deadline = time.monotonic() + 60 + cfg.lead_s + self.workload.duration_s + cfg.drain_s
+        target = self._process_main if cfg.process else self._thread_main
+        if cfg.process:
+            self._proc = self._spawn()
+        worker = threading.Thread(target=target, name="ow-workload-sender", daemon=True)
+        worker.start()
+        return worker
 
-    async def _sleep_until(self, target: float) -> None:
-        spin = self.config.spin_s
-        assert self._stop is not None
-        while not self._stop.is_set():
-            remaining = target - time.perf_counter()
-            if remaining <= 0:
-                return
-            if remaining > spin:
-                await asyncio.sleep(remaining - spin)
-            else:
-                await asyncio.sleep(0)  # yield: responses keep flowing while we spin
+    def stop(self, reason: str) -> None:
+        """Stop the loop (unsent arrivals dropped with ``reason``, in-flight ones get the grace)."""
+        self._stop_reason = reason
+        self._deadline = min(self._deadline, time.monotonic() + self.config.interrupt_grace_s + 30)
+        if self._loop is not None:
+            self._loop.stop(reason)
+        proc = self._proc
+        if proc is not None and proc.stdin is not None:
+            try:
+                proc.stdin.write(frame(("stop", reason)))
+                proc.stdin.flush()
+            except (OSError, ValueError):  # it is gone or going: its rows so far are kept
+                pass
 
-    async def _send(
-        self, session: aiohttp.ClientSession, target: _Target, record: Record, clock: _Clock
-    ) -> None:
-        sample, counters = record.sample, self.counters
-        counters.sent += 1
-        sample.intended = clock.epoch0 + record.arrival.offset
-        sample.sent = clock.epoch(time.perf_counter())
+    def tick(self) -> None:
+        """Refresh the live counters; kill a sender process that overran every bound it was given."""
+        if self._loop is not None:
+            self.counters.sent, self.counters.in_flight = self._loop.state.sent, self._loop.state.in_flight
+        proc = self._proc
+        if proc is not None and proc.poll() is None and time.monotonic() > self._deadline:
+            self.failure = "the sender process overran its deadline and was killed"
+            proc.kill()
+
+    def abandon(self) -> None:
+        """Make sure no sender process outlives run() (only acts when run() is left by an exception)."""
+        proc = self._proc
+        if proc is None or proc.poll() is not None:
+            return
+        self.stop("the calling process stopped waiting for the sender")
         try:
-            async with session.post(target.url, data=target.body, headers=target.headers) as resp:
-                raw = await resp.read()
-                sample.http_status = resp.status
-                activation_id = resp.headers.get(ACTIVATION_ID_HEADER)
-            sample.received = clock.epoch(time.perf_counter())
-            sample.latency_ms = (sample.received - sample.sent) * 1000.0
-            _outcome(sample, raw, target.web, activation_id)
-        except asyncio.CancelledError:
-            _finish_error(sample, clock, self._cancel_reason)
-            counters.failed += 1
-            raise
-        except (aiohttp.ClientError, OSError, TimeoutError) as exc:
-            _finish_error(sample, clock, f"{type(exc).__name__}: {exc}"[:500])
-        counters.completed += 1
+            proc.wait(timeout=self.config.interrupt_grace_s + 5)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+    def result(self) -> SendResult:
+        """The records once the loop has ended; raises what the loop raised."""
+        if self.error is not None:
+            raise self.error
+        ended = self._epoch(self.ended) if self.ended is not None else time.time()
+        reason = self.failure or self._stop_reason or "the sender ended before reporting it"
+        for i, record in enumerate(self.records):
+            if not self.reported[i]:  # the sender process died: kept as a recorded error, never lost
+                sample = record.sample
+                sample.intended = self.epoch0 + record.arrival.offset
+                sample.sent = sample.received = ended
+                sample.status, sample.error = CLIENT_ERROR, f"not reported: {reason}"[:500]
+                self.counters.failed += 1
+        return SendResult(
+            workload=self.workload,
+            schedule=self.schedule,
+            records=self.records,
+            started=self.epoch0,
+            ended=ended,
+            interrupted=self.stopped or self._stop_reason is not None,
+            config=self.config,
+            scheduling=self.scheduling,
+        )
+
+    # -- in a thread of this process ----------------------------------------------------------
+    def _thread_main(self) -> None:
+        cfg = self.config
+        loop = new_event_loop(cfg.use_uvloop)
+        try:
+            ssl = aiohttp_ssl(cfg.tls_trust, cfg.verify_tls)
+            self._loop = sender = SendLoop(
+                self.targets, self.offsets, self.which, self.authorization, cfg, ssl, self._apply
+            )
+            if self._stop_reason is not None:
+                sender.stop(self._stop_reason)
+            state = loop.run_until_complete(sender.run(self.workload.duration_s, self._started))
+            self.ended, self.stopped = state.ended, state.stopped
+            self.scheduling = {"own_process": False, "timer": state.timer}
+        except BaseException as exc:  # handed to the calling thread
+            self.error = exc
+        finally:
+            loop.close()
+
+    def _started(self, state: LoopState) -> None:
+        self.t0, self.epoch0 = state.t0, state.epoch0
+        self.counters.in_flight = 0
+
+    # -- in the sender process ----------------------------------------------------------------
+    def _spawn(self) -> subprocess.Popen[bytes]:
+        root = str(Path(__file__).resolve().parents[2])  # the folder holding pytest_openwhisk
+        env = {
+            **os.environ,
+            "PYTHONPATH": os.pathsep.join(p for p in (root, os.environ.get("PYTHONPATH")) if p),
+        }
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "pytest_openwhisk.workload.sendproc"],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            env=env,
+            start_new_session=True,  # its own session: its own autogroup, and Ctrl-C reaches only us
+        )
+        assert proc.stdin is not None
+        cfg = self.config
+        job = (
+            cfg,
+            self.targets,
+            self.offsets,
+            self.which,
+            self.authorization,
+            cfg.tls_trust,
+            self.workload.duration_s,
+        )
+        try:
+            proc.stdin.write(frame(job))
+            proc.stdin.flush()
+        except OSError:  # it died at once: its stderr says why (reported by result())
+            pass
+        self._stderr_reader = threading.Thread(target=self._drain_stderr, args=(proc.stderr,), daemon=True)
+        self._stderr_reader.start()
+        return proc
+
+    def _drain_stderr(self, stream: IO[bytes] | None) -> None:
+        if stream is None:
+            return
+        for line in stream:
+            self._stderr.append(line[:500])
+
+    def _process_main(self) -> None:
+        proc = self._proc
+        assert proc is not None
+        assert proc.stdout is not None
+        read = proc.stdout.read
+        try:
+            while (message := read_frame(read)) is not None:
+                kind = message[0]
+                if kind == "rows":
+                    _, self.counters.sent, self.counters.in_flight, rows = message
+                    for row in rows:
+                        self._apply(row)
+                elif kind == "start":
+                    _, self.t0, self.epoch0, self.scheduling, timer = message
+                    self.scheduling = {**self.scheduling, "timer": timer}
+                elif kind == "end":
+                    _, self.ended, self.stopped = message
+                elif kind == "error":
+                    self.failure = "the sender process failed"
+                    self.error = WorkloadError(f"the sender process failed:\n{message[1]}")
+        except BaseException as exc:  # a broken frame: what was reported so far is kept
+            self.failure = f"reading the sender process failed ({type(exc).__name__}: {exc})"
+        code = proc.wait()
+        for stream in (proc.stdin, proc.stdout):
+            if stream is not None:
+                try:
+                    stream.close()
+                except OSError:  # unflushed bytes to a process that is gone
+                    pass
+        if self._stderr_reader is not None:
+            self._stderr_reader.join(timeout=5)
+        if self.ended is None and not self.failure:
+            tail = b"".join(self._stderr).decode("utf-8", "replace")[-2000:]
+            self.failure = f"the sender process exited with code {code} before it finished"
+            if not any(self.reported):
+                self.error = WorkloadError(f"{self.failure}; its stderr:\n{tail or '(empty)'}")
+
+    # -- rows -> records ------------------------------------------------------------------------
+    def _epoch(self, monotonic: float) -> float:
+        return self.epoch0 + (monotonic - self.t0)
+
+    def _apply(self, row: Row) -> None:
+        index, sent, received, status, activation_id, raw, error, outcome = row
+        if self.reported[index]:
+            return
+        self.reported[index] = 1
+        record, counters = self.records[index], self.counters
+        sample = record.sample
+        sample.intended = self.epoch0 + record.arrival.offset
+        sample.sent, sample.received = self._epoch(sent), self._epoch(received)
+        if outcome == ROW_DROPPED:
+            sample.status, sample.error = DROPPED, error
+            counters.dropped += 1
+            return
+        sample.latency_ms = (sample.received - sample.sent) * 1000.0
+        if outcome == RESPONSE:
+            sample.http_status = status
+            _outcome(sample, raw or b"", self.targets[self.which[index]].web, activation_id)
+        else:
+            sample.status, sample.error = CLIENT_ERROR, error
+        if outcome != CANCELLED:
+            counters.completed += 1
         if sample.status not in (STATUS_SUCCESS, ACCEPTED_NO_RESULT):
             counters.failed += 1
+        counters.elapsed_s = time.monotonic() - self.t0 if self.t0 else 0.0
 
 
 def set_autogroup_nice(nice: int | None) -> int | None:
@@ -350,17 +516,6 @@ def set_autogroup_nice(nice: int | None) -> int | None:
     return previous
 
 
-@dataclass(frozen=True)
-class _Clock:
-    """Maps perf_counter readings to epoch seconds (one epoch reading, monotonic afterwards)."""
-
-    t0: float
-    epoch0: float
-
-    def epoch(self, perf: float) -> float:
-        return self.epoch0 + (perf - self.t0)
-
-
 def _pending(arrival: Arrival) -> Sample:
     return Sample(
         action=arrival.action,
@@ -371,19 +526,6 @@ def _pending(arrival: Arrival) -> Sample:
         status=DROPPED,
         mode="open-loop",
     )
-
-
-def _drop(record: Record, clock: _Clock, reason: str) -> None:
-    sample = record.sample
-    sample.intended = clock.epoch0 + record.arrival.offset
-    sample.sent = sample.received = clock.epoch(time.perf_counter())
-    sample.status, sample.error = DROPPED, reason
-
-
-def _finish_error(sample: Sample, clock: _Clock, reason: str) -> None:
-    sample.received = clock.epoch(time.perf_counter())
-    sample.latency_ms = (sample.received - sample.sent) * 1000.0
-    sample.status, sample.error = CLIENT_ERROR, reason
 
 
 def _outcome(sample: Sample, raw: bytes, web: bool, activation_id: str | None) -> None:

@@ -16,10 +16,9 @@ from .fake_openwhisk import FakeOpenWhisk
 AUTH = "user:secretkey"
 
 
-def _uniform(action: str, rate: float, duration: float, **kw: object) -> Workload:
-    return Workload(
-        "t", duration, seed=1, instances=(Instance("i", action, distribution="uniform", rate=rate),), **kw
-    )  # type: ignore[arg-type]
+def _uniform(action: str, rate: float, duration: float, blocking: bool = False) -> Workload:
+    instances = (Instance("i", action, distribution="uniform", rate=rate),)
+    return Workload("t", duration, seed=1, instances=instances, blocking=blocking)
 
 
 def test_slow_responses_do_not_delay_arrivals(fake: FakeOpenWhisk) -> None:
