@@ -262,7 +262,9 @@ class ActivationStore:
         self._db.executescript(_SCHEMA)
         self._count = int(self._db.execute("SELECT COUNT(*) FROM activations").fetchone()[0])
         self._writer = _Writer(path)
-        self._cache: OrderedDict[str, Stored] = OrderedDict()
+        # id -> (namespace, start, status code, body): plain tuples of atomic values, which the garbage
+        # collector stops tracking, so a full cache costs its collections nothing
+        self._cache: OrderedDict[str, tuple[str, int, int, bytes]] = OrderedDict()
         self._cache_bytes = 0
         # a store never closed (a server torn down abruptly) still commits its rows and removes its
         # temporary file, when collected or at interpreter exit
@@ -311,11 +313,11 @@ class ActivationStore:
         self._writer.close()
 
     def _remember(self, stored: Stored) -> None:
-        self._cache[stored.activation_id] = stored
+        self._cache[stored.activation_id] = (stored.namespace, stored.start, stored.status_code, stored.body)
         self._cache_bytes += len(stored.body)
         while self._cache_bytes > CACHE_BYTES and len(self._cache) > 1:
             _, old = self._cache.popitem(last=False)
-            self._cache_bytes -= len(old.body)
+            self._cache_bytes -= len(old[3])
 
     # --- reading ---------------------------------------------------------------------------------------
 
@@ -327,8 +329,10 @@ class ActivationStore:
 
     def get(self, namespace: str, activation_id: str) -> Stored | None:
         """The activation ``activation_id`` of ``namespace``, or None."""
-        found = self._cache.get(activation_id)
-        if found is None:
+        cached = self._cache.get(activation_id)
+        if cached is not None:
+            found = Stored(activation_id, *cached)
+        else:
             row = (
                 self._conn()
                 .execute(

@@ -196,3 +196,17 @@ def test_an_interrupted_server_keeps_every_answered_activation(tmp_path: Path) -
     with sqlite3.connect(path) as db:
         stored = {row[0] for row in db.execute("SELECT id FROM activations WHERE name = 'noop'")}
     assert stored == set(ids)
+
+
+def test_the_record_cache_costs_the_garbage_collector_nothing(tmp_path: Path) -> None:
+    """A full cache holds thousands of records: none of its entries may be tracked by the cyclic GC
+    (every collection would walk them)."""
+    store = ActivationStore(str(tmp_path / "a.sqlite"))
+    for i in range(50):
+        store.add(_activation(i))
+    gc.collect()
+    assert not any(gc.is_tracked(entry) for entry in store._cache.values())
+    found = store.get("guest", f"{7:032x}")
+    assert found is not None
+    assert found.record()["response"]["result"] == {"i": 7}
+    store.close()
