@@ -9,11 +9,12 @@ time per request, the 1-minute load average before and after. Variants, interlea
 
 * ``previous``: the sender of ``REV`` (default 237995d, the last one before the sender process), loaded
   from git: a thread of this process, asyncio sleep + 2 ms yield-spin;
-* ``process-aiohttp``: today's default but with the aiohttp client (a task per request);
+* ``process-aiohttp``: own process at nice -10 with the aiohttp client (a task per request);
 * ``thread``: today's loop in a thread of this process (timerfd waits, the raw client, no priority);
 * ``process-off``: today's default process (own session), priority left alone;
-* ``process``: today's default (own process, nice -10 for it and its autogroup, the raw client);
-* ``realtime``: own process at ``SCHED_FIFO`` (falls back to nice when not permitted).
+* ``process-nice``: own process at nice -10 (for it and its own autogroup);
+* ``process``: today's default: own process at ``SCHED_FIFO`` (falls back to nice -10 when not permitted),
+  timerfd waits, the raw client.
 
 Scenarios: ``echo`` (the bare aiohttp echo endpoint of ``benchmarks/embedded/echo_server.py``: the sender's
 own floor), ``echo+hog`` (the same with two busy processes, one per core: pure CPU starvation), and
@@ -46,11 +47,11 @@ from pytest_openwhisk.workload.spec import Workload  # noqa: E402
 
 VARIANTS: dict[str, dict[str, Any]] = {
     "previous": {},
-    "process-aiohttp": {"http": "aiohttp"},
+    "process-aiohttp": {"http": "aiohttp", "priority": "nice"},
     "thread": {"process": False},
     "process-off": {"priority": "off"},
+    "process-nice": {"priority": "nice"},
     "process": {},
-    "realtime": {"priority": "realtime"},
 }
 
 

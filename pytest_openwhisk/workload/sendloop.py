@@ -99,15 +99,20 @@ class SendLoop:
             return await self._run_raw(duration_s, started)
         return await self._run_aiohttp(duration_s, started)
 
+    def _setup(self) -> tuple[asyncio.AbstractEventLoop, asyncio.Event, PreciseTimer]:
+        """The running loop, the stop event (set if stop() came before the loop ran) and the timer."""
+        loop = self._loop = asyncio.get_running_loop()
+        stop = self._stop = asyncio.Event()
+        if self._requested:
+            stop.set()
+        timer = self._timer = PreciseTimer(loop, self.config.spin_s, precise=self.config.precise_timer)
+        self.state.timer = timer.kind
+        return loop, stop, timer
+
     async def _run_raw(self, duration_s: float, started: Callable[[LoopState], None] | None) -> LoopState:
         """The default client (:mod:`~pytest_openwhisk.workload.rawhttp`): each send is one write, here."""
         cfg, state, sink = self.config, self.state, self.sink
-        loop = self._loop = asyncio.get_running_loop()
-        stop = self._stop = asyncio.Event()
-        if self._requested:  # stop() came before the loop ran
-            stop.set()
-        timer = self._timer = PreciseTimer(loop, cfg.spin_s, precise=cfg.precise_timer)
-        state.timer = timer.kind
+        loop, stop, timer = self._setup()
         prepared = [build_request(t.url, t.body, t.headers) for t in self.targets]
         pools: dict[tuple[str, str, int], Pool] = {}
         for address, _ in prepared:
@@ -183,12 +188,7 @@ class SendLoop:
     async def _run_aiohttp(self, duration_s: float, started: Callable[[LoopState], None] | None) -> LoopState:
         """The aiohttp client (``SenderConfig(http="aiohttp")``): a task per request."""
         cfg, state = self.config, self.state
-        loop = self._loop = asyncio.get_running_loop()
-        stop = self._stop = asyncio.Event()
-        if self._requested:  # stop() came before the loop ran
-            stop.set()
-        timer = self._timer = PreciseTimer(loop, cfg.spin_s, precise=cfg.precise_timer)
-        state.timer = timer.kind
+        loop, stop, timer = self._setup()
         tasks: set[asyncio.Task[None]] = set()
         connector = aiohttp.TCPConnector(
             limit=cfg.max_in_flight, limit_per_host=cfg.max_in_flight, ssl=self.ssl, force_close=False
