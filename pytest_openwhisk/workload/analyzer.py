@@ -217,6 +217,7 @@ class Analysis:
     interrupted: bool = False
     names: dict[str, str] = field(default_factory=dict)  # deployed action name -> the name the user gave
     energy: dict[str, Any] | None = None  # the backend fingerprint's energy entry (None: not known)
+    sender: dict[str, Any] = field(default_factory=dict)  # how the sender ran (SendResult.scheduling)
 
     def name_of(self, action: str) -> str:
         """The name the user gave ``action`` (``ow_action("echo", ...)`` -> ``echo``); else ``action``."""
@@ -238,6 +239,7 @@ class Analysis:
             "functions": self.functions,
             "instances": self.instances,
             "energy": describe_energy(self.energy),
+            "sender": self.sender,
         }
 
     def rows(self) -> list[dict[str, Any]]:
@@ -332,4 +334,5 @@ def analyze(
         join=join.to_json() if join else {},
         interrupted=result.interrupted,
         names=dict(names or {}),
+        sender=dict(result.scheduling),
     )

@@ -107,6 +107,9 @@ def test_reports_and_plots_label_functions_by_the_given_name(fake: FakeOpenWhisk
     assert "t-abc-hello" not in page
     assert summary["energy"] == "energy: unavailable (no powercap here)"
     assert "energy: unavailable (no powercap here)" in page
+    assert summary["sender"]["own_process"] is True  # how the sender ran is part of the results
+    assert "timer" in summary["sender"]
+    assert "notes" in summary["sender"]
 
 
 def test_interrupt_writes_partial_results_then_reraises(
