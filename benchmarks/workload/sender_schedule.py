@@ -118,6 +118,9 @@ def figures(result: Any) -> dict[str, Any]:
         "lag_p99_ms": pct(99),
         "lag_max_ms": round(float(lags.max()), 3) if lags.size else float("nan"),
         "scheduling": getattr(result, "scheduling", {}),
+        # the sender process's main thread: CPU it used and time it was runnable but had no CPU
+        "sender_cpu_s": getattr(result, "scheduling", {}).get("cpu_s"),
+        "runqueue_wait_s": getattr(result, "scheduling", {}).get("runqueue_wait_s"),
     }
 
 

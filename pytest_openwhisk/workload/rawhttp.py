@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import socket
 import ssl as ssl_module
 from collections.abc import Callable
 from typing import Any
@@ -205,6 +206,7 @@ class Pool:
                     self._ssl.check_hostname = False
                     self._ssl.verify_mode = ssl_module.CERT_NONE
                 self._pin = pin
+        self._address: tuple[str, int] | None = None  # resolved once (a name would cost a thread hop each)
         self._idle: list[_Connection] = []
         self._all: set[_Connection] = set()
         self._pending: set[asyncio.Task[None]] = set()
@@ -229,8 +231,16 @@ class Pool:
         kwargs: dict[str, Any] = {}
         if self._ssl is not None:
             kwargs = {"ssl": self._ssl, "server_hostname": self._host}
+        if self._address is None:
+            infos = await asyncio.wait_for(
+                self._loop.getaddrinfo(self._host, self._port, type=socket.SOCK_STREAM),
+                self._connect_timeout_s,
+            )
+            sockaddr = infos[0][4]
+            self._address = (str(sockaddr[0]), int(sockaddr[1]))
+        host, port = self._address
         _, conn = await asyncio.wait_for(
-            self._loop.create_connection(lambda: _Connection(self), self._host, self._port, **kwargs),
+            self._loop.create_connection(lambda: _Connection(self), host, port, **kwargs),
             self._connect_timeout_s,
         )
         if self._pin is not None:

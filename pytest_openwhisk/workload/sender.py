@@ -448,7 +448,8 @@ class _Run:
                     _, self.t0, self.epoch0, self.scheduling, timer = message
                     self.scheduling = {**self.scheduling, "timer": timer}
                 elif kind == "end":
-                    _, self.ended, self.stopped = message
+                    _, self.ended, self.stopped, cpu = message
+                    self.scheduling = {**self.scheduling, **cpu}
                 elif kind == "error":
                     self.failure = "the sender process failed"
                     self.error = WorkloadError(f"the sender process failed:\n{message[1]}")

@@ -12,7 +12,9 @@ Protocol (pipes, frames of a 4-byte big-endian length and a pickle; both ends ar
   then any number of ``("stop", reason)``; EOF also stops (the parent is gone).
 * stdout, child -> parent: ``("start", t0, epoch0, scheduling, timer)``, then ``("rows", sent, in_flight,
   rows)`` batches every ``flush_s`` (rows as in :mod:`~pytest_openwhisk.workload.sendloop`), then
-  ``("end", ended, stopped)`` or ``("error", text)``.
+  ``("end", ended, stopped, cpu)`` or ``("error", text)``; ``cpu`` is what the sender's thread got from the
+  scheduler during the run: CPU seconds, seconds spent runnable but waiting for a CPU (starvation), and
+  the number of times it was put on a CPU (``/proc/self/schedstat``; empty elsewhere).
 
 Rows are flushed as they finish, so an interrupted or killed run keeps what was reported; the parent records
 every request the child never reported as a client error naming why.
@@ -91,6 +93,26 @@ class _StopReader(asyncio.Protocol):
         self._sender.stop("the parent process is gone")
 
 
+def _schedstat() -> tuple[int, ...] | None:
+    try:
+        with open("/proc/self/schedstat") as handle:
+            return tuple(int(part) for part in handle.read().split()[:3])
+    except (OSError, ValueError):
+        return None
+
+
+def cpu_use(before: tuple[int, ...] | None) -> dict[str, float]:
+    """CPU seconds, runqueue-wait seconds and slices of this thread since ``before`` (empty without it)."""
+    after = _schedstat()
+    if before is None or after is None or len(after) < 3:
+        return {}
+    return {
+        "cpu_s": round((after[0] - before[0]) / 1e9, 4),
+        "runqueue_wait_s": round((after[1] - before[1]) / 1e9, 4),
+        "slices": after[2] - before[2],
+    }
+
+
 def write(fd: int, message: Any) -> None:
     """Write one frame to the blocking pipe ``fd`` (the parent reads it continuously)."""
     view = memoryview(frame(message))
@@ -122,13 +144,14 @@ async def _serve(job: tuple[Any, ...], out: int, scheduling: dict[str, Any]) -> 
     def started(state: LoopState) -> None:
         write(out, ("start", state.t0, state.epoch0, scheduling, state.timer))
 
+    before = _schedstat()
     task = loop.create_task(flusher())
     try:
         final = await sender.run(duration_s, started)
     finally:
         task.cancel()
         flush()
-    write(out, ("end", final.ended, final.stopped))
+    write(out, ("end", final.ended, final.stopped, cpu_use(before)))
 
 
 def main() -> int:

@@ -44,6 +44,8 @@ def test_sender_runs_in_its_own_process_and_session(fake: FakeOpenWhisk) -> None
     assert got["pid"] != os.getpid()
     if sys.platform.startswith("linux"):
         assert got["timer"] == "timerfd"
+        assert got["cpu_s"] > 0  # what it got from the scheduler: CPU time and the wait for a CPU
+        assert got["runqueue_wait_s"] >= 0
     # what was asked (real-time, else the configured nice), or a note saying why not; it ran either way
     assert got["policy"] == "SCHED_FIFO" or got["nice"] == SenderConfig().nice or got["notes"]
 
