@@ -327,6 +327,8 @@ class _Run:
         """Refresh the live counters; kill a sender process that overran every bound it was given."""
         if self._loop is not None:
             self.counters.sent, self.counters.in_flight = self._loop.state.sent, self._loop.state.in_flight
+        if self.t0:
+            self.counters.elapsed_s = time.monotonic() - self.t0
         proc = self._proc
         if proc is not None and proc.poll() is None and time.monotonic() > self._deadline:
             self.failure = "the sender process overran its deadline and was killed"
