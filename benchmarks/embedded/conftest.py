@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import os
 import subprocess
 import sys
 import time
@@ -91,7 +92,9 @@ def driver() -> Iterator[Driver]:
 def echo_target() -> Iterator[Target]:
     """The baseline: a bare aiohttp echo endpoint in a child process."""
     script = Path(__file__).with_name("echo_server.py")
-    process = subprocess.Popen([sys.executable, str(script)], stdout=subprocess.PIPE, text=True)
+    root = str(Path(__file__).resolve().parents[2])  # the checkout: the child imports it, installed or not
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in (root, os.environ.get("PYTHONPATH")) if p)}
+    process = subprocess.Popen([sys.executable, str(script)], stdout=subprocess.PIPE, text=True, env=env)
     try:
         assert process.stdout is not None
         port = int(process.stdout.readline())
