@@ -1,14 +1,18 @@
 """One "container": a runtime proxy process plus the invoker's keep-alive HTTP client to it.
 
 The invoker binds a listening Unix socket in a directory only its own uid can reach (mode 0700; inside a
-bwrap sandbox it is not even visible) and hands its fd to the child (``pass_fds``): the invoker is the only
-client that can reach a runtime, so no action can ``/init`` or ``/run`` another action's container (TCP on
-loopback would be open to every local process). Connections made right after the spawn wait in the
-kernel's backlog until the runtime accepts, so there is no readiness polling and no bind race.
+bwrap sandbox it is not even visible) and hands its fd to the child: the invoker is the only client that can
+reach a runtime, so no action can ``/init`` or ``/run`` another action's container (TCP on loopback would be
+open to every local process). Connections made right after the spawn wait in the kernel's backlog until the
+runtime accepts, so there is no readiness polling and no bind race.
+
+Starting never blocks the event loop: :meth:`Container.start` makes the resource group, the command line and
+the socket in a worker thread and the spawn helper (``spawn.py``) starts the process; :meth:`Container.post`
+waits for the start. With a resource group (``resources.py``) the process enters its cgroups itself before it
+runs anything (``spawner.entry_command``), and killing the container kills every process of the group.
 stdout/stderr are pipes read on the event loop into :class:`~pytest_openwhisk.local.logs.StreamTail`
-objects; process exit is watched through a pidfd. With a resource group (``resources.py``) the process
-enters its cgroup behind a gate before it runs anything, and killing the container kills every process of
-the group. The HTTP client is a minimal HTTP/1.1 client over asyncio streams (one request per connection
+objects; the helper reports the exit. Teardown (the last kill pass, files, the cgroup directories) runs in a
+worker thread. The HTTP client is a minimal HTTP/1.1 client over asyncio streams (one request per connection
 at a time, connections reused).
 """
 
@@ -21,14 +25,15 @@ import os
 import shutil
 import signal
 import socket
-import subprocess
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 from pytest_openwhisk.local import spawner
 from pytest_openwhisk.local.logs import StreamTail
-from pytest_openwhisk.local.resources import Group, gate_command
+from pytest_openwhisk.local.resources import Group
+from pytest_openwhisk.local.spawn import LISTEN_FD, Launcher, SpawnError
 
 MAX_BODY_BYTES = 64 * 1024 * 1024  # bodies above this are dropped with the connection
 _ids = itertools.count(1)
@@ -95,7 +100,13 @@ class Container:
     """A runtime process serving one action revision at a time (after /init) on loopback."""
 
     def __init__(
-        self, kind: str, memory_mb: int, isolation: str, root: str, group: Group | None = None
+        self,
+        kind: str,
+        memory_mb: int,
+        isolation: str,
+        root: str,
+        group: Group | None = None,
+        launcher: Launcher | None = None,
     ) -> None:
         self.seq = next(_ids)
         self.id = f"wsk{self.seq:05d}"
@@ -111,11 +122,16 @@ class Container:
         self.stdout = StreamTail("stdout")
         self.stderr = StreamTail("stderr")
         self.killed = False  # killed by the invoker (timeout, eviction), not by itself
-        self._proc: subprocess.Popen[bytes] | None = None
+        self.launcher = launcher
+        self.start_error: SpawnError | None = None  # why the process could not be started
+        self._own_launcher: Launcher | None = None
+        self._task: asyncio.Task[None] | None = None
+        self._spawn_id = 0
+        self._stdin = -1
+        self._pipes: list[Any] = []
         self._exited = asyncio.Event()
         self._idle: list[_Connection] = []
         self._open = 0
-        self._pidfd = -1
         self.on_destroyed: Any = None  # called once the container is gone (frees its resource group)
 
     # --- lifecycle -------------------------------------------------------------------------------------
@@ -128,55 +144,89 @@ class Container:
         return SANDBOX_WORKDIR if self.isolation == "bwrap" else self.workdir
 
     def spawn(self, command_for_fd: Any, env: dict[str, str], extra_fds: tuple[int, ...] = ()) -> None:
-        """Start the process; ``command_for_fd(fd)`` builds its argv for the listening socket's fd.
+        """Start the process without waiting for it; ``command_for_fd(fd)`` builds its argv for the listening
+        socket's fd (``extra_fds`` are inherited too, as fds 4, 5, ...; the caller keeps its own copies).
+        A failed start shows as :class:`SpawnError` from :meth:`post`."""
+        passed = [os.dup(fd) for fd in extra_fds]
 
-        ``extra_fds`` are inherited too (e.g. bwrap's seccomp program). Raises OSError when the process
-        cannot be started (the caller reports a whisk error).
-        """
+        def prepare() -> tuple[list[str], dict[str, str], list[int]]:
+            return command_for_fd(LISTEN_FD), env, passed
+
+        self.start(prepare)
+
+    def start(self, prepare: Callable[[], tuple[list[str], dict[str, str], list[int]]]) -> None:
+        """Start the process in the background: ``prepare()`` runs in a worker thread and returns (argv for
+        the listening socket at fd 3, environment, fds for the child's 4, 5, ... which the container then
+        owns); the spawn helper starts it. :meth:`post` waits for the start; a failed start is
+        :class:`SpawnError` there (and ``alive`` turns False)."""
+        if self._task is not None:
+            raise RuntimeError(f"container {self.id} is already started")
+        self._task = asyncio.get_running_loop().create_task(self._start(prepare))
+
+    async def _start(self, prepare: Callable[[], tuple[list[str], dict[str, str], list[int]]]) -> None:
         loop = asyncio.get_running_loop()
-        if self.isolation != "bwrap":
-            os.makedirs(self.workdir, exist_ok=True)
-        os.makedirs(os.path.dirname(self.socket_path), mode=0o700, exist_ok=True)
-        listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        gated = self.group is not None and self.group.gated
         try:
-            listener.bind(self.socket_path)
-            listener.listen(128)
-            fd = listener.fileno()
-            argv = spawner.wrap(command_for_fd(fd))  # into the runtimes' cpu group before it runs
-            if gated:
-                argv = gate_command(argv)
-            self._proc = subprocess.Popen(
-                argv,
-                pass_fds=(fd, *extra_fds),
-                env=env,
-                cwd=self.workdir if self.isolation != "bwrap" else self.root,
-                stdin=subprocess.PIPE,
-                stdout=subprocess.PIPE,
-                stderr=subprocess.PIPE,
-                start_new_session=True,
+            if self.launcher is None:  # a container on its own (tests): its own helper
+                self.launcher = self._own_launcher = Launcher()
+            argv, env, fds = await loop.run_in_executor(None, self._prepare, prepare)
+            self._spawn_id, future = self.launcher.spawn(argv, env, fds, self._on_exit)
+            started = await future
+        except BaseException as exc:
+            self.start_error = (
+                exc if isinstance(exc, SpawnError) else SpawnError(f"{type(exc).__name__}: {exc}")
             )
-            if self.group is not None:
-                try:
-                    self.group.attach(self._proc.pid)
-                except OSError:
-                    self._proc.kill()
-                    self._proc.wait()
-                    raise
-            spawner.deprioritize(self._proc.pid)  # no cpu group: lower its autogroup (before the gate opens)
-            if gated:
-                assert self._proc.stdin is not None
-                os.write(self._proc.stdin.fileno(), b"\n")  # open the gate: it is in its cgroup now
-        finally:
-            listener.close()
-        self.pid = self._proc.pid
+            self._exited.set()
+            self.stdout.close()
+            self.stderr.close()
+            raise self.start_error from None
+        self.pid = started.pid
+        if self.group is not None:
+            Group.attach(self.group, self.pid)  # the pid only: the process moved itself into its cgroups
+        spawner.deprioritize(self.pid)  # no cpu group: lower its autogroup
         # stdin stays open and unused: the runtime exits when it sees EOF, i.e. when the invoker dies
-        for pipe, tail in ((self._proc.stdout, self.stdout), (self._proc.stderr, self.stderr)):
-            assert pipe is not None
-            os.set_blocking(pipe.fileno(), False)
-            loop.add_reader(pipe.fileno(), self._on_output, pipe, tail)
-        self._pidfd = os.pidfd_open(self.pid)
-        loop.add_reader(self._pidfd, self._on_exit)
+        self._stdin = started.stdin
+        for fd, tail in ((started.stdout, self.stdout), (started.stderr, self.stderr)):
+            os.set_blocking(fd, False)
+            pipe = open(fd, "rb", buffering=0)  # closed in _on_output / _on_exit
+            self._pipes.append(pipe)
+            loop.add_reader(fd, self._on_output, pipe, tail)
+        if self.killed:  # killed while it was starting
+            self._signal()
+
+    async def wait_started(self) -> None:
+        """Wait until the process runs (pid known); raises :class:`SpawnError` when it could not start."""
+        if self._task is not None and not self._task.done():
+            await asyncio.shield(self._task)
+        if self.start_error is not None:
+            raise self.start_error
+
+    def _prepare(
+        self, prepare: Callable[[], tuple[list[str], dict[str, str], list[int]]]
+    ) -> tuple[list[str], dict[str, str], list[int]]:
+        """Worker thread: the listening socket, the argv (entering the resource and cpu groups first), the
+        fds to pass. Raises OSError when something cannot be made."""
+        fds: list[int] = []
+        try:
+            if self.isolation != "bwrap":
+                os.makedirs(self.workdir, exist_ok=True)
+            os.makedirs(os.path.dirname(self.socket_path), mode=0o700, exist_ok=True)
+            argv, env, extra = prepare()
+            fds.extend(extra)
+            listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            try:
+                listener.bind(self.socket_path)
+                listener.listen(128)
+            except BaseException:
+                listener.close()
+                raise
+            fds.insert(0, listener.detach())
+            procs = spawner.procs_files(self.group)
+            cwd = self.workdir if self.isolation != "bwrap" else self.root
+            return spawner.entry_command(argv, cwd, procs), env, fds
+        except BaseException:
+            for fd in fds:
+                os.close(fd)
+            raise
 
     def _on_output(self, pipe: Any, tail: StreamTail, drain: bool = False) -> None:
         while True:
@@ -195,28 +245,28 @@ class Container:
         pipe.close()
         tail.close()
 
-    def _on_exit(self) -> None:
+    def _on_exit(self, code: int) -> None:
+        """The spawn helper reports the end of the process (with ``code``, as ``Popen.returncode``)."""
         loop = asyncio.get_running_loop()
-        loop.remove_reader(self._pidfd)
-        os.close(self._pidfd)
-        self._pidfd = -1
-        assert self._proc is not None
-        self.returncode = self._proc.wait()
-        if self._proc.stdin is not None:
-            self._proc.stdin.close()
-        for pipe, tail in ((self._proc.stdout, self.stdout), (self._proc.stderr, self.stderr)):
-            if pipe is not None and not pipe.closed:  # drain what the process wrote before dying
+        self.returncode = code
+        if self._stdin >= 0:
+            os.close(self._stdin)
+            self._stdin = -1
+        for pipe, tail in zip(self._pipes, (self.stdout, self.stderr), strict=False):
+            if not pipe.closed:  # drain what the process wrote before dying
                 self._on_output(pipe, tail, drain=True)
                 if not pipe.closed:
                     loop.remove_reader(pipe.fileno())
                     pipe.close()
                     tail.close()
         self._exited.set()
+        if self.launcher is not None and self._spawn_id:
+            self.launcher.reap(self._spawn_id)  # the pid may be reused from now on: alive is False
 
     @property
     def alive(self) -> bool:
-        """True while the process runs."""
-        return self._proc is not None and not self._exited.is_set()
+        """True while the process starts or runs."""
+        return self._task is not None and not self._exited.is_set()
 
     async def wait_exit(self, timeout: float) -> int | None:
         """Wait up to ``timeout`` s for the process to end; its return code (None if still running)."""
@@ -226,36 +276,47 @@ class Container:
             return None
         return self.returncode
 
+    def _signal(self) -> None:
+        if self.pid and not self._exited.is_set():  # not reaped before the exit is handled here
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(self.pid, signal.SIGKILL)
+
     def kill(self) -> None:
         """SIGKILL the process group (the runtime and, under bwrap, its sandbox) and every other process
-        of the container's resource group (daemons in a new session included); idempotent."""
+        of the container's resource group (daemons in a new session included); idempotent. A container
+        still starting is killed as soon as its process exists."""
         self.killed = True
         for conn in self._idle:
             conn.close()
         self._idle.clear()
-        if self._proc is not None and self.alive:
-            try:
-                os.killpg(self.pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
-        if self.group is not None:
+        self._signal()
+        if self.group is not None and self.pid:
             self.group.kill()
 
     async def destroy(self) -> None:
-        """Kill the process and everything it started, wait for it and remove its work dir and socket."""
+        """Kill the process and everything it started, wait for it and remove its work dir and socket (the
+        slow parts in a worker thread: the event loop never waits for a teardown)."""
         self.kill()
-        if self._proc is not None:
+        if self._task is not None:
+            with contextlib.suppress(BaseException):
+                await self._task
+            self.kill()
             await self.wait_exit(5.0)
-        if self.group is not None:
-            self.group.kill()  # anything forked while the first kill ran
         loop = asyncio.get_running_loop()
-        if self.isolation != "bwrap":
-            await loop.run_in_executor(None, shutil.rmtree, self.workdir, True)
-        with contextlib.suppress(OSError):
-            os.unlink(self.socket_path)
+        await loop.run_in_executor(None, self._remove_files)
         callback, self.on_destroyed = self.on_destroyed, None
         if callback is not None:
-            callback(self)
+            await loop.run_in_executor(None, callback, self)
+        if self._own_launcher is not None:
+            await self._own_launcher.stop()
+
+    def _remove_files(self) -> None:
+        if self.group is not None and self.pid:
+            self.group.kill()  # anything forked while the first kill ran
+        if self.isolation != "bwrap":
+            shutil.rmtree(self.workdir, True)
+        with contextlib.suppress(OSError):
+            os.unlink(self.socket_path)
 
     # --- HTTP --------------------------------------------------------------------------------------------
 
@@ -276,6 +337,7 @@ class Container:
         return response
 
     async def _connection(self) -> _Connection:
+        await self.wait_started()
         while self._idle:
             conn = self._idle.pop()
             if conn.usable:

@@ -20,7 +20,7 @@ from typing import Any
 import orjson
 
 from pytest_openwhisk import energy
-from pytest_openwhisk.local import resources, seccomp
+from pytest_openwhisk.local import resources, seccomp, spawner
 from pytest_openwhisk.local.config import LocalConfig
 from pytest_openwhisk.local.container import Container, Response, RuntimeGone, now_ms
 from pytest_openwhisk.local.isolation import (
@@ -34,6 +34,7 @@ from pytest_openwhisk.local.isolation import (
 from pytest_openwhisk.local.logs import format_line, merge
 from pytest_openwhisk.local.manifest import family, interpreter, resolve_kind
 from pytest_openwhisk.local.pool import COLD, PREWARMED, WARM, Lease, Pool, SpawnFailed
+from pytest_openwhisk.local.spawn import EXTRA_FD, LISTEN_FD, Launcher, SpawnError
 from pytest_openwhisk.local.types import (
     APPLICATION_ERROR,
     DEVELOPER_ERROR,
@@ -58,9 +59,10 @@ ISOLATION_NOTE = "pytest-openwhisk/isolation"  # record annotation: what isolati
 class _Failure(Exception):
     """A fault that ends the activation with ``status`` and ``message``."""
 
-    def __init__(self, status: int, message: str, *, timed_out: bool = False) -> None:
+    def __init__(self, status: int, message: str, *, timed_out: bool = False, cause: str = "") -> None:
         super().__init__(message)
         self.status, self.message, self.timed_out = status, message, timed_out
+        self.cause = cause  # our side's reason, for the activation's logs (whisk errors)
 
 
 class Invoker:
@@ -72,6 +74,7 @@ class Invoker:
         self.isolation = "none"
         self._root = ""
         self._pool: Pool | None = None
+        self._launcher: Launcher | None = None
         self.control: resources.Control | None = None
         self.costs: dict[str, list[int]] = {}  # action path -> [accounted activations, cpu ns, peak bytes]
         self._energy: energy.Meter | None = None
@@ -91,6 +94,8 @@ class Invoker:
             self._energy = energy.Meter()
         self.control.start()
         self._root = tempfile.mkdtemp(prefix="ow-invoker-")
+        self._launcher = Launcher()
+        self._launcher.start()  # before the first container: the helper process starts small
         self._pool = Pool(self.config.pool, self._spawn)
         self._pool.start()
 
@@ -99,6 +104,9 @@ class Invoker:
         if self._pool is not None:
             await self._pool.stop()
             self._pool = None
+        if self._launcher is not None:
+            await self._launcher.stop()
+            self._launcher = None
         if self.control is not None:
             await self.control.stop()
             resources.kill_tokened(self.control.token_prefix)  # none mode: daemons outside any cgroup
@@ -174,6 +182,7 @@ class Invoker:
         )
         if self.isolation == "none":
             outcome.annotations.append({"key": ISOLATION_NOTE, "value": NONE_WARNING})
+        cause = ""
         try:
             try:
                 await self._activate(request, lease, outcome, received_ms)
@@ -181,6 +190,7 @@ class Invoker:
                 outcome.status_code, outcome.result = failure.status, {"error": failure.message}
                 outcome.timed_out = failure.timed_out
                 outcome.end_ms = now_ms()
+                cause = failure.cause
             except Exception as exc:  # a bug or an OS error on our side: the action is not to blame
                 outcome.status_code, outcome.end_ms = WHISK_ERROR, now_ms()
                 outcome.result = {
@@ -193,6 +203,8 @@ class Invoker:
             outcome.logs = await self._logs(
                 container, spec, developer_error=outcome.status_code == DEVELOPER_ERROR
             )
+            if cause:
+                outcome.logs.insert(0, format_line(outcome.end_ms * 1_000_000, "stderr", cause))
         except BaseException:  # cancelled by the caller: the container's state is unknown
             self.pool.release(lease.entry, destroy=True)
             raise
@@ -305,6 +317,9 @@ class Invoker:
         }
         try:
             response = await container.post("/init", orjson.dumps({"value": value}), timeout_s)
+        except SpawnError as exc:
+            cause = f"cannot start a {container.kind} runtime: {exc}"
+            raise _Failure(WHISK_ERROR, PROVISION_FAILED, cause=cause) from None
         except TimeoutError:
             container.kill()
             raise _Failure(
@@ -330,6 +345,10 @@ class Invoker:
 
     async def _died(self, container: Container, message: str) -> _Failure:
         code = await container.wait_exit(2.0)
+        recent = list(container.stderr.recent)
+        entry = [line for line in recent if spawner.ENTRY_MARKER in line]
+        if code == spawner.ENTRY_FAILED and entry:  # it could not enter its cgroup: never ran the runtime
+            return _Failure(WHISK_ERROR, PROVISION_FAILED, cause=entry[-1])
         group_oom = container.group is not None and container.group.oom_killed()
         if group_oom or (is_out_of_memory(code, list(container.stderr.recent)) and not container.killed):
             return _Failure(DEVELOPER_ERROR, OOM)
@@ -389,52 +408,47 @@ class Invoker:
     # --- processes ---------------------------------------------------------------------------------------
 
     def _spawn(self, kind: str, memory_mb: int) -> Container:
+        """A new container, starting in the background (its resource group, command line and process are
+        made off the event loop; :meth:`Container.post` waits for the start)."""
         pool = self.config.pool
         control = self.control
         assert control is not None
-        container = Container(kind, memory_mb, self.isolation, self._root)
-        container.group = control.group(container.id, memory_mb, pool.pids_max)
-        container.on_destroyed = lambda c: control.forget(c.id)
+        container = Container(kind, memory_mb, self.isolation, self._root, launcher=self._launcher)
         fam = family(kind)
         program = interpreter(kind)[0]
-        if shutil.which(program) is None:  # the sandbox or the cgroup gate would only fail after the spawn
-            control.forget(container.id)
+        if shutil.which(program) is None:  # the sandbox or the cgroup entry would only fail after the spawn
             raise FileNotFoundError(errno.ENOENT, "No such file or directory", program)
+        container.on_destroyed = lambda c: control.forget(c.id)
         workdir = container.runtime_workdir
         env = {
             "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
             "HOME": workdir,
             "LANG": "C.UTF-8",
             "__OW_EXECUTION_ENV": f"local/{fam}",
-            resources.TOKEN_ENV: container.group.token,
         }
         if self.api_host:
             env["__OW_API_HOST"] = self.api_host
         bwrap = self.isolation == "bwrap"
-        seccomp_fd = seccomp.program_fd() if bwrap else -1
+        uid = sandbox_uid(container.seq) if os.geteuid() == 0 else None
 
-        def command(fd: int) -> list[str]:
+        def prepare() -> tuple[list[str], dict[str, str], list[int]]:  # in a worker thread
+            container.group = group = control.group(container.id, memory_mb, pool.pids_max)
+            env[resources.TOKEN_ENV] = group.token
             argv = runtime_command(
-                fam, interpreter(kind), memory_mb, fd, workdir, self._site_dirs, pool.disk_mb * MB
+                fam, interpreter(kind), memory_mb, LISTEN_FD, workdir, self._site_dirs, pool.disk_mb * MB
             )
-            return sandbox(
+            command = sandbox(
                 self.isolation,
                 argv,
                 workdir,
-                uid=sandbox_uid(container.seq) if os.geteuid() == 0 else None,
+                uid=uid,
                 disk_mb=pool.disk_mb,
                 pids_max=pool.pids_max,
-                seccomp_fd=seccomp_fd,
+                seccomp_fd=EXTRA_FD if bwrap else None,
             )
+            return command, env, [seccomp.program_fd()] if bwrap else []
 
-        try:
-            container.spawn(command, env, extra_fds=(seccomp_fd,) if bwrap else ())
-        except OSError:
-            control.forget(container.id)
-            raise
-        finally:
-            if seccomp_fd >= 0:
-                os.close(seccomp_fd)
+        container.start(prepare)
         return container
 
 

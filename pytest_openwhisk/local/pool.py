@@ -5,7 +5,7 @@ and action revision with a free concurrency slot; (2) a prewarmed stem cell of t
 memory; (3) a new container when the memory budget allows; (4) the same after destroying
 least-recently-used idle warm containers (never stem cells); (5) otherwise a FIFO queue served as
 containers are released. All bookkeeping runs on the event loop without awaiting, so placement is
-atomic; process spawns are synchronous ``Popen`` calls of a few milliseconds.
+atomic; a new container only starts there (its process is made in the background, see ``container.py``).
 """
 
 from __future__ import annotations

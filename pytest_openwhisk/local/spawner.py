@@ -6,7 +6,7 @@ much as the controller's whole process: 30 runtimes booting at once got 30 share
 controller's one, and its ``202 Accepted`` took up to a second (``benchmarks/embedded/test_storm.py``). A
 ``nice`` value inside a runtime does not help there: autogroups compete by their own weight.
 
-:func:`wrap` makes a runtime move itself, before it runs anything, into one
+:func:`entry_command` makes a runtime move itself, before it runs anything, into one
 cpu cgroup shared by every runtime of this server, ``cpu.shares`` = :data:`SHARES_PER_CPU` x CPUs (cgroup
 v1 ``cpu`` hierarchy, writable when the server runs as root): together the runtimes weigh as much as that
 many busy processes, the controller keeps its own share, and nothing is capped while CPUs are free (shares
@@ -23,7 +23,7 @@ import os
 import threading
 from pathlib import Path
 
-from pytest_openwhisk.local.resources import _own_cgroups
+from pytest_openwhisk.local.resources import CgroupGroup, Group, _own_cgroups
 
 CPU_ROOT = Path("/sys/fs/cgroup/cpu")
 SHARES_PER_CPU = 1024  # the cpu.shares of one process (cgroup v1 default)
@@ -87,28 +87,48 @@ def remove() -> None:
             group.rmdir()
 
 
-def wrap(argv: list[str]) -> list[str]:
-    """``argv`` behind a shell that moves itself into the runtimes' cpu group, then execs it (unchanged when
-    there is no such group or the weight is turned off through :data:`ENV`).
+#: the first thing every runtime runs (``sh -c``): enter the work dir, the runtimes' cpu group (best effort)
+#: and the container's resource cgroups (required: exit 111 naming the file when one cannot be entered),
+#: then exec the runtime command. Arguments: work dir, cpu group procs file or "", count, procs files, argv.
+ENTRY_SCRIPT = (
+    'cd -- "$1" || exit 111; [ -z "$2" ] || echo $$ 2>/dev/null > "$2"; n=$3; shift 3; '
+    'while [ "$n" -gt 0 ]; do echo $$ > "$1" || { echo "' + "{marker}" + ' $1" >&2; exit 111; }; '
+    'shift; n=$((n - 1)); done; exec "$@"'
+)
+ENTRY_FAILED = 111  # the entry script's exit code when it could not enter a cgroup (or the work dir)
+ENTRY_MARKER = "pytest-openwhisk: cannot enter"
 
-    The process moves itself: a cgroup v1 migration can wait for an RCU grace period (up to ~12 ms measured
-    here), which would otherwise stall the controller's event loop once per container start."""
-    if os.environ.get(ENV, "1") == "0":
-        return argv
-    group = runtime_group()
-    if group is None:
-        return argv
-    return ["/bin/sh", "-c", 'echo $$ > "$0" 2>/dev/null; exec "$@"', str(group / "cgroup.procs"), *argv]
+
+def procs_files(group: Group | None) -> list[str]:
+    """The ``cgroup.procs`` files a runtime of ``group`` must enter before it runs (none for the watchdog)."""
+    if not isinstance(group, CgroupGroup):
+        return []
+    return sorted({str(d / "cgroup.procs") for d in group.dirs.values()})
+
+
+def entry_command(argv: list[str], cwd: str, procs: list[str]) -> list[str]:
+    """``argv`` behind the entry script: the process enters ``cwd``, the runtimes' cpu group (unless there
+    is none or the weight is turned off through :data:`ENV`) and the cgroups whose ``procs`` files are
+    given, then execs ``argv``.
+
+    The process moves itself, before anything of the runtime runs: a cgroup v1 migration can wait for an RCU
+    grace period (up to ~12 ms measured here); written by the server, it would stall the controller's event
+    loop (or serialise starts in the spawn helper) once per container start."""
+    group = None if os.environ.get(ENV, "1") == "0" else runtime_group()
+    cpu = str(group / "cgroup.procs") if group is not None else ""
+    script = ENTRY_SCRIPT.replace("{marker}", ENTRY_MARKER)
+    return ["/bin/sh", "-c", script, "entry", cwd, cpu, str(len(procs)), *procs, *argv]
 
 
 def deprioritize(pid: int) -> str:
-    """Give runtime ``pid`` the runtimes' CPU weight; how: ``cgroup`` (it moved itself, see :func:`wrap`),
+    """Give runtime ``pid`` the runtimes' CPU weight; how: ``cgroup`` (it moved itself, see
+    :func:`entry_command`),
     ``autogroup`` (its autogroup's nice raised) or ``""`` (neither possible, or turned off through
     :data:`ENV`)."""
     if os.environ.get(ENV, "1") == "0":
         return ""
     if runtime_group() is not None:
-        return "cgroup"
+        return "cgroup"  # it moved itself (entry_command)
     try:
         theirs = Path(f"/proc/{pid}/autogroup")
         if theirs.read_text().split()[0] == Path("/proc/self/autogroup").read_text().split()[0]:

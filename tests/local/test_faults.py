@@ -184,6 +184,8 @@ async def main():
     pool = PoolConfig(prewarm=(StemCell("python:3.11", 2, 128),), isolation="none")
     invoker = Invoker(LocalConfig(pool=pool))
     await invoker.start()
+    for entry in invoker.pool.entries:
+        await entry.container.wait_started()
     print(" ".join(str(e.container.pid) for e in invoker.pool.entries), flush=True)
     await asyncio.Event().wait()
 

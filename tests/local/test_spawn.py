@@ -38,8 +38,11 @@ def _own_autogroup_nice() -> int | None:
 
 
 IN_AUTOGROUP = _own_autogroup_nice() is not None
-needs_autogroup = pytest.mark.skipif(not IN_AUTOGROUP, reason="this process is in no autogroup (empty or no "
-                                     "/proc/self/autogroup: autogroups off when its session began)")
+needs_autogroup = pytest.mark.skipif(
+    not IN_AUTOGROUP,
+    reason="this process is in no autogroup (empty or no "
+    "/proc/self/autogroup: autogroups off when its session began)",
+)
 
 
 @pytest.fixture
@@ -71,24 +74,39 @@ def test_no_cpu_hierarchy_means_no_group(
     assert spawner.runtime_group(root=tmp_path) is None  # no cpu.shares: not a cpu hierarchy
 
 
-def test_wrap_makes_the_runtime_move_itself_into_the_group(
+def test_entry_command_moves_the_runtime_into_its_groups_first(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, fresh_group: None
 ) -> None:
     (tmp_path / "cpu.shares").write_text("1024")
     monkeypatch.setattr(spawner, "_own_cpu_cgroup", lambda: "/")
     group = spawner.runtime_group(root=tmp_path)
     assert group is not None
-    procs = group / "cgroup.procs"
-    procs.write_text("")
-    out = subprocess.run(spawner.wrap(["sh", "-c", "echo $$"]), capture_output=True, text=True, check=True)
-    assert procs.read_text().strip() == out.stdout.strip()  # the pid that then ran the command
+    cpu, memory, pids = group / "cgroup.procs", tmp_path / "memory.procs", tmp_path / "pids.procs"
+    for procs in (cpu, memory, pids):
+        procs.write_text("")
+    work = tmp_path / "work"
+    work.mkdir()
+    argv = spawner.entry_command(["sh", "-c", "echo $$ $PWD"], str(work), [str(memory), str(pids)])
+    out = subprocess.run(argv, capture_output=True, text=True, check=True).stdout.split()
+    assert out == [cpu.read_text().strip(), str(work)]  # the pid that then ran the command, in its work dir
+    assert memory.read_text().strip() == pids.read_text().strip() == out[0]
     assert spawner.deprioritize(12345) == "cgroup"  # nothing left to do for that pid
 
 
-def test_turned_off_through_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_entry_command_stops_when_a_cgroup_cannot_be_entered(tmp_path: Path) -> None:
+    missing = str(tmp_path / "gone" / "cgroup.procs")
+    argv = spawner.entry_command(["sh", "-c", "echo ran"], str(tmp_path), [missing])
+    done = subprocess.run(argv, capture_output=True, text=True, check=False)
+    assert done.returncode == spawner.ENTRY_FAILED
+    assert done.stdout == ""  # the runtime never ran
+    assert f"{spawner.ENTRY_MARKER} {missing}" in done.stderr
+
+
+def test_turned_off_through_the_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.setenv(spawner.ENV, "0")
     assert spawner.deprioritize(os.getpid()) == ""
-    assert spawner.wrap(["true"]) == ["true"]
+    argv = spawner.entry_command(["true"], str(tmp_path), [])
+    assert argv[argv.index(str(tmp_path)) + 1] == ""  # no cpu group to enter
 
 
 def _weight_of(pid: int) -> str:
