@@ -250,7 +250,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--heads", default=",".join(VARIANTS), help="subset, e.g. A/A,+5%%")
     parser.add_argument("--out", type=Path, default=Path(__file__).parent / "results")
     parser.add_argument(
-        "--containers", type=int, default=4, help="interleaved: containers per side (run_ab containers=)"
+        "--containers", type=int, default=10, help="interleaved: containers per side (run_ab containers=)"
     )
     args = parser.parse_args(argv)
     workload_names = [w for w in args.workloads.split(",") if w]

@@ -52,8 +52,9 @@ class AbOutcome:
         return {c.rule.metric: c.verdict for c in self.report.comparisons if c.rule is not None}
 
 
-#: warm A/Bs measure each side in this many successive containers (``containers=`` of ``ow_bench.ab``)
-DEFAULT_CONTAINERS = 4
+#: warm A/Bs measure each side in this many successive containers (``containers=`` of ``ow_bench.ab``);
+#: the test re-randomizes per container, and 2**10 label patterns allow p-values down to 1/1024
+DEFAULT_CONTAINERS = 10
 
 
 def session_of(config: pytest.Config) -> AbSession:

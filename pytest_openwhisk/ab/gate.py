@@ -98,6 +98,19 @@ def _paired_series(ab: AbComparison, rule: GateRule) -> tuple[np.ndarray[Any, An
     return b, h
 
 
+def container_blocks(ab: AbComparison, pairs: int) -> np.ndarray[Any, Any] | None:
+    """Block label per pair when the A/B spread each side over several containers (else None).
+
+    ``run_ab(containers=K)`` records the first pair of every block in ``extra["blocks"]``; the labels
+    are re-randomized per block, so a speed difference between two containers is not read as a change.
+    """
+    assert ab.base is not None
+    starts = ab.base.extra.get("blocks")
+    if not isinstance(starts, list) or len(starts) < 2:
+        return None
+    return np.searchsorted(np.asarray(starts), np.arange(pairs), side="right") - 1
+
+
 def _change(rule: GateRule, res: PairedResult) -> tuple[str, bool]:
     """``("+8.1%", over threshold?)`` for one result."""
     if rule.kind == "proportion":
@@ -117,7 +130,8 @@ def verdict(
     if res.pairwise:
         median = "weighted median" if res.weighted else "median"
         what = f"{median} of {res.pairs} per-pair {'differences' if rule.absolute else 'ratios'}"
-    note = f"paired randomization p={res.p_slower:.2g}{adjusted}, {what}"
+    unit = f", randomized per container ({res.blocks} per side)" if res.blocks else ""
+    note = f"paired randomization p={res.p_slower:.2g}{adjusted}, {what}{unit}"
     if p_worse < alpha and over:
         return REGRESSION, f"{change} is significant ({note} < {alpha:g}) and over {rule.describe()}"
     if p_worse < alpha:
@@ -143,6 +157,15 @@ def _rows(
             reason = f"{rule.series}: {usable} complete pairs, {rule.metric} needs >= {need}"
             out.append(Comparison(ab.name, rule, FEW, reason, n_base=usable, n_current=usable))
             continue
+        blocks = container_blocks(ab, b.size)
+        containers = int(blocks.max()) + 1 if blocks is not None else 0
+        if containers and 2.0**containers * alpha < 1:
+            reason = (
+                f"{containers} containers per side: the container-level test needs at least "
+                f"{math.ceil(math.log2(1 / alpha))} for alpha {alpha:g} (more rounds, or containers=1)"
+            )
+            out.append(Comparison(ab.name, rule, FEW, reason, n_base=usable, n_current=usable))
+            continue
         relative = rule.kind == "latency" and not rule.absolute
         pairwise = rule.kind == "latency" and rule.quantile == 0.5
         res = compare_paired(
@@ -155,6 +178,7 @@ def _rows(
             seed=_seed(seed, ab.name, rule.metric),
             pairwise=pairwise,
             weighted=pairwise,
+            blocks=blocks,
         )
         row = Comparison(
             ab.name,

@@ -58,6 +58,7 @@ class PairedResult:
     resamples: int
     pairwise: bool = False  # effect = median of the per-pair ratios (differences)
     weighted: bool = False  # the pairwise median weights pairs by pair_weights
+    blocks: int = 0  # labels re-randomized per block of pairs (containers); 0 = pair by pair
 
 
 def _stat(values: Array, quantile: float | None) -> Array:
@@ -113,17 +114,23 @@ def randomization(
     rng: np.random.Generator,
     pairwise: bool = False,
     weights: Array | None = None,
+    groups: NDArray[np.intp] | None = None,
 ) -> Array:
     """The statistic's effect on ``resamples`` re-randomizations (labels swapped inside random pairs).
 
     ``pairwise``: the statistic is the median of the per-pair effects (a swap negates a pair's effect),
     weighted by ``weights`` (one per pair, label-symmetric, e.g. :func:`pair_weights`) when given.
+    ``groups`` (a group index ``0..g-1`` per pair): the labels are swapped for whole groups at once
+    (every pair measured in the same two containers), not pair by pair.
     """
     m = base.size
     out = np.empty(resamples, dtype=np.float64)
     per_pair = _effect(base, head, relative) if pairwise else None
     for start, stop in _chunks(resamples, m):
-        flip = rng.random((stop - start, m)) < 0.5
+        if groups is None:
+            flip = rng.random((stop - start, m)) < 0.5
+        else:
+            flip = (rng.random((stop - start, int(groups.max()) + 1)) < 0.5)[:, groups]
         if per_pair is not None:
             flipped = np.where(flip, -per_pair, per_pair)
             if weights is None:
@@ -168,6 +175,7 @@ def _interval(
     rng: np.random.Generator,
     pairwise: bool = False,
     weights: Array | None = None,
+    groups: NDArray[np.intp] | None = None,
 ) -> tuple[float, float]:
     """Each bound solves ``|observed - bound| = z * se(bound)``, se from re-randomizing head moved to it.
 
@@ -179,7 +187,7 @@ def _interval(
 
     def se_at(effect: float) -> float:
         moved = head / math.exp(effect) if relative else head - effect
-        null = randomization(base, moved, quantile, relative, resamples, rng, pairwise, weights)
+        null = randomization(base, moved, quantile, relative, resamples, rng, pairwise, weights, groups)
         return float(np.std(null, ddof=1))
 
     start = se_at(observed)
@@ -203,6 +211,7 @@ def compare_paired(
     seed: int | np.random.SeedSequence = 0,
     pairwise: bool = False,
     weighted: bool = False,
+    blocks: ArrayLike | None = None,
 ) -> PairedResult:
     """Compare one statistic of paired samples (``base[i]``, ``head[i]`` measured together).
 
@@ -210,8 +219,11 @@ def compare_paired(
     ``quantile=None, relative=False``. ``pairwise=True`` estimates the change as the median of the
     per-pair ratios (differences when not ``relative``) instead of comparing the two sides' statistics;
     ``weighted=True`` (with ``pairwise``) weights each pair by :func:`pair_weights`. ``base``/``head``
-    still report each side's ``quantile``. Pairs with a non-finite value on either side are dropped.
-    Same inputs and seed give the same result.
+    still report each side's ``quantile``. ``blocks`` (one label per pair, e.g. the container
+    generation of :func:`~pytest_openwhisk.ab.runner.run_ab` ``containers=``): the randomization swaps
+    the labels of whole blocks, so a speed difference between the two containers of a block counts as
+    noise, not as a change. Pairs with a non-finite value on either side are dropped. Same inputs and
+    seed give the same result.
     """
     if not 0 < alpha < 0.5:
         raise ValueError(f"alpha must be in (0, 0.5), got {alpha!r}")
@@ -224,6 +236,12 @@ def compare_paired(
     if b.size != h.size:
         raise ValueError(f"paired samples need the same length (base has {b.size}, head has {h.size})")
     keep = np.isfinite(b) & np.isfinite(h)
+    groups: NDArray[np.intp] | None = None
+    if blocks is not None:
+        labels = np.asarray(blocks).ravel()
+        if labels.size != b.size:
+            raise ValueError(f"blocks needs one label per pair ({b.size} pairs, {labels.size} labels)")
+        groups = np.unique(labels[keep], return_inverse=True)[1].astype(np.intp).ravel()
     b, h = b[keep], h[keep]
     if b.size == 0:
         raise ValueError("no pair has a finite value on both sides")
@@ -234,7 +252,9 @@ def compare_paired(
         observed = float(np.median(per_pair) if weights is None else weighted_median(per_pair, weights))
     else:
         observed = float(_effect(np.array(sb), np.array(sh), relative))
-    null = randomization(b, h, quantile, relative, resamples, np.random.default_rng(seed), pairwise, weights)
+    null = randomization(
+        b, h, quantile, relative, resamples, np.random.default_rng(seed), pairwise, weights, groups
+    )
     tolerance = 1e-12 * max(1.0, abs(observed))
     p_slower = (1 + int(np.count_nonzero(null >= observed - tolerance))) / (resamples + 1)
     p_faster = (1 + int(np.count_nonzero(null <= observed + tolerance))) / (resamples + 1)
@@ -251,6 +271,7 @@ def compare_paired(
             np.random.default_rng(np.random.SeedSequence([*_entropy(seed), 1])),
             pairwise,
             weights,
+            groups,
         )
     else:
         low = high = observed
@@ -275,6 +296,7 @@ def compare_paired(
         resamples=resamples,
         pairwise=pairwise,
         weighted=weighted,
+        blocks=0 if groups is None else int(groups.max()) + 1,
     )
 
 

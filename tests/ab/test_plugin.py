@@ -107,8 +107,8 @@ def test_ab_marker_fails_a_slower_head_and_records_both_sides(
         assert len(entry["extra_info"]["ow_samples"]["latency_ms"]) == 30
     extra = entries["test_ab[head]"]["extra_info"]["ow_extra"]
     assert len(extra["ab"]["head_first"]) == 30
-    # a warm A/B measures each side in 4 successive containers by default
-    assert (extra["containers"], extra["blocks"]) == (4, [0, 7, 15, 22])
+    # a warm A/B measures each side in 10 successive containers by default
+    assert (extra["containers"], extra["blocks"]) == (10, [0, 3, 6, 9, 12, 15, 18, 21, 24, 27])
 
 
 def test_ab_of_identical_actions_passes(project: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> None:
