@@ -19,6 +19,10 @@ Entries (each with its baseline measured in the same run, and the 1-minute load 
   fresh server, uniform arrivals for 10 s: dropped (target 0) and send-time lag p99 (target <= 2 ms at
   1,000/s).
 
+* ``storm-ab`` (only with ``PYTEST_OPENWHISK_STORM_BASE=<another checkout>``, e.g. the commit before a change,
+  from ``git archive <commit> | tar -x -C DIR``): rounds of echo baseline, storm on that checkout's server,
+  storm on this one, interleaved, so the ratio comes from one run.
+
 Figures are printed at the end of the run and saved to ``.ow-results/storm-bench.json``. Targets are recorded
 (``ok``), never asserted: they depend on the machine and on what else runs on it.
 """
@@ -237,3 +241,64 @@ def test_workload_uniform(
         rate != 1000 or row["send_lag_p99_ms"] <= TARGETS["workload_1000_send_lag_p99_ms"]
     )
     _record(storm_rows, figures, f"workload-uniform-{rate}" + ("" if nice is None else f"-nice{nice}"), row)
+
+
+AB_ENV = "PYTEST_OPENWHISK_STORM_BASE"
+AB_ROUNDS = 3
+
+
+def _storm_once(name: str) -> dict[str, Any]:
+    with Storm() as storm:
+        action = storm.action(name)
+        load = load_average()
+        row = summarize(storm.send(uniform(action, STORM_RATE, STORM_S)))
+        row["load_before"], row["load_after"] = load, load_average()
+        row["cold_starts"] = storm.server.pool_stats()["starts"]["cold"]
+        row["records"] = storm.records(action, row["accepted"])
+    return {k: v for k, v in row.items() if k != "others_by_cause"}
+
+
+def _median(rows: list[dict[str, Any]], key: str) -> float:
+    return percentile([float(r[key]) for r in rows], 50)
+
+
+def test_storm_ab(
+    echo_target: Any,
+    figures: dict[str, dict[str, Any]],
+    storm_rows: dict[str, dict[str, Any]],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The storm on another checkout's server (``PYTEST_OPENWHISK_STORM_BASE``) and on this one, interleaved
+    with the echo baseline, :data:`AB_ROUNDS` rounds: the before/after ratio from one run."""
+    base = os.environ.get(AB_ENV)
+    if not base:
+        pytest.skip(f"set {AB_ENV}=<checkout dir> (e.g. the commit before a change) for the A/B storm")
+    if not (Path(base) / "pytest_openwhisk" / "local" / "server.py").is_file():
+        raise pytest.UsageError(
+            f"{AB_ENV}={base!r} is not a pytest-openwhisk checkout; give its top directory"
+        )
+    here = os.getcwd()
+    sides: dict[str, list[dict[str, Any]]] = {"echo": [], "base": [], "this": []}
+    for _ in range(AB_ROUNDS):
+        result = _EchoSender(echo_target.url).run(uniform("echo", STORM_RATE, STORM_S))
+        latencies = [s.latency_ms for s in result.samples if s.http_status == 200]
+        sides["echo"].append(
+            {
+                "latency_p50_ms": percentile(latencies, 50),
+                "latency_p99_ms": percentile(latencies, 99),
+                "latency_max_ms": max(latencies, default=float("nan")),
+                "load_before": load_average(),
+            }
+        )
+        for side, root in (("base", base), ("this", here)):
+            with monkeypatch.context() as patch:
+                patch.chdir(root)  # the server child (python -m) imports the package of its working directory
+                patch.setenv("PYTHONPATH", root)
+                sides[side].append(_storm_once(f"storm{side}"))
+    row: dict[str, Any] = {"rounds": sides, "base": base}
+    for side, rows in sides.items():
+        for key in ("latency_p50_ms", "latency_p99_ms", "latency_max_ms"):
+            row[f"{side}_{key}_median"] = _median(rows, key)
+    row["p99_ratio_this_to_base"] = row["this_latency_p99_ms_median"] / row["base_latency_p99_ms_median"]
+    row["ok"] = row["this_latency_p99_ms_median"] <= TARGETS["storm_202_p99_ms"]
+    _record(storm_rows, figures, "storm-ab", row)

@@ -190,7 +190,10 @@ class Container:
             pipe = open(fd, "rb", buffering=0)  # closed in _on_output / _on_exit
             self._pipes.append(pipe)
             loop.add_reader(fd, self._on_output, pipe, tail)
-        if self.killed:  # killed while it was starting
+        if self._exited.is_set():  # its exit was reported before this task resumed: nobody writes to it
+            os.close(self._stdin)
+            self._stdin = -1
+        elif self.killed:  # killed while it was starting
             self._signal()
 
     async def wait_started(self) -> None:
