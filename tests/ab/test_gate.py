@@ -113,3 +113,18 @@ def test_marker_rules() -> None:
         gate.marker_rules({}, "t")
     with pytest.raises(ValueError, match="invalid gate metric 'p5x'"):
         gate.marker_rules({"p5x": "3%"}, "t")
+
+
+def test_a_b_spread_over_containers_is_randomized_per_container() -> None:
+    comparison = ab(0.08, seed=3, spec="p50:3%")
+    assert comparison.base is not None
+    comparison.base.extra["blocks"] = list(range(0, 200, 20))  # run_ab(containers=10)
+    report = gate.evaluate([comparison])
+    assert verdicts(report)["p50"] == REGRESSION
+    assert "randomized per container (10 per side)" in report.comparisons[0].reason
+    comparison.base.extra["blocks"] = [0, 50, 100, 150]  # 2**4 label patterns: p >= 1/16
+    few = gate.evaluate([comparison])
+    assert verdicts(few)["p50"] == FEW
+    assert "4 containers per side: the container-level test needs at least 7 for alpha 0.01" in (
+        few.comparisons[0].reason
+    )

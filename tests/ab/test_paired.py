@@ -204,3 +204,37 @@ def test_weighted_median_and_label_symmetric_pair_weights() -> None:
     assert weights[0] > weights[1] > weights[2]  # quiet (fast) pairs count more
     with pytest.raises(ValueError, match="weighted=True needs pairwise=True"):
         compare_paired(base, head, 0.5, weighted=True)
+
+
+def container_pairs(
+    rng: np.random.Generator, blocks: int = 10, per_block: int = 20, shift: float = 0.0
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Pairs measured in ``blocks`` container generations: each container runs at its own speed
+    (sd 5 %), the same for all its invocations; per-invocation noise sd 3 %. Returns base, head and
+    the block label of every pair."""
+    labels = np.repeat(np.arange(blocks), per_block)
+    speed = rng.lognormal(0.0, 0.05, (2, blocks))[:, labels]
+    noise = rng.lognormal(0.0, 0.03, (2, labels.size))
+    return 10.0 * speed[0] * noise[0], 10.0 * speed[1] * noise[1] * (1.0 + shift), labels
+
+
+def test_randomizing_per_container_keeps_aa_calibrated_when_containers_differ_in_speed() -> None:
+    rng = np.random.default_rng(23)
+    alarms = {"pairs": 0, "containers": 0}
+    for trial in range(40):
+        base, head, labels = container_pairs(rng)
+        for unit, blocks in (("pairs", None), ("containers", labels)):
+            result = compare_paired(
+                base, head, 0.5, pairwise=True, weighted=True, alpha=0.05, resamples=200,
+                seed=trial, blocks=blocks,
+            )  # fmt: skip
+            alarms[unit] += result.p_slower < 0.05
+            assert result.blocks == (10 if blocks is not None else 0)
+    assert alarms["containers"] <= 6  # expected 2 of 40 at alpha 0.05
+    assert alarms["pairs"] >= 10  # pair by pair, a faster base container looks like a slower head
+    base, head, labels = container_pairs(np.random.default_rng(24), blocks=40, per_block=5, shift=0.10)
+    found = compare_paired(base, head, 0.5, pairwise=True, weighted=True, blocks=labels, seed=1)
+    assert found.p_slower < 0.01
+    assert found.low < 1.10 < found.high
+    with pytest.raises(ValueError, match="blocks needs one label per pair"):
+        compare_paired(base, head, 0.5, blocks=labels[:-1])
