@@ -304,6 +304,7 @@ class _Run:
         self._deadline = time.monotonic() + 60 + cfg.lead_s + self.workload.duration_s + cfg.drain_s
         target = self._process_main if cfg.process else self._thread_main
         if cfg.process:
+            aiohttp_ssl(cfg.tls_trust, cfg.verify_tls)  # a bad trust file: explained here, not in a traceback
             self._proc = self._spawn()
         worker = threading.Thread(target=target, name="ow-workload-sender", daemon=True)
         worker.start()

@@ -92,8 +92,9 @@ def test_insecure_trusts_anything(chart: Https) -> None:
 def test_bad_trust_file_is_explained(tmp_path: Path, chart: Https) -> None:
     empty = tmp_path / "empty.pem"
     empty.write_text("not a certificate\n")
-    with pytest.raises(WorkloadError, match=r"tls trust is invalid: .*empty\.pem"):
-        _send(chart, tls_trust=str(empty), process=False)
+    for process in (True, False):
+        with pytest.raises(WorkloadError, match=r"tls trust is invalid: .*empty\.pem"):
+            _send(chart, tls_trust=str(empty), process=process)
 
 
 class _Backend:
