@@ -57,13 +57,17 @@ def _run(name: str, samples: dict[str, list[Any]], fingerprint: dict[str, Any]) 
 
 def _measure(client: OpenWhiskClient, action: str, rounds: int, warmup: int = 5) -> dict[str, list[Any]]:
     m = run_warm(client, action, rounds=rounds, warmup=warmup)
-    return {"latency_ms": [s.latency_ms for s in m.samples],
-            "duration_ms": [s.duration_ms for s in m.samples],
-            "cold": [int(s.cold) for s in m.samples], "error": [int(not s.ok) for s in m.samples]}
+    return {
+        "latency_ms": [s.latency_ms for s in m.samples],
+        "duration_ms": [s.duration_ms for s in m.samples],
+        "cold": [int(s.cold) for s in m.samples],
+        "error": [int(not s.ok) for s in m.samples],
+    }
 
 
-def _measure_all(client: OpenWhiskClient, names: dict[str, str], rounds: int, chunk: int,
-                 rng: random.Random) -> dict[str, dict[str, list[Any]]]:
+def _measure_all(
+    client: OpenWhiskClient, names: dict[str, str], rounds: int, chunk: int, rng: random.Random
+) -> dict[str, dict[str, list[Any]]]:
     """``rounds`` invocations per action: one block each (chunk 0) or interleaved chunks, shuffled order."""
     order = list(names)
     if chunk <= 0:
@@ -87,8 +91,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--sleep-ms", type=float, default=20.0)
     parser.add_argument("--mode", choices=("process", "thread"), default="process")
     parser.add_argument("--seed", type=int, default=1)
-    parser.add_argument("--interleave", type=int, default=0, metavar="CHUNK",
-                        help="measure in alternating chunks of CHUNK invocations (0: one block per action)")
+    parser.add_argument(
+        "--interleave",
+        type=int,
+        default=0,
+        metavar="CHUNK",
+        help="measure in alternating chunks of CHUNK invocations (0: one block per action)",
+    )
     parser.add_argument("--out", type=Path, default=Path(__file__).parent / "results")
     args = parser.parse_args(argv)
     order_rng = random.Random(args.seed)
@@ -103,8 +112,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         for label, share in variants.items():
             seconds = (args.sleep_ms + share * median) / 1000
             client.create_action(names[label], CODE.format(seconds=seconds), kind="python:3")
-        print(f"median latency of base: {median:.2f} ms; injected sleeps: "
-              + ", ".join(f"{k}={v * median:.2f}ms" for k, v in variants.items() if v))
+        print(
+            f"median latency of base: {median:.2f} ms; injected sleeps: "
+            + ", ".join(f"{k}={v * median:.2f}ms" for k, v in variants.items() if v)
+        )
         counts = {label: {rule.metric: 0 for rule in RULES} | {"suggested": 0} for label in variants}
         ratios: dict[str, list[float]] = {label: [] for label in variants}
         for rep in range(args.pairs):
@@ -118,34 +129,58 @@ def main(argv: Sequence[str] | None = None) -> int:
                 counts[label]["suggested"] += bool(failed & set(SUGGESTED))
                 p50 = next(c for c in report.comparisons if c.rule and c.rule.metric == "p50")
                 ratios[label].append(float(p50.effect or np.nan))
-            print(f"pair {rep + 1}/{args.pairs}: " + ", ".join(
-                f"{label} p50 x{ratios[label][-1]:.3f}" for label in variants), flush=True)
+            print(
+                f"pair {rep + 1}/{args.pairs}: "
+                + ", ".join(f"{label} p50 x{ratios[label][-1]:.3f}" for label in variants),
+                flush=True,
+            )
     elapsed = time.time() - started
-    summary = {"pairs": args.pairs, "rounds": args.rounds, "interleave": args.interleave,
-               "sleep_ms": args.sleep_ms, "mode": args.mode,
-               "median_latency_ms": median, "alpha": gate.DEFAULT_ALPHA, "resamples": gate.DEFAULT_RESAMPLES,
-               "flagged": counts, "p50_ratio_median": {k: float(np.median(v)) for k, v in ratios.items()},
-               "elapsed_s": elapsed, "machine": platform.platform(), "cpus": __import__("os").cpu_count()}
+    summary = {
+        "pairs": args.pairs,
+        "rounds": args.rounds,
+        "interleave": args.interleave,
+        "sleep_ms": args.sleep_ms,
+        "mode": args.mode,
+        "median_latency_ms": median,
+        "alpha": gate.DEFAULT_ALPHA,
+        "resamples": gate.DEFAULT_RESAMPLES,
+        "flagged": counts,
+        "p50_ratio_median": {k: float(np.median(v)) for k, v in ratios.items()},
+        "elapsed_s": elapsed,
+        "machine": platform.platform(),
+        "cpus": __import__("os").cpu_count(),
+    }
     args.out.mkdir(parents=True, exist_ok=True)
     stem = "interleaved" if args.interleave > 0 else "sequential"
     (args.out / f"{stem}.json").write_text(json.dumps(summary, indent=2), encoding="utf-8")
     metrics = [rule.metric for rule in RULES] + ["suggested"]
     thresholds = {rule.metric: rule.describe() for rule in RULES}
-    design = (f"interleaved in chunks of {args.interleave}" if args.interleave > 0
-              else "one block per action, shuffled order")
-    lines = [f"# Regression gate: A/A and injected regressions ({args.pairs} pairs x {args.rounds} warm "
-             f"invocations, embedded OpenWhisk, {args.mode} mode, {design})", "",
-             f"Action: python:3 sleeping {args.sleep_ms:g} ms; median client latency {median:.2f} ms. "
-             f"Injected sleeps are 5/10/25 % of that median. Gate defaults: alpha={gate.DEFAULT_ALPHA}, "
-             f"{gate.DEFAULT_RESAMPLES} bootstrap resamples. Cells: pairs flagged as REGRESSION out of "
-             f"{args.pairs} (rule threshold in the header; 'suggested' = p50:5% or p95:5%). "
-             f"Took {elapsed / 60:.1f} min on {summary['cpus']} CPUs.", "",
-             "| current vs base | median p50 ratio | "
-             + " | ".join(f"{r} ({thresholds.get(r, 'p50 or p95')})" for r in metrics) + " |",
-             "|---" * (len(metrics) + 2) + "|"]
+    design = (
+        f"interleaved in chunks of {args.interleave}"
+        if args.interleave > 0
+        else "one block per action, shuffled order"
+    )
+    lines = [
+        f"# Regression gate: A/A and injected regressions ({args.pairs} pairs x {args.rounds} warm "
+        f"invocations, embedded OpenWhisk, {args.mode} mode, {design})",
+        "",
+        f"Action: python:3 sleeping {args.sleep_ms:g} ms; median client latency {median:.2f} ms. "
+        f"Injected sleeps are 5/10/25 % of that median. Gate defaults: alpha={gate.DEFAULT_ALPHA}, "
+        f"{gate.DEFAULT_RESAMPLES} bootstrap resamples. Cells: pairs flagged as REGRESSION out of "
+        f"{args.pairs} (rule threshold in the header; 'suggested' = p50:5% or p95:5%). "
+        f"Took {elapsed / 60:.1f} min on {summary['cpus']} CPUs.",
+        "",
+        "| current vs base | median p50 ratio | "
+        + " | ".join(f"{r} ({thresholds.get(r, 'p50 or p95')})" for r in metrics)
+        + " |",
+        "|---" * (len(metrics) + 2) + "|",
+    ]
     for label in variants:
-        lines.append(f"| {label} | {summary['p50_ratio_median'][label]:.3f} | "
-                     + " | ".join(f"{counts[label][m]}/{args.pairs}" for m in metrics) + " |")
+        lines.append(
+            f"| {label} | {summary['p50_ratio_median'][label]:.3f} | "
+            + " | ".join(f"{counts[label][m]}/{args.pairs}" for m in metrics)
+            + " |"
+        )
     (args.out / f"{stem}.md").write_text("\n".join(lines) + "\n", encoding="utf-8")
     print("\n".join(lines))
     return 0
