@@ -132,7 +132,7 @@ CREATE INDEX IF NOT EXISTS activations_key ON activations(filter_key, start, seq
 """
 _INSERT = (
     'INSERT OR REPLACE INTO activations (id, namespace, filter_key, name, start, "end", duration, '
-    "status_code, cold, body) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+    "status_code, cold, body) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, CAST(? AS TEXT))"  # UTF-8 bytes in, text
 )
 _PRAGMAS = ("journal_mode=WAL", "synchronous=OFF", "temp_store=MEMORY", "cache_size=-4096")
 
@@ -223,7 +223,7 @@ class _Writer:
         db = self._db
         with contextlib.suppress(sqlite3.OperationalError):
             db.execute("BEGIN")
-        db.executemany(_INSERT, [(*row[:9], row[9].decode()) for row in rows])
+        db.executemany(_INSERT, rows)
         db.execute("COMMIT")
 
     def close(self) -> None:

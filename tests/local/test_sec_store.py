@@ -59,6 +59,8 @@ def test_records_live_on_disk_and_memory_stays_bounded(
             "FROM activations"
         ).fetchone()
     assert rows == (40, 1, 1000, 39)
+    with sqlite3.connect(tmp_path / "activations.sqlite") as db:  # the record is JSON text, not a blob
+        assert db.execute("SELECT DISTINCT typeof(body) FROM activations").fetchall() == [("text",)]
 
 
 def test_list_semantics_newest_first_with_window_skip_limit_and_name(tmp_path: Path) -> None:
