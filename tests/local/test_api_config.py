@@ -2,21 +2,16 @@
 
 from __future__ import annotations
 
-import datetime
-import ipaddress
 from pathlib import Path
 
 import pytest
 import requests
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
 
 from pytest_openwhisk.errors import BackendError
 from pytest_openwhisk.local import LocalOpenWhisk, LocalOpenWhiskProcess
 from pytest_openwhisk.local.config import LocalConfig, PoolConfig
 from pytest_openwhisk.local.process import config_from_json, config_to_json
+from tests.plugin.certs import self_signed
 
 from .conftest import ECHO, Api, FakeInvoker
 
@@ -65,37 +60,8 @@ def test_new_fields_survive_the_trip_to_the_child() -> None:
     assert config_from_json(config_to_json(LocalConfig())).kinds is None
 
 
-def _self_signed(tmp: Path) -> tuple[str, str]:
-    """A self-signed certificate for 127.0.0.1 and its key (PEM files)."""
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
-    now = datetime.datetime.now(datetime.UTC)
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - datetime.timedelta(minutes=5))
-        .not_valid_after(now + datetime.timedelta(days=1))
-        .add_extension(
-            x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), False
-        )
-        .add_extension(x509.BasicConstraints(ca=True, path_length=None), True)
-        .sign(key, hashes.SHA256())
-    )
-    cert_path, key_path = tmp / "cert.pem", tmp / "key.pem"
-    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    key_path.write_bytes(
-        key.private_bytes(
-            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
-        )
-    )
-    return str(cert_path), str(key_path)
-
-
 def test_tls_serves_https(fake_invoker: FakeInvoker, tmp_path: Path) -> None:
-    cert, key = _self_signed(tmp_path)
+    cert, key = self_signed(tmp_path, "127.0.0.1", ca=True)
     with LocalOpenWhisk(LocalConfig(port=0, tls_cert=cert, tls_key=key), invoker=fake_invoker) as ow:
         assert ow.apihost.startswith("https://127.0.0.1:")
         api = Api(ow.apihost, ow.auth)
@@ -109,7 +75,7 @@ def test_tls_serves_https(fake_invoker: FakeInvoker, tmp_path: Path) -> None:
 
 
 def test_tls_in_the_child_process(tmp_path: Path) -> None:
-    cert, key = _self_signed(tmp_path)
+    cert, key = self_signed(tmp_path, "127.0.0.1", ca=True)
     config = LocalConfig(port=0, tls_cert=cert, tls_key=key, pool=PoolConfig(prewarm=()))
     with LocalOpenWhiskProcess(config) as ow:
         assert ow.apihost.startswith("https://")
