@@ -7,8 +7,10 @@ from typing import Any
 
 import pytest
 
+from pytest_openwhisk.backends.base import Backend
 from pytest_openwhisk.measure.machine import remember_cluster
 from pytest_openwhisk.names import slug
+from pytest_openwhisk.options import Settings
 from pytest_openwhisk.workload.runner import WorkloadRunner
 from pytest_openwhisk.workload.sender import SenderConfig
 
@@ -37,14 +39,12 @@ class _TerminalStream:
         """Writes are flushed as they happen."""
 
 
-def sender_config_for(cluster: Any, settings: Any) -> SenderConfig:
+def sender_config_for(cluster: Backend, settings: Settings) -> SenderConfig:
     """The sender's configuration for a backend: HTTPS trusts what the backend says (``tls_trust()``: on
     kind/existing the release's own certificate, pinned; local serving HTTPS: its certificate), as
     ``ow_client`` does; nothing with ``--ow-insecure``."""
-    insecure = bool(getattr(settings, "insecure", False))
-    tls_trust = getattr(cluster, "tls_trust", None)
-    trust = False if insecure else (tls_trust() if callable(tls_trust) else None)
-    return SenderConfig(verify_tls=not insecure, tls_trust=trust)
+    trust = False if settings.insecure else cluster.tls_trust()
+    return SenderConfig(verify_tls=not settings.insecure, tls_trust=trust)
 
 
 @pytest.fixture

@@ -12,7 +12,9 @@ from typing import Any
 
 import pytest
 
+from pytest_openwhisk.backends.base import BaseBackend
 from pytest_openwhisk.client import OpenWhiskClient
+from pytest_openwhisk.options import Settings
 from pytest_openwhisk.samples import ACCEPTED_NO_RESULT, CLIENT_ERROR
 from pytest_openwhisk.workload.fixture import sender_config_for
 from pytest_openwhisk.workload.sender import OpenLoopSender, SenderConfig
@@ -97,7 +99,9 @@ def test_bad_trust_file_is_explained(tmp_path: Path, chart: Https) -> None:
             _send(chart, tls_trust=str(empty), process=process)
 
 
-class _Backend:
+class _Backend(BaseBackend):
+    """A backend whose only answer is its TLS trust."""
+
     def __init__(self, trust: str | bool | None) -> None:
         self._trust = trust
 
@@ -105,16 +109,11 @@ class _Backend:
         return self._trust
 
 
-class _Settings:
-    def __init__(self, insecure: bool) -> None:
-        self.insecure = insecure
-
-
 def test_workload_fixture_passes_the_backends_trust() -> None:
-    assert sender_config_for(_Backend("/x/cert.pem"), _Settings(False)).tls_trust == "/x/cert.pem"
-    insecure = sender_config_for(_Backend("/x/cert.pem"), _Settings(True))
+    assert sender_config_for(_Backend("/x/cert.pem"), Settings()).tls_trust == "/x/cert.pem"
+    insecure = sender_config_for(_Backend("/x/cert.pem"), Settings(insecure=True))
     assert (insecure.tls_trust, insecure.verify_tls) == (False, False)
-    assert sender_config_for(object(), _Settings(False)).tls_trust is None  # a backend without tls_trust()
+    assert sender_config_for(_Backend(None), Settings()).tls_trust is None  # None: system CAs
 
 
 def test_ow_workload_against_the_https_local_backend(pytester: pytest.Pytester, tmp_path: Path) -> None:
