@@ -8,7 +8,8 @@ For every interleaved comparison of the file (pair ``i`` = ``latency_ms[0][i]``,
 it evaluates the A/B default gate and ``p50:2%`` with :func:`pytest_openwhisk.ab.gate.evaluate`, and
 prints per workload and head the repetitions flagged ``REGRESSION`` and the median ``p50`` estimate.
 ``--flip`` first swaps each pair's labels by a seeded coin (any effect becomes symmetric noise: a
-calibration check, every row should be flagged at most at the ``alpha`` rate).
+calibration check, every row should be flagged at most at the ``alpha`` rate); with ``--containers K``
+(the run's) the pairs form ``K`` container blocks as ``run_ab`` recorded them.
 """
 
 from __future__ import annotations
@@ -50,6 +51,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("raw", type=Path, help="ab_noise_raw.jsonl of an ab_noise.py run")
     parser.add_argument("--flip", action="store_true", help="swap each pair's labels by a seeded coin")
+    parser.add_argument(
+        "--containers", type=int, default=1, help="containers per side of the run (its --containers)"
+    )
     args = parser.parse_args(argv)
     coin = random.Random(1)
     cells: dict[tuple[str, str, str], list[Any]] = {}
@@ -64,6 +68,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         comparison = ab_gate.AbComparison(
             "x", head=_measurement("head", head), base=_measurement("base", base)
         )
+        if args.containers > 1:  # the blocks run_ab(containers=K) records
+            assert comparison.base is not None
+            n = len(base)
+            comparison.base.extra["blocks"] = sorted(
+                {n * k // args.containers for k in range(args.containers)}
+            )
         for gate_name, rules in GATES.items():
             comparison.rules = rules
             report = ab_gate.evaluate([comparison])

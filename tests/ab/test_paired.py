@@ -10,6 +10,7 @@ from pytest_openwhisk.ab.paired import (
     complete_pairs,
     pair_weights,
     randomization,
+    trimmed_mean,
     weighted_median,
 )
 
@@ -238,3 +239,13 @@ def test_randomizing_per_container_keeps_aa_calibrated_when_containers_differ_in
     assert found.low < 1.10 < found.high
     with pytest.raises(ValueError, match="blocks needs one label per pair"):
         compare_paired(base, head, 0.5, blocks=labels[:-1])
+
+
+def test_per_container_change_is_a_trimmed_mean_of_the_containers_medians() -> None:
+    assert trimmed_mean(np.array([1.0, 2.0, 3.0, 4.0, 100.0])) == 3.0
+    assert trimmed_mean(np.array([[5.0, 1.0, 3.0], [2.0, 2.0, 8.0]])).tolist() == [3.0, 4.0]  # n < 5: plain
+    base, head, labels = container_pairs(np.random.default_rng(25), blocks=10, per_block=20, shift=0.05)
+    head[labels == 3] *= 0.5  # one container pair far off (head's process twice as fast)
+    result = compare_paired(base, head, 0.5, pairwise=True, weighted=True, blocks=labels, seed=2)
+    assert result.effect == pytest.approx(1.05, abs=0.03)  # a plain mean would say about 0.98
+    assert result.blocks == 10
