@@ -60,6 +60,8 @@ async def burst(post: Any, total: int, clients: int) -> float:
 
 
 def poster(session: aiohttp.ClientSession, url: str) -> Any:
+    """A coroutine function POSTing ``{}`` to ``url`` (raises unless the answer is 200)."""
+
     async def post() -> None:
         async with session.post(url, json={}) as response:
             await response.read()
@@ -70,6 +72,7 @@ def poster(session: aiohttp.ClientSession, url: str) -> Any:
 
 
 async def measure(args: argparse.Namespace, builds: list[Build]) -> dict[str, Any]:
+    """Start echo and every build, then run the interleaved rounds; per target, one dict per round."""
     echo = subprocess.Popen(
         [sys.executable, str(Path(__file__).with_name("echo_server.py"))],
         stdout=subprocess.PIPE,
@@ -119,6 +122,7 @@ async def measure(args: argparse.Namespace, builds: list[Build]) -> dict[str, An
 
 
 def report(rounds: dict[str, list[dict[str, float]]], current: str) -> dict[str, Any]:
+    """Medians and ranges over rounds, and per-round ratios to echo and of ``current`` to each baseline."""
     out: dict[str, Any] = {"median": {}, "range": {}, "ratio": {}}
     for name, rs in rounds.items():
         out["median"][name] = {k: statistics.median(r[k] for r in rs) for k in rs[0]}
@@ -138,6 +142,7 @@ def report(rounds: dict[str, list[dict[str, float]]], current: str) -> dict[str,
 
 
 def main() -> int:
+    """Command line entry point (see the module docstring)."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--baseline", action="append", default=None, help="git ref (repeatable; 650c555)")
     parser.add_argument("--rounds", type=int, default=6)
