@@ -181,7 +181,9 @@ class BenchRunner:
     ) -> AbOutcome:
         """Interleaved A/B of two deployed actions (random order per pair); records ``[base]``/``[head]``.
 
-        Options: ``name``, ``head_params``, ``seed``. Returns both measurements and the paired verdicts;
+        Options: ``name``, ``head_params``, ``seed``, ``containers`` (warm mode: each side is measured in
+        that many successive containers, default 10, and tested per container). Returns both measurements and
+        the paired verdicts;
         an ``ow_ab`` marker fails the test on a regression (see docs/regression.md).
         """
         return measure_ab(self, base, head, params, rounds, warmup, mode, **options)
