@@ -255,7 +255,7 @@ def _storm_once(name: str) -> dict[str, Any]:
         row["load_before"], row["load_after"] = load, load_average()
         row["cold_starts"] = storm.server.pool_stats()["starts"]["cold"]
         row["records"] = storm.records(action, row["accepted"])
-    return {k: v for k, v in row.items() if k != "others_by_cause"}
+    return row
 
 
 def _median(rows: list[dict[str, Any]], key: str) -> float:
