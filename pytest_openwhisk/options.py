@@ -31,6 +31,7 @@ from pytest_openwhisk.parsers import (
     format_prewarm,
     parse_bool,
     parse_duration,
+    parse_int,
     parse_memory,
     parse_prewarm,
     text,
@@ -102,6 +103,10 @@ OPTIONS: tuple[_Opt, ...] = (
          metavar="VERSION"),
     _Opt("ab_base", "interleaved A/B: also deploy each action of the repository at this git ref and gate "
          "head against it (docs/regression.md)", metavar="GITREF"),
+    _Opt("ab_containers", "interleaved A/B, warm mode: containers per side, each side measured in that many "
+         "successive containers and tested per container (default 10; fewer = fewer cold starts on clusters, "
+         "less protection against one container's own speed)", parse_int("ab_containers", 1, 1000), 10,
+         metavar="N"),
     _Opt("energy", "energy per invocation on clusters: off (default) or kepler (needs --ow-monitoring=on)",
          choice("energy", ("off", "kepler")), "off", metavar="off|kepler"),
     _Opt("profile", "deployment profile: one of ours (helm/profiles/NAME.yaml) or a YAML file; explicit "
@@ -195,6 +200,7 @@ class Settings:
     chart_version: str | None = None
     energy: str = "off"  # --ow-energy: kepler on clusters
     ab_base: str | None = None  # --ow-ab-base: git ref of the A/B base
+    ab_containers: int = 10  # --ow-ab-containers: warm A/B containers per side
     profile: Any = None  # the --ow-profile reference, a pytest_openwhisk.profiles.Profile once resolved
     rootpath: Path = field(default_factory=Path.cwd)
     sources: Mapping[str, str] = field(default_factory=dict, compare=False)

@@ -57,6 +57,15 @@ class AbOutcome:
 DEFAULT_CONTAINERS = 10
 
 
+def default_containers(config: pytest.Config) -> int:
+    """Warm A/B containers per side: ``--ow-ab-containers`` (env ``OW_AB_CONTAINERS``, ini), else
+    :data:`DEFAULT_CONTAINERS`."""
+    from pytest_openwhisk.session import SESSION_KEY
+
+    session = config.stash.get(SESSION_KEY, None)
+    return int(getattr(getattr(session, "settings", None), "ab_containers", DEFAULT_CONTAINERS))
+
+
 def session_of(config: pytest.Config) -> AbSession:
     """The session's :class:`AbSession` (created on first use when the plugin did not stash one)."""
     found = config.stash.get(AB_KEY, None)
@@ -133,7 +142,7 @@ def measure_ab(
     if concurrency is None:
         mode = check_mode(mode)
     if containers is None:
-        containers = min(DEFAULT_CONTAINERS, max(rounds, 1)) if mode == "warm" else 1
+        containers = min(default_containers(runner.config), max(rounds, 1)) if mode == "warm" else 1
     session = session_of(runner.config)
     label, base_name, head_name = _labels(runner, name, default_label)
     order_seed = session.settings.seed if seed is None else seed

@@ -114,10 +114,20 @@ def test_ab_marker_fails_a_slower_head_and_records_both_sides(
 def test_ab_of_identical_actions_passes(project: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> None:
     project.makepyfile(test_ab=AB_TEST)
     monkeypatch.setenv("HEAD_MS", "2")
-    result = _run(project)
+    result = _run(project, "--ow-ab-containers=7", "--benchmark-json=out.json")
     result.assert_outcomes(passed=1)
     result.stdout.fnmatch_lines(["*openwhisk A/B gate*", "*regression gate PASSED*"])
     assert result.ret == pytest.ExitCode.OK
+    saved = json.loads((project.path / "out.json").read_text())
+    extra = {b["name"]: b for b in saved["benchmarks"]}["test_ab[head]"]["extra_info"]["ow_extra"]
+    assert extra["containers"] == 7  # --ow-ab-containers sets the warm default
+
+
+def test_ab_containers_option_is_checked(project: pytest.Pytester) -> None:
+    project.makepyfile(test_x="def test_x():\n    pass\n")
+    result = project.runpytest("--ow-ab-containers=0")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(["*ab_containers*0*"])
 
 
 def test_ab_base_gates_head_against_the_ref(project: pytest.Pytester) -> None:
