@@ -82,7 +82,12 @@ def python_spawn_ms() -> float:
 
 
 def record(benchmark: Any, baseline_ms: float, outcomes: list[RunOutcome] | None = None) -> None:
-    """Put the ratio to the baseline (and init_ms stats) into ``extra_info``."""
+    """Put the ratio to the baseline (and init_ms stats) into ``extra_info``.
+
+    Under ``--benchmark-disable`` each benchmark ran once as a smoke test (a failed start raises) and there
+    are no figures to record."""
+    if benchmark.disabled:
+        return
     median_ms = benchmark.stats.stats.median * 1000
     benchmark.extra_info["python_spawn_baseline_ms"] = round(baseline_ms, 3)
     benchmark.extra_info["ratio_to_python_spawn"] = round(median_ms / baseline_ms, 3)
