@@ -32,7 +32,7 @@ from typing import Any
 
 from pytest_openwhisk.local import spawner
 from pytest_openwhisk.local.logs import StreamTail
-from pytest_openwhisk.local.resources import Group
+from pytest_openwhisk.local.resources import CgroupGroup, Group, _pids, _stat, tree
 from pytest_openwhisk.local.spawn import LISTEN_FD, Launcher, SpawnError
 
 MAX_BODY_BYTES = 64 * 1024 * 1024  # bodies above this are dropped with the connection
@@ -195,6 +195,22 @@ class Container:
             self._stdin = -1
         elif self.killed:  # killed while it was starting
             self._signal()
+
+    def promote(self) -> asyncio.Future[int] | None:
+        """After ``/init``: move the runtime's processes from the boot cpu group to the runtimes' group
+        (:func:`spawner.promote`) in a worker thread; the future gives how many moved (None: no boot
+        group)."""
+        if not self.pid or spawner.boot_group() is None:
+            return None
+        return asyncio.get_running_loop().run_in_executor(None, self._promote, self.pid, self.group)
+
+    @staticmethod
+    def _promote(pid: int, group: Group | None) -> int:
+        if isinstance(group, CgroupGroup):
+            pids = group.members()  # every process of the container (bwrap's sandboxed children too)
+        else:
+            pids = tree(pid, {p: row for p in _pids() if (row := _stat(p)) is not None})
+        return spawner.promote(pids)
 
     async def wait_started(self) -> None:
         """Wait until the process runs (pid known); raises :class:`SpawnError` when it could not start."""

@@ -234,6 +234,7 @@ class Invoker:
                 if lease.start == PREWARMED:
                     self.pool.replenish()  # after /init, so the new stem cell does not slow this one down
             lease.entry.initialised = True
+            container.promote()  # from the boot cpu group to the runtimes' (worker thread, not awaited)
             run_start = now_ms()
         else:
             run_start = now_ms()

@@ -190,11 +190,6 @@ class Group:
         self._last_cpu: int | None = None  # the last cpu_ns() reading (reused by start_window)
         self._window_peak: int | None = None  # the peak memory() just read (spares oom_killed a read)
 
-    @property
-    def gated(self) -> bool:
-        """Whether the command must start behind a gate (cgroups: enter the group before running)."""
-        return False
-
     def attach(self, pid: int) -> None:
         """The runtime process (or its gate) has started with ``pid``."""
         self.pid = pid
@@ -377,10 +372,6 @@ class CgroupGroup(Group):
             _write(mem / "memory.memsw.limit_in_bytes", str(memory_bytes), missing_ok=True)
             _write(mem / "memory.swappiness", "0", missing_ok=True)
             _write(dirs["pids"] / "pids.max", str(pids_max))
-
-    @property
-    def gated(self) -> bool:
-        return True
 
     def _fd(self, name: str, controller: str = "memory", writable: bool = False) -> int:
         key = f"{controller}/{name}"

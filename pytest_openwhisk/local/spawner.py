@@ -10,9 +10,13 @@ controller's one, and its ``202 Accepted`` took up to a second (``benchmarks/emb
 cpu cgroup shared by every runtime of this server, ``cpu.shares`` = :data:`SHARES_PER_CPU` x CPUs (cgroup
 v1 ``cpu`` hierarchy, writable when the server runs as root): together the runtimes weigh as much as that
 many busy processes, the controller keeps its own share, and nothing is capped while CPUs are free (shares
-are not quotas). Without a writable cpu hierarchy it raises the nice value of the runtime's autogroup
-(``/proc/<pid>/autogroup``), which covers the runtime in isolation ``none`` (bwrap starts another session
-inside the sandbox, which that does not reach). Both are best effort: a failure leaves the runtime as it was.
+are not quotas). A runtime boots in a sibling group of low weight (:data:`BOOT_SHARES` for all booting
+runtimes together) and the invoker moves it to the runtimes' group after its ``/init`` (:func:`promote`, in a
+worker thread): during a cold-start storm the booting runtimes take what the controller leaves, so its
+``202 Accepted`` stays prompt. Without a writable cpu hierarchy it raises the nice value of the runtime's
+autogroup (``/proc/<pid>/autogroup``), which covers the runtime in isolation ``none`` (bwrap starts another
+session inside the sandbox, which that does not reach). Both are best effort: a failure leaves the runtime as
+it was.
 """
 
 from __future__ import annotations
@@ -29,12 +33,18 @@ CPU_ROOT = Path("/sys/fs/cgroup/cpu")
 SHARES_PER_CPU = 1024  # the cpu.shares of one process (cgroup v1 default)
 AUTOGROUP_NICE = 10  # weight 110 vs 1024 for the controller's autogroup
 PREFIX = "ow-runtimes-"
+BOOT_PREFIX = "ow-boot-"
+#: ``cpu.shares`` of the group runtimes boot in (all booting runtimes together: a quarter of one process),
+#: so a cold-start storm leaves the controller most of the CPU; a runtime moves to the runtimes' group after
+#: its /init (:func:`promote`)
+BOOT_SHARES = 256
 #: ``PYTEST_OPENWHISK_RUNTIME_WEIGHT=0`` leaves runtimes at full weight (to measure what this changes)
 ENV = "PYTEST_OPENWHISK_RUNTIME_WEIGHT"
 
 _lock = threading.Lock()
 _group: Path | None = None
 _tried = False
+_boot: Path | None = None
 
 
 def _own_cpu_cgroup() -> str | None:
@@ -44,16 +54,31 @@ def _own_cpu_cgroup() -> str | None:
 
 def _stale(directory: Path) -> None:
     """Remove empty runtime groups left by servers that are gone."""
-    for old in directory.glob(f"{PREFIX}*"):
-        pid = old.name[len(PREFIX) :]
-        if pid.isdigit() and not Path(f"/proc/{pid}").exists():
-            with contextlib.suppress(OSError):
-                old.rmdir()
+    for prefix in (PREFIX, BOOT_PREFIX):
+        for old in directory.glob(f"{prefix}*"):
+            pid = old.name[len(prefix) :]
+            if pid.isdigit() and not Path(f"/proc/{pid}").exists():
+                with contextlib.suppress(OSError):
+                    old.rmdir()
+
+
+def _make(parent: Path, prefix: str, shares: int) -> Path | None:
+    """Create ``parent/<prefix><our pid>`` with ``shares`` (None when that fails; nothing is left behind)."""
+    group = parent / f"{prefix}{os.getpid()}"
+    try:
+        group.mkdir(exist_ok=True)
+        (group / "cpu.shares").write_text(str(shares))
+    except OSError:
+        with contextlib.suppress(OSError):
+            group.rmdir()
+        return None
+    return group
 
 
 def runtime_group(root: Path = CPU_ROOT, cpus: int | None = None) -> Path | None:
-    """The cpu cgroup of this server's runtimes (created once; None when the hierarchy is not writable)."""
-    global _group, _tried
+    """The cpu cgroup of this server's runtimes (created once, with its sibling :func:`boot_group`; None when
+    the hierarchy is not writable)."""
+    global _group, _tried, _boot
     with _lock:
         if _tried:
             return _group
@@ -62,29 +87,48 @@ def runtime_group(root: Path = CPU_ROOT, cpus: int | None = None) -> Path | None
         if own is None or not (root / "cpu.shares").exists():
             return None
         parent = root / own.lstrip("/")
-        group = parent / f"{PREFIX}{os.getpid()}"
-        try:
+        with contextlib.suppress(OSError):
             _stale(parent)
-            group.mkdir(exist_ok=True)
-            shares = SHARES_PER_CPU * (cpus or os.cpu_count() or 1)
-            (group / "cpu.shares").write_text(str(shares))
-        except OSError:
-            with contextlib.suppress(OSError):
-                group.rmdir()
+        group = _make(parent, PREFIX, SHARES_PER_CPU * (cpus or os.cpu_count() or 1))
+        if group is None:
             return None
-        _group = group
+        _group, _boot = group, _make(parent, BOOT_PREFIX, BOOT_SHARES)
         atexit.register(remove)
         return group
 
 
+def boot_group() -> Path | None:
+    """The cpu cgroup runtimes boot in (``cpu.shares`` :data:`BOOT_SHARES`), a sibling of
+    :func:`runtime_group`; None without one (then runtimes boot in the runtimes' group)."""
+    return _boot if runtime_group() is not None else None
+
+
 def remove() -> None:
-    """Remove the runtime group once no runtime is left in it (at exit; a later server cleans up too)."""
-    global _group, _tried
+    """Remove the runtime groups once no runtime is left in them (at exit; a later server cleans up too)."""
+    global _group, _tried, _boot
     with _lock:
-        group, _group, _tried = _group, None, False
-    if group is not None:
-        with contextlib.suppress(OSError):
-            group.rmdir()
+        groups, _group, _tried, _boot = (_group, _boot), None, False, None
+    for group in groups:
+        if group is not None:
+            with contextlib.suppress(OSError):
+                group.rmdir()
+
+
+def promote(pids: list[int]) -> int:
+    """Move the processes ``pids`` (a container's, after its ``/init``) from the boot group to the runtimes'
+    group; returns how many moved. Blocking (a v1 migration can take ~12 ms): call it from a worker thread.
+    Best effort: a process that is gone or a group that cannot be written is skipped."""
+    group = _group if os.environ.get(ENV, "1") != "0" else None
+    if group is None or _boot is None:
+        return 0
+    moved = 0
+    for pid in pids:
+        try:
+            (group / "cgroup.procs").write_text(str(pid))
+            moved += 1
+        except OSError:
+            continue
+    return moved
 
 
 #: the first thing every runtime runs (``sh -c``): enter the work dir, the runtimes' cpu group (best effort)
@@ -107,14 +151,14 @@ def procs_files(group: Group | None) -> list[str]:
 
 
 def entry_command(argv: list[str], cwd: str, procs: list[str]) -> list[str]:
-    """``argv`` behind the entry script: the process enters ``cwd``, the runtimes' cpu group (unless there
-    is none or the weight is turned off through :data:`ENV`) and the cgroups whose ``procs`` files are
-    given, then execs ``argv``.
+    """``argv`` behind the entry script: the process enters ``cwd``, the boot cpu group (else the runtimes'
+    group; neither when there is none or the weight is turned off through :data:`ENV`) and the cgroups
+    whose ``procs`` files are given, then execs ``argv``.
 
     The process moves itself, before anything of the runtime runs: a cgroup v1 migration can wait for an RCU
     grace period (up to ~12 ms measured here); written by the server, it would stall the controller's event
     loop (or serialise starts in the spawn helper) once per container start."""
-    group = None if os.environ.get(ENV, "1") == "0" else runtime_group()
+    group = None if os.environ.get(ENV, "1") == "0" else (boot_group() or runtime_group())
     cpu = str(group / "cgroup.procs") if group is not None else ""
     script = ENTRY_SCRIPT.replace("{marker}", ENTRY_MARKER)
     return ["/bin/sh", "-c", script, "entry", cwd, cpu, str(len(procs)), *procs, *argv]

@@ -48,10 +48,10 @@ needs_autogroup = pytest.mark.skipif(
 @pytest.fixture
 def fresh_group() -> Iterator[None]:
     """Forget the process-wide runtime group around a test that points it elsewhere."""
-    saved = spawner._group, spawner._tried
-    spawner._group, spawner._tried = None, False
+    saved = spawner._group, spawner._tried, spawner._boot
+    spawner._group, spawner._tried, spawner._boot = None, False, None
     yield
-    spawner._group, spawner._tried = saved
+    spawner._group, spawner._tried, spawner._boot = saved
 
 
 def test_runtime_group_created_with_shares_per_cpu(
@@ -80,8 +80,10 @@ def test_entry_command_moves_the_runtime_into_its_groups_first(
     (tmp_path / "cpu.shares").write_text("1024")
     monkeypatch.setattr(spawner, "_own_cpu_cgroup", lambda: "/")
     group = spawner.runtime_group(root=tmp_path)
+    boot = spawner.boot_group()
     assert group is not None
-    cpu, memory, pids = group / "cgroup.procs", tmp_path / "memory.procs", tmp_path / "pids.procs"
+    assert boot is not None
+    cpu, memory, pids = boot / "cgroup.procs", tmp_path / "memory.procs", tmp_path / "pids.procs"
     for procs in (cpu, memory, pids):
         procs.write_text("")
     work = tmp_path / "work"
@@ -91,6 +93,36 @@ def test_entry_command_moves_the_runtime_into_its_groups_first(
     assert out == [cpu.read_text().strip(), str(work)]  # the pid that then ran the command, in its work dir
     assert memory.read_text().strip() == pids.read_text().strip() == out[0]
     assert spawner.deprioritize(12345) == "cgroup"  # nothing left to do for that pid
+
+
+def test_runtimes_boot_in_a_low_weight_group_and_move_after_init(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, fresh_group: None
+) -> None:
+    (tmp_path / "cpu.shares").write_text("1024")
+    (tmp_path / f"{spawner.BOOT_PREFIX}999999999").mkdir()  # a dead server's empty boot group
+    monkeypatch.setattr(spawner, "_own_cpu_cgroup", lambda: "/")
+    group = spawner.runtime_group(root=tmp_path, cpus=2)
+    boot = spawner.boot_group()
+    assert group is not None
+    assert boot == tmp_path / f"{spawner.BOOT_PREFIX}{os.getpid()}"
+    assert (boot / "cpu.shares").read_text() == str(spawner.BOOT_SHARES)
+    assert not (tmp_path / f"{spawner.BOOT_PREFIX}999999999").exists()
+    argv = spawner.entry_command(["true"], str(tmp_path), [])
+    assert argv[argv.index(str(tmp_path)) + 1] == str(boot / "cgroup.procs")  # it boots in the boot group
+    assert spawner.promote([41, 42]) == 2  # then the invoker moves it (every process) to the runtimes' group
+    assert (group / "cgroup.procs").read_text() == "42"  # a plain file here: the last write
+    (group / "cgroup.procs").unlink()
+    (group / "cgroup.procs").mkdir()  # a group that cannot be written: skipped, never raised
+    assert spawner.promote([43]) == 0
+
+
+def test_promote_without_a_boot_group_does_nothing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, fresh_group: None
+) -> None:
+    monkeypatch.setattr(spawner, "_own_cpu_cgroup", lambda: "/")
+    assert spawner.runtime_group(root=tmp_path) is None
+    assert spawner.boot_group() is None
+    assert spawner.promote([os.getpid()]) == 0
 
 
 def test_entry_command_stops_when_a_cgroup_cannot_be_entered(tmp_path: Path) -> None:
@@ -112,7 +144,7 @@ def test_turned_off_through_the_environment(monkeypatch: pytest.MonkeyPatch, tmp
 def _weight_of(pid: int) -> str:
     """How ``pid`` is weighted: its cpu cgroup when in the runtimes' group, else its autogroup line."""
     cpu = [line for line in Path(f"/proc/{pid}/cgroup").read_text().splitlines() if ":cpu" in line]
-    if any(spawner.PREFIX in line for line in cpu):
+    if any(spawner.PREFIX in line or spawner.BOOT_PREFIX in line for line in cpu):
         return "cgroup"
     try:
         autogroup = Path(f"/proc/{pid}/autogroup").read_text()
@@ -149,6 +181,28 @@ def test_runtimes_get_the_runtime_weight(storm_server: LocalOpenWhisk, storm_api
     assert {_weight_of(pid) for pid in pids} <= {"cgroup", "autogroup"}
     assert "" not in {_weight_of(pid) for pid in pids}
     assert _weight_of(os.getpid()) == ""  # the controller keeps its full weight
+
+
+def _cpu_group_of(pid: int) -> str:
+    lines = Path(f"/proc/{pid}/cgroup").read_text().splitlines()
+    return next((line.split(":", 2)[2] for line in lines if line.split(":")[1] == "cpu"), "")
+
+
+def test_runtime_leaves_the_boot_group_after_init(storm_server: LocalOpenWhisk, storm_api: Api) -> None:
+    if spawner.boot_group() is None:
+        pytest.skip("no writable cpu cgroup hierarchy (v1 cpu.shares) on this machine: no boot group")
+    assert storm_api.put_action("promoted", NOOP, limits={"memory": 128}).status_code == 200
+    assert storm_api.invoke("promoted").status_code == 200
+    server = storm_server.server
+    assert server is not None
+    pids = [e.container.pid for e in server.invoker.pool.entries if e.initialised]  # type: ignore[attr-defined]
+    assert pids
+    for pid in pids:  # the move runs in a worker thread after /init
+
+        def promoted(pid: int = pid) -> bool:
+            return spawner.PREFIX in _cpu_group_of(pid)
+
+        wait_until(promoted, what=f"runtime {pid} in the runtimes' cpu group", timeout=10)
 
 
 def test_storm_is_answered_and_every_accepted_invocation_has_a_record(

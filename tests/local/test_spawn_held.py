@@ -86,8 +86,10 @@ def test_answers_while_a_container_start_is_held_in_its_worker_thread(
     monkeypatch.setattr(resources.Control, "group", held_group)
     try:
         activation_id = _answered_while_held(server, api, "held")
-        assert entered.is_set()  # the start had begun and was still held while both were answered
-        assert all(not e.container.pid for e in _invoker(server).pool.entries)
+        # the worker thread may enter the held step only after the 202: wait for it, then ask again
+        wait_until(entered.is_set, what="the container start held in its worker thread", timeout=30)
+        assert requests.get(f"{server.apihost}/ping", timeout=ANSWER_S).status_code == 200
+        assert all(not e.container.pid for e in _invoker(server).pool.entries)  # still held
     finally:
         release.set()
     _succeeds(api, activation_id)
