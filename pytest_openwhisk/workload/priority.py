@@ -20,25 +20,57 @@ import os
 import sys
 from typing import Any
 
+AUTOGROUP = "/proc/self/autogroup"
+
 
 def _autogroup() -> str | None:
     try:
-        with open("/proc/self/autogroup") as handle:
+        with open(AUTOGROUP) as handle:
             text = handle.read().strip()
     except OSError:
         return None
     return text or None
 
 
+def autogroup_nice() -> int | None:
+    """The nice value of this process's autogroup; None without one (no file, or an empty one)."""
+    line = _autogroup()
+    _, sep, nice = (line or "").rpartition(" nice ")
+    try:
+        return int(nice) if sep else None
+    except ValueError:
+        return None
+
+
+def _write_autogroup_nice(nice: int) -> str | None:
+    """Write ``nice`` to this process's autogroup; the error text when that was refused."""
+    try:
+        with open(AUTOGROUP, "w") as handle:
+            handle.write(str(nice))
+    except OSError as exc:
+        return str(exc.strerror or exc)
+    return None
+
+
+def set_autogroup_nice(nice: int | None) -> int | None:
+    """Set the nice value of this process's scheduling group (``/proc/self/autogroup``); the previous one.
+
+    None (nothing to set), or no autogroups / no permission: nothing changes and None is returned."""
+    if nice is None:
+        return None
+    previous = autogroup_nice()
+    if previous is None or _write_autogroup_nice(nice) is not None:
+        return None
+    return previous
+
+
 def _set_autogroup_nice(nice: int, notes: list[str]) -> None:
     if _autogroup() is None:
         notes.append("autogroup: none (empty or missing /proc/self/autogroup)")
         return
-    try:
-        with open("/proc/self/autogroup", "w") as handle:
-            handle.write(str(nice))
-    except OSError as exc:
-        notes.append(f"autogroup nice {nice}: {exc.strerror or exc}")
+    error = _write_autogroup_nice(nice)
+    if error is not None:
+        notes.append(f"autogroup nice {nice}: {error}")
 
 
 def _set_nice(nice: int, notes: list[str]) -> None:

@@ -35,6 +35,7 @@ import orjson
 
 from pytest_openwhisk.loops import new_event_loop
 from pytest_openwhisk.samples import ACCEPTED_NO_RESULT, CLIENT_ERROR, STATUS_SUCCESS, Sample, apply_record
+from pytest_openwhisk.workload.priority import set_autogroup_nice
 from pytest_openwhisk.workload.records import DROPPED
 from pytest_openwhisk.workload.schedule import Arrival, Schedule, build_schedule
 from pytest_openwhisk.workload.sendloop import CANCELLED, RESPONSE, LoopState, Row, SendLoop, Target
@@ -501,23 +502,6 @@ class _Run:
         if sample.status not in (STATUS_SUCCESS, ACCEPTED_NO_RESULT):
             counters.failed += 1
         counters.elapsed_s = time.monotonic() - self.t0 if self.t0 else 0.0
-
-
-def set_autogroup_nice(nice: int | None) -> int | None:
-    """Set the nice value of this process's scheduling group (``/proc/self/autogroup``); the previous one.
-
-    None (nothing to set), or no autogroups / no permission: nothing changes and None is returned."""
-    if nice is None:
-        return None
-    path = "/proc/self/autogroup"
-    try:
-        with open(path) as handle:
-            previous = int(handle.read().rsplit("nice", 1)[1])
-        with open(path, "w") as handle:
-            handle.write(str(nice))
-    except (OSError, ValueError, IndexError):
-        return None
-    return previous
 
 
 def _pending(arrival: Arrival) -> Sample:

@@ -19,6 +19,7 @@ from pytest_openwhisk.local import spawner
 from pytest_openwhisk.local.config import LocalConfig, PoolConfig
 from pytest_openwhisk.local.server import LocalOpenWhisk
 from pytest_openwhisk.wait import wait_until
+from pytest_openwhisk.workload.priority import autogroup_nice
 from pytest_openwhisk.workload.sender import OpenLoopSender, SenderConfig
 from pytest_openwhisk.workload.spec import Instance, Workload, WorkloadError
 from tests.local.conftest import Api
@@ -26,18 +27,7 @@ from tests.local.conftest import Api
 NOOP = "def main(args):\n    return {}\n"
 
 
-def _own_autogroup_nice() -> int | None:
-    """This process's autogroup nice; None when it is in no autogroup (no ``/proc/self/autogroup``, or the
-    file is empty: autogroups off when its session began, as in some CI containers)."""
-    try:
-        line = Path("/proc/self/autogroup").read_text()
-    except OSError:
-        return None
-    head, sep, nice = line.rpartition(" nice ")
-    return int(nice) if sep and head.startswith("/autogroup-") else None
-
-
-IN_AUTOGROUP = _own_autogroup_nice() is not None
+IN_AUTOGROUP = autogroup_nice() is not None  # None: no or an empty /proc/self/autogroup (CI containers)
 needs_autogroup = pytest.mark.skipif(
     not IN_AUTOGROUP,
     reason="this process is in no autogroup (empty or no "
@@ -237,7 +227,7 @@ def test_storm_is_answered_and_every_accepted_invocation_has_a_record(
 
 
 def _autogroup_nice() -> int:
-    nice = _own_autogroup_nice()
+    nice = autogroup_nice()
     assert nice is not None
     return nice
 
