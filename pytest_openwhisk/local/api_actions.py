@@ -8,15 +8,10 @@ from collections.abc import Mapping
 from aiohttp import web
 
 from pytest_openwhisk.local import sequences
+from pytest_openwhisk.local.action_doc import ActionDoc, make_action, update_action
+from pytest_openwhisk.local.action_put import parse_put
 from pytest_openwhisk.local.controller import Controller
-from pytest_openwhisk.local.entities import (
-    NOT_ON_BINDING,
-    ActionDoc,
-    check_entity_name,
-    make_action,
-    parse_put,
-    update_action,
-)
+from pytest_openwhisk.local.entities import check_entity_name
 from pytest_openwhisk.local.httpapi import (
     NOT_FOUND,
     TID,
@@ -32,6 +27,7 @@ from pytest_openwhisk.local.httpapi import (
     raw_json_response,
     read_body,
 )
+from pytest_openwhisk.local.package_doc import NOT_ON_BINDING
 from pytest_openwhisk.local.records import blocking_view
 from pytest_openwhisk.local.store import Activation
 from pytest_openwhisk.local.types import SUCCESS, WHISK_ERROR, ControllerError, Fault, malformed_content

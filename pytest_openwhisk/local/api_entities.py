@@ -8,7 +8,7 @@ from typing import Generic, TypeVar
 from aiohttp import web
 
 from pytest_openwhisk.local.controller import Controller
-from pytest_openwhisk.local.entities import NOT_FOUND, PackageDoc, RuleDoc, TriggerDoc, check_entity_name
+from pytest_openwhisk.local.entities import NOT_FOUND, check_entity_name
 from pytest_openwhisk.local.httpapi import (
     json_response,
     list_limit,
@@ -17,6 +17,9 @@ from pytest_openwhisk.local.httpapi import (
     namespace_of,
     query_bool,
 )
+from pytest_openwhisk.local.package_doc import PackageDoc
+from pytest_openwhisk.local.rule_doc import RuleDoc
+from pytest_openwhisk.local.trigger_doc import TriggerDoc
 from pytest_openwhisk.local.types import ControllerError, Fault
 
 D = TypeVar("D", PackageDoc, TriggerDoc, RuleDoc)

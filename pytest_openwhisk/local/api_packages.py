@@ -7,22 +7,22 @@ from typing import Any
 from aiohttp import web
 
 from pytest_openwhisk.local.api_entities import CollectionApi, entity_target
-from pytest_openwhisk.local.entities import (
+from pytest_openwhisk.local.entities import merge_params
+from pytest_openwhisk.local.httpapi import (
+    json_response,
+    parse_json_body,
+    query_bool,
+    read_body,
+)
+from pytest_openwhisk.local.package_doc import (
     BINDING_MISSING,
     BINDING_NOT_PACKAGE,
     BINDING_TO_BINDING,
     RESERVED_PACKAGE,
     PackageDoc,
     make_package,
-    merge_params,
     parse_package_put,
     update_package,
-)
-from pytest_openwhisk.local.httpapi import (
-    json_response,
-    parse_json_body,
-    query_bool,
-    read_body,
 )
 from pytest_openwhisk.local.types import ControllerError, Fault
 

@@ -11,23 +11,15 @@ from typing import Any
 from aiohttp import web
 
 from pytest_openwhisk.local.api_entities import CollectionApi, entity_target
-from pytest_openwhisk.local.entities import (
-    ACTIVE,
-    INACTIVE,
-    RULE_NEEDS_BOTH,
-    RuleDoc,
-    TriggerDoc,
-    fqn_json,
-    make_rule,
-    parse_rule_put,
-    update_rule,
-)
+from pytest_openwhisk.local.entities import fqn_json
 from pytest_openwhisk.local.httpapi import (
     json_response,
     parse_json_body,
     query_bool,
     read_body,
 )
+from pytest_openwhisk.local.rule_doc import RULE_NEEDS_BOTH, RuleDoc, make_rule, parse_rule_put, update_rule
+from pytest_openwhisk.local.trigger_doc import ACTIVE, INACTIVE, TriggerDoc
 from pytest_openwhisk.local.types import ControllerError, Fault, malformed_content
 
 NO_TRIGGER = "Only rules with existing triggers can be activated"

@@ -5,13 +5,7 @@ from __future__ import annotations
 from aiohttp import web
 
 from pytest_openwhisk.local.api_entities import CollectionApi, entity_target
-from pytest_openwhisk.local.entities import (
-    NOT_FOUND,
-    TriggerDoc,
-    make_trigger,
-    parse_trigger_put,
-    update_trigger,
-)
+from pytest_openwhisk.local.entities import NOT_FOUND
 from pytest_openwhisk.local.httpapi import (
     TID,
     json_response,
@@ -20,6 +14,7 @@ from pytest_openwhisk.local.httpapi import (
     read_body,
     request_headers,
 )
+from pytest_openwhisk.local.trigger_doc import TriggerDoc, make_trigger, parse_trigger_put, update_trigger
 from pytest_openwhisk.local.types import ControllerError, Fault, malformed_content
 from pytest_openwhisk.names import ACTIVATION_ID_HEADER
 

@@ -24,8 +24,10 @@ from urllib.parse import parse_qsl
 import orjson
 from aiohttp import web
 
+from pytest_openwhisk.local.action_doc import ActionDoc
+from pytest_openwhisk.local.action_put import is_binary_code
 from pytest_openwhisk.local.controller import PARAMETERS_NOT_ALLOWED, Controller
-from pytest_openwhisk.local.entities import NOT_FOUND, ActionDoc, is_binary_code, is_entity_name
+from pytest_openwhisk.local.entities import NOT_FOUND, is_entity_name
 from pytest_openwhisk.local.httpapi import (
     FAULT_STATUS,
     TID,

@@ -15,13 +15,16 @@ from typing import Any
 import orjson
 
 from pytest_openwhisk.local import records, sequences
+from pytest_openwhisk.local.action_doc import ActionDoc
 from pytest_openwhisk.local.config import LocalConfig
-from pytest_openwhisk.local.entities import NOT_FOUND, ActionDoc, PackageDoc, TriggerDoc, merge_params
+from pytest_openwhisk.local.entities import NOT_FOUND, merge_params
 from pytest_openwhisk.local.entity_store import EntityStore
 from pytest_openwhisk.local.metrics import Metrics
+from pytest_openwhisk.local.package_doc import PackageDoc
 from pytest_openwhisk.local.records import Caller
 from pytest_openwhisk.local.store import Activation, ActivationStore, filter_key
 from pytest_openwhisk.local.throttle import Throttle
+from pytest_openwhisk.local.trigger_doc import TriggerDoc
 from pytest_openwhisk.local.types import (
     APPLICATION_ERROR,
     SUCCESS,

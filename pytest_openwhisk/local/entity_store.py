@@ -9,9 +9,14 @@ from __future__ import annotations
 
 from typing import TypeVar
 
-from pytest_openwhisk.local.entities import CONFORMANCE, ActionDoc, Entity, PackageDoc, RuleDoc, TriggerDoc
+from pytest_openwhisk.local.action_doc import ActionDoc
+from pytest_openwhisk.local.package_doc import PackageDoc
+from pytest_openwhisk.local.rule_doc import RuleDoc
+from pytest_openwhisk.local.trigger_doc import TriggerDoc
 from pytest_openwhisk.local.types import ControllerError, Fault
 
+CONFORMANCE = "Resource by this name exists but is not in this collection."
+Entity = ActionDoc | PackageDoc | TriggerDoc | RuleDoc
 E = TypeVar("E", ActionDoc, PackageDoc, TriggerDoc, RuleDoc)
 
 

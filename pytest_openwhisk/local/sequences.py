@@ -17,8 +17,9 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from pytest_openwhisk.local import records
+from pytest_openwhisk.local.action_doc import ActionDoc
 from pytest_openwhisk.local.config import Limits
-from pytest_openwhisk.local.entities import ActionDoc, resolve_name
+from pytest_openwhisk.local.entities import resolve_name
 from pytest_openwhisk.local.store import Activation
 from pytest_openwhisk.local.types import APPLICATION_ERROR, SUCCESS, WHISK_ERROR, ControllerError, Fault
 

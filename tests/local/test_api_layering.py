@@ -8,14 +8,28 @@ from pathlib import Path
 import pytest
 
 import pytest_openwhisk.local as local_pkg
-from pytest_openwhisk.local import entities, sequences
+from pytest_openwhisk.local import action_put, sequences
 from pytest_openwhisk.local.config import Limits
 from pytest_openwhisk.local.entity_store import EntityStore
 from pytest_openwhisk.local.httpapi import FAULT_STATUS
 from pytest_openwhisk.local.types import ControllerError, Fault
 
 LOCAL = Path(local_pkg.__file__).parent
-DOMAIN = ("controller", "sequences", "entities", "entity_store", "records", "throttle", "types", "manifest")
+DOMAIN = (
+    "controller",
+    "sequences",
+    "entities",
+    "action_put",
+    "action_doc",
+    "package_doc",
+    "trigger_doc",
+    "rule_doc",
+    "entity_store",
+    "records",
+    "throttle",
+    "types",
+    "manifest",
+)
 
 
 def _imports(module: str) -> set[str]:
@@ -55,7 +69,7 @@ def test_domain_errors_carry_openwhisk_messages() -> None:
         sequences.check_create(store.get_action, "guest/s", [], Limits().sequence_max_length)
     assert (info.value.fault, info.value.message) == (Fault.BAD_REQUEST, sequences.NO_COMPONENT)
     with pytest.raises(ControllerError) as info:
-        entities.parse_put(
+        action_put.parse_put(
             {"exec": {"kind": "python:3.11", "code": "x" * 20}}, Limits(code_max_bytes=10), "guest"
         )
     assert info.value.fault is Fault.TOO_LARGE
