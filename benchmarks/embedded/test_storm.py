@@ -44,7 +44,9 @@ from pytest_openwhisk.local.config import LocalConfig, PoolConfig
 from pytest_openwhisk.local.process import LocalOpenWhiskProcess
 from pytest_openwhisk.samples import ACCEPTED_NO_RESULT
 from pytest_openwhisk.wait import wait_until
-from pytest_openwhisk.workload.sender import OpenLoopSender, SenderConfig, SendResult, _Target
+from pytest_openwhisk.workload.sendconfig import SenderConfig
+from pytest_openwhisk.workload.sender import OpenLoopSender, _Target
+from pytest_openwhisk.workload.sendresult import SendResult
 from pytest_openwhisk.workload.spec import Instance, Workload
 
 NOOP = "def main(args):\n    return {}\n"

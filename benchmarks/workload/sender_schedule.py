@@ -56,7 +56,11 @@ VARIANTS: dict[str, dict[str, Any]] = {
 
 
 def previous_module(rev: str) -> types.ModuleType:
-    """The sender module as it was at ``rev`` (a git revision, or a file holding that sender.py)."""
+    """The sender module as it was at ``rev`` (a git revision, or a file holding that sender.py).
+
+    Only a revision from before sender.py was split (sendconfig, sendrun, sendresult) is whole in that file;
+    a later one imports those parts from this tree.
+    """
     if Path(rev).is_file():
         source = Path(rev).read_text()
     else:

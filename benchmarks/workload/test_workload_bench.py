@@ -35,7 +35,9 @@ from pytest_openwhisk.local.process import LocalOpenWhiskProcess
 from pytest_openwhisk.workload.analyzer import analyze, completion_ms
 from pytest_openwhisk.workload.collect import join_activations
 from pytest_openwhisk.workload.schedule import Schedule, build_schedule
-from pytest_openwhisk.workload.sender import OpenLoopSender, SenderConfig, SendResult, invoke_url
+from pytest_openwhisk.workload.sendconfig import SenderConfig
+from pytest_openwhisk.workload.sender import OpenLoopSender, invoke_url
+from pytest_openwhisk.workload.sendresult import SendResult
 from pytest_openwhisk.workload.spec import Instance, Workload
 
 

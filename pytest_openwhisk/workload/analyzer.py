@@ -32,7 +32,7 @@ from pytest_openwhisk.samples import Sample
 from pytest_openwhisk.stats import activation_throughput_rps, cost, distribution, percentile, server_ms
 from pytest_openwhisk.workload.collect import JoinReport
 from pytest_openwhisk.workload.records import DROPPED, error_class
-from pytest_openwhisk.workload.sender import Record, SendResult
+from pytest_openwhisk.workload.sendresult import Record, SendResult
 from pytest_openwhisk.workload.spec import Instance, Workload
 
 CSV_COLUMNS = (

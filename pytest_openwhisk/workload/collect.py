@@ -18,7 +18,7 @@ from pytest_openwhisk.client import ActivationLister, activation_pages
 from pytest_openwhisk.errors import StartupTimeout
 from pytest_openwhisk.samples import ACCEPTED_NO_RESULT, apply_record
 from pytest_openwhisk.wait import wait_until
-from pytest_openwhisk.workload.sender import SendResult
+from pytest_openwhisk.workload.sendresult import SendResult
 
 #: activations of the platform's own health checks (never part of a workload)
 HEALTH_PREFIX = "invokerHealthTestAction"

@@ -12,7 +12,7 @@ from pytest_openwhisk.measure.machine import remember_cluster
 from pytest_openwhisk.names import slug
 from pytest_openwhisk.options import Settings
 from pytest_openwhisk.workload.runner import WorkloadRunner
-from pytest_openwhisk.workload.sender import SenderConfig
+from pytest_openwhisk.workload.sendconfig import SenderConfig
 
 
 class _TerminalStream:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Protocol
 
-from pytest_openwhisk.workload.sender import Counters
+from pytest_openwhisk.workload.sendresult import Counters
 
 
 class Writer(Protocol):

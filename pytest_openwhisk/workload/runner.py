@@ -20,7 +20,8 @@ from pytest_openwhisk.workload.collect import join_activations
 from pytest_openwhisk.workload.files import load
 from pytest_openwhisk.workload.progress import ProgressLine, Writer
 from pytest_openwhisk.workload.schedule import build_schedule
-from pytest_openwhisk.workload.sender import OpenLoopSender, SenderConfig
+from pytest_openwhisk.workload.sendconfig import SenderConfig
+from pytest_openwhisk.workload.sender import OpenLoopSender
 from pytest_openwhisk.workload.spec import Workload, WorkloadError
 
 #: called once per function with (measurement name, samples, action) — e.g. ``ow_bench.record``

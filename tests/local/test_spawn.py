@@ -20,7 +20,8 @@ from pytest_openwhisk.local.config import LocalConfig, PoolConfig
 from pytest_openwhisk.local.server import LocalOpenWhisk
 from pytest_openwhisk.wait import wait_until
 from pytest_openwhisk.workload.priority import autogroup_nice
-from pytest_openwhisk.workload.sender import OpenLoopSender, SenderConfig
+from pytest_openwhisk.workload.sendconfig import SenderConfig
+from pytest_openwhisk.workload.sender import OpenLoopSender
 from pytest_openwhisk.workload.spec import Instance, Workload, WorkloadError
 from tests.local.conftest import Api
 

@@ -16,7 +16,8 @@ from pytest_openwhisk.workload.collect import fetch_activations, join_activation
 from pytest_openwhisk.workload.records import DROPPED
 from pytest_openwhisk.workload.runner import bench_samples
 from pytest_openwhisk.workload.schedule import Arrival, build_schedule
-from pytest_openwhisk.workload.sender import OpenLoopSender, Record, SendResult
+from pytest_openwhisk.workload.sender import OpenLoopSender
+from pytest_openwhisk.workload.sendresult import Record, SendResult
 from pytest_openwhisk.workload.spec import Instance, Workload
 
 from .fake_openwhisk import FakeOpenWhisk

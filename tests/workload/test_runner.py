@@ -12,7 +12,7 @@ import pytest
 from pytest_openwhisk.client import OpenWhiskClient
 from pytest_openwhisk.workload.progress import ProgressLine, format_line
 from pytest_openwhisk.workload.runner import WorkloadRunner
-from pytest_openwhisk.workload.sender import Counters
+from pytest_openwhisk.workload.sendresult import Counters
 from pytest_openwhisk.workload.spec import Instance, Workload
 
 from .fake_openwhisk import FakeOpenWhisk

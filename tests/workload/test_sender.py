@@ -8,7 +8,9 @@ import pytest
 
 from pytest_openwhisk.samples import ACCEPTED_NO_RESULT, CLIENT_ERROR, STATUS_SUCCESS
 from pytest_openwhisk.workload.records import DROPPED, error_class
-from pytest_openwhisk.workload.sender import Counters, OpenLoopSender, SenderConfig, invoke_url
+from pytest_openwhisk.workload.sendconfig import SenderConfig
+from pytest_openwhisk.workload.sender import OpenLoopSender, invoke_url
+from pytest_openwhisk.workload.sendresult import Counters
 from pytest_openwhisk.workload.spec import Instance, Workload, WorkloadError
 
 from .fake_openwhisk import FakeOpenWhisk

@@ -20,7 +20,9 @@ from pytest_openwhisk.samples import ACCEPTED_NO_RESULT, CLIENT_ERROR
 from pytest_openwhisk.workload import priority
 from pytest_openwhisk.workload.rawhttp import Pool, build_request
 from pytest_openwhisk.workload.records import DROPPED
-from pytest_openwhisk.workload.sender import Counters, OpenLoopSender, SenderConfig
+from pytest_openwhisk.workload.sendconfig import SenderConfig
+from pytest_openwhisk.workload.sender import OpenLoopSender
+from pytest_openwhisk.workload.sendresult import Counters
 from pytest_openwhisk.workload.spec import Instance, Workload, WorkloadError
 from pytest_openwhisk.workload.timer import PreciseTimer
 

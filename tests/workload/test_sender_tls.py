@@ -17,7 +17,8 @@ from pytest_openwhisk.client import OpenWhiskClient
 from pytest_openwhisk.options import Settings
 from pytest_openwhisk.samples import ACCEPTED_NO_RESULT, CLIENT_ERROR
 from pytest_openwhisk.workload.fixture import sender_config_for
-from pytest_openwhisk.workload.sender import OpenLoopSender, SenderConfig
+from pytest_openwhisk.workload.sendconfig import SenderConfig
+from pytest_openwhisk.workload.sender import OpenLoopSender
 from pytest_openwhisk.workload.spec import Instance, Workload, WorkloadError
 from tests.plugin.certs import self_signed
 from tests.plugin.test_tls_trust import Https
