@@ -165,10 +165,10 @@ class ActionsApi:
         doc = self.ctl.resolve_action(f"{ns}/{name}")
         if doc is None:
             raise Reject(404, NOT_FOUND)
-        activation_id, task = self.ctl.start(doc, payload, request[TID])
+        activation_id, answer = self.ctl.start(doc, payload, request[TID], early=blocking)
         headers = {ACTIVATION_HEADER: activation_id}
-        if blocking and await _finished_within(task, wait_ms / 1000):
-            activation = task.result()
+        if blocking and await _finished_within(answer, wait_ms / 1000):
+            activation = answer.result()
             code = activation.status_code
             status = 200 if code == SUCCESS else 500 if code == WHISK_ERROR else 502
             record = activation.record
@@ -185,8 +185,23 @@ class ActionsApi:
         return json_response({"activationId": activation_id}, 202, headers)
 
 
-async def _finished_within(task: asyncio.Task[Activation], timeout: float) -> bool:
-    """Wait up to ``timeout`` s for ``task`` (never cancelling it); whether it finished."""
+async def _finished_within(task: asyncio.Future[Activation], timeout: float) -> bool:
+    """Wait up to ``timeout`` s for ``task`` (never cancelling a task); whether it finished.
+
+    An early answer (a plain future, see ``Controller.start``) is awaited directly: the caller wakes
+    as soon as it is set, and cancelling it on timeout does not touch the activation."""
+    if not isinstance(task, asyncio.Task):
+        if not task.done():
+            timer = asyncio.get_running_loop().call_later(timeout, task.cancel)
+            try:
+                await task
+            except asyncio.CancelledError:  # the wait expired, or the activation's task was cancelled
+                current = asyncio.current_task()
+                if current is not None and current.cancelling():  # this request itself is cancelled
+                    raise
+            finally:
+                timer.cancel()
+        return task.done() and not task.cancelled()
     if not task.done():
         loop = asyncio.get_running_loop()
         waiter: asyncio.Future[None] = loop.create_future()

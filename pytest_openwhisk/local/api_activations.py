@@ -86,15 +86,19 @@ class ActivationsApi:
         return found
 
     async def get(self, request: web.Request) -> web.Response:
+        await self.ctl.settle()
         return raw_json_response(self._activation(request).body)
 
     async def result(self, request: web.Request) -> web.Response:
+        await self.ctl.settle()
         return json_response(self._activation(request).record()["response"])
 
     async def logs(self, request: web.Request) -> web.Response:
+        await self.ctl.settle()
         return json_response({"logs": self._activation(request).record()["logs"]})
 
     async def list(self, request: web.Request) -> web.Response:
+        await self.ctl.settle()
         ns = namespace_of(request.match_info["ns"], self.own)
         query = request.query
         skip = list_skip(query, "activations")

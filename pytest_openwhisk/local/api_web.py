@@ -364,7 +364,7 @@ class WebApi:
             elif body is not None:
                 args["__ow_body"] = body
         self.ctl.admit(self.own)
-        activation_id, task = self.ctl.start(doc, args, request[TID])
+        activation_id, task = self.ctl.start(doc, args, request[TID], early=True)
         extra = {**cors, ACTIVATION_HEADER: activation_id}
         done, _ = await asyncio.wait((task,), timeout=self.ctl.limits.blocking_wait_ms / 1000)
         if not done:

@@ -12,8 +12,8 @@ waits for the start. With a resource group (``resources.py``) the process enters
 runs anything (``spawner.entry_command``), and killing the container kills every process of the group.
 stdout/stderr are pipes read on the event loop into :class:`~pytest_openwhisk.local.logs.StreamTail`
 objects; the helper reports the exit. Teardown (the last kill pass, files, the cgroup directories) runs in a
-worker thread. The HTTP client is a minimal HTTP/1.1 client over asyncio streams (one request per connection
-at a time, connections reused).
+worker thread. The HTTP client is a minimal HTTP/1.1 client protocol (one request per connection at a time,
+connections reused).
 """
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ import socket
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 from pytest_openwhisk.local import spawner
 from pytest_openwhisk.local.logs import StreamTail
@@ -36,6 +36,7 @@ from pytest_openwhisk.local.resources import CgroupGroup, Group, _pids, _stat, t
 from pytest_openwhisk.local.spawn import LISTEN_FD, Launcher, SpawnError
 
 MAX_BODY_BYTES = 64 * 1024 * 1024  # bodies above this are dropped with the connection
+MAX_HEAD_BYTES = 64 * 1024  # a response head longer than this is a broken runtime
 _ids = itertools.count(1)
 
 
@@ -52,48 +53,115 @@ class Response:
     length: int  # Content-Length (may exceed len(body) when the body was too large to keep)
 
 
-class _Connection:
-    """A keep-alive HTTP/1.1 connection to a runtime."""
+class _Connection(asyncio.Protocol):
+    """A keep-alive HTTP/1.1 connection to a runtime: one request at a time, the response parsed from the
+    bytes as they arrive (no stream reader, no task: the waiting request is woken once, when it is
+    complete). A response without ``Content-Length`` has an empty body; one over :data:`MAX_BODY_BYTES`
+    keeps its first :data:`MAX_BODY_BYTES` and the connection is dropped."""
 
-    def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        self.reader, self.writer = reader, writer
+    def __init__(self) -> None:
+        self.transport: asyncio.Transport | None = None
+        self._buffer = bytearray()
+        self._head: tuple[int, int] | None = None  # (status, Content-Length) once the head is in
+        self._waiter: asyncio.Future[Response] | None = None
+        self._closed = False
 
-    async def request(self, path: str, body: bytes) -> Response:
-        head = (
-            f"POST {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
-            f"Content-Length: {len(body)}\r\n\r\n"
-        ).encode()
-        try:
-            self.writer.write(head + body)
-            status_line = await self.reader.readline()
-            if not status_line:
-                raise RuntimeGone("connection closed before the response")
-            status = int(status_line.split(None, 2)[1])
-            length = 0
-            while True:
-                line = await self.reader.readline()
-                if line in (b"\r\n", b"\n"):
-                    break
-                if not line:
-                    raise RuntimeGone("connection closed in the response headers")
-                name, _, value = line.partition(b":")
-                if name.strip().lower() == b"content-length":
-                    length = int(value.strip())
-            if length > MAX_BODY_BYTES:
-                data = await self.reader.readexactly(MAX_BODY_BYTES)
-                self.close()
-                return Response(status, data, length)
-            return Response(status, await self.reader.readexactly(length), length)
-        except (asyncio.IncompleteReadError, ConnectionError, ValueError, IndexError) as exc:
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = cast(asyncio.Transport, transport)  # uvloop's transports do not subclass it
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._closed = True
+        where = "in the response headers" if self._buffer or self._head else "before the response"
+        self._fail(RuntimeGone(f"connection closed {where}" + (f": {exc}" if exc else "")))
+
+    def data_received(self, data: bytes) -> None:
+        if self._waiter is None or self._waiter.done():  # nothing asked: a broken peer
             self.close()
-            raise RuntimeGone(str(exc) or type(exc).__name__) from None
+            return
+        buffer = self._buffer
+        buffer += data
+        if self._head is None:
+            end = buffer.find(b"\r\n\r\n")
+            if end < 0:
+                if len(buffer) > MAX_HEAD_BYTES:
+                    self._fail(RuntimeGone(f"response headers longer than {MAX_HEAD_BYTES} bytes"))
+                    self.close()
+                return
+            try:
+                self._head = _parse_head(bytes(buffer[:end]))
+            except (ValueError, IndexError) as exc:
+                self._fail(RuntimeGone(f"malformed response head: {exc}"))
+                self.close()
+                return
+            del buffer[: end + 4]
+        status, length = self._head
+        keep = min(length, MAX_BODY_BYTES)
+        if len(buffer) < keep:
+            return
+        body = bytes(buffer[:keep])
+        waiter = self._waiter
+        self._head, self._waiter = None, None
+        del buffer[:keep]
+        if keep < length or buffer:  # too large to keep, or bytes nobody asked for: do not reuse
+            self.close()
+        waiter.set_result(Response(status, body, length))
+
+    def _fail(self, exc: Exception) -> None:
+        waiter, self._waiter = self._waiter, None
+        if waiter is not None and not waiter.done():
+            waiter.set_exception(exc)
+
+    async def request(self, path: str, body: bytes, timeout: float) -> Response:
+        """Send one request; its response, TimeoutError after ``timeout`` s (one timer, no task), or
+        RuntimeGone."""
+        if self.transport is None or not self.usable:
+            raise RuntimeGone("connection closed before the request")
+        loop = asyncio.get_running_loop()
+        waiter: asyncio.Future[Response] = loop.create_future()
+        self._waiter = waiter
+        timer = loop.call_later(timeout, _expire, waiter)
+        self.transport.write(
+            b"POST %s HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+            b"Content-Length: %d\r\n\r\n%s" % (path.encode(), len(body), body)
+        )
+        try:
+            return await waiter
+        finally:
+            timer.cancel()
 
     @property
     def usable(self) -> bool:
-        return not self.writer.is_closing() and not self.reader.at_eof()
+        return not self._closed and self.transport is not None and not self.transport.is_closing()
 
     def close(self) -> None:
-        self.writer.close()
+        self._closed = True
+        if self.transport is not None:
+            self.transport.close()
+
+
+def _expire(waiter: asyncio.Future[Response]) -> None:
+    if not waiter.done():
+        waiter.set_exception(TimeoutError())
+
+
+def _parse_head(head: bytes) -> tuple[int, int]:
+    """(status, Content-Length) of a response head (status line and header lines, no blank line)."""
+    status = int(head[9:12]) if head[8:9] == b" " and head[12:13] in (b" ", b"\r", b"") else 0
+    if not status:  # not "HTTP/1.x NNN ...": split the status line
+        status = int(head.split(None, 2)[1])
+    at = head.find(b"\r\nContent-Length:")  # how every runtime writes it
+    if at >= 0:
+        end = head.find(b"\r\n", at + 17)
+        length = int(head[at + 17 : end if end >= 0 else len(head)])
+    else:
+        length = 0
+        for line in head.split(b"\n")[1:]:
+            name, _, value = line.partition(b":")
+            if name.strip().lower() == b"content-length":
+                length = int(value.strip())
+    if length < 0:
+        raise ValueError(f"negative Content-Length {length}")
+    return status, length
 
 
 class Container:
@@ -343,8 +411,7 @@ class Container:
         """POST ``body`` to the runtime; raises TimeoutError after ``timeout`` s or RuntimeGone."""
         conn = await self._connection()
         try:
-            async with asyncio.timeout(timeout):  # no extra task per request (wait_for makes one)
-                response = await conn.request(path, body)
+            response = await conn.request(path, body, timeout)
         except BaseException:
             conn.close()
             self._open -= 1
@@ -364,11 +431,11 @@ class Container:
             self._open -= 1
             conn.close()
         try:
-            reader, writer = await asyncio.open_unix_connection(self.socket_path, limit=1 << 20)
+            _, conn = await asyncio.get_running_loop().create_unix_connection(_Connection, self.socket_path)
         except OSError as exc:
             raise RuntimeGone(f"cannot connect to the runtime: {exc}") from None
         self._open += 1
-        return _Connection(reader, writer)
+        return conn
 
 
 def now_ms() -> int:

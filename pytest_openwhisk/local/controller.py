@@ -39,6 +39,19 @@ from pytest_openwhisk.local.types import (
 log = logging.getLogger("pytest_openwhisk.local")
 SHUTTING_DOWN = "The embedded OpenWhisk is shutting down; no new activations are accepted."
 PARAMETERS_NOT_ALLOWED = "Request defines parameters that are not allowed (e.g., reserved properties)."
+SETTLE_S = 10.0  # a read waits at most this long for records given early (logs wait at most 2 s idle)
+
+
+def _settle_answer(answer: asyncio.Future[Activation], task: asyncio.Task[Activation]) -> None:
+    """The activation's task ended before giving its answer early (a failure, a sequence): its result."""
+    if answer.done():
+        return
+    if task.cancelled():
+        answer.cancel()
+    elif (exc := task.exception()) is not None:
+        answer.set_exception(exc)
+    else:
+        answer.set_result(task.result())
 
 
 class Controller:
@@ -55,6 +68,7 @@ class Controller:
         self.fire_throttle = Throttle(self.limits.fires_per_minute, 0)  # firesPerMinute (rate only)
         self.metrics = Metrics(self._pool_stats, self.throttle.total_inflight)
         self._tasks: set[asyncio.Task[Activation]] = set()
+        self._early: set[asyncio.Task[Activation]] = set()  # answered early, record not stored yet
         self.closing = False  # set at shutdown: new invocations are refused with 503
 
     def _pool_stats(self) -> dict[str, Any]:
@@ -201,30 +215,49 @@ class Controller:
 
     # -- running -------------------------------------------------------------------------------------
     def start(
-        self, doc: ActionDoc, payload: dict[str, Any] | None, tid: str
-    ) -> tuple[str, asyncio.Task[Activation]]:
-        """Accept one invocation of ``doc``: returns its activation id and the task producing its record.
+        self, doc: ActionDoc, payload: dict[str, Any] | None, tid: str, *, early: bool = False
+    ) -> tuple[str, asyncio.Future[Activation]]:
+        """Accept one invocation of ``doc``: returns its activation id and what gives its activation.
 
-        The invocation counts as in flight (concurrency throttle) from here until its record is stored."""
+        Without ``early`` that is the task producing the stored record. With ``early`` (a blocking caller
+        waits) a primitive action's activation is given as soon as the invoker has its result, before the
+        logs are collected and the record is stored, as OpenWhisk's invoker sends its result before
+        reading the logs: the activation's ``logs`` are ``[]`` then, and reads of the activations
+        collection wait for the record (:meth:`settle`). The invocation counts as in flight (concurrency
+        throttle) from here until its record is stored."""
         received_at = time.time()
         activation_id = records.new_activation_id()
+        answer: asyncio.Future[Activation] | None = None
         if doc.is_sequence:
             coro = sequences.run_guarded(self, doc, payload or {}, tid, activation_id, received_at)
         elif doc.is_conductor:
             params = self.merge_params(doc, payload)
             coro = sequences.compose_guarded(self, doc, params, tid, activation_id, received_at)
         else:
-            coro = self.run_primitive(doc, self.merge_params(doc, payload), tid, activation_id, received_at)
+            if early:
+                answer = asyncio.get_running_loop().create_future()
+            params = self.merge_params(doc, payload)
+            coro = self.run_primitive(doc, params, tid, activation_id, received_at, answer=answer)
         ns = self.caller.namespace
         self.throttle.begin(ns)
         task = asyncio.get_running_loop().create_task(coro)
         self._tasks.add(task)
         task.add_done_callback(self._finished)
-        return activation_id, task
+        if answer is None:
+            return activation_id, task
+        task.add_done_callback(lambda done: _settle_answer(answer, done))
+        return activation_id, answer
 
     def _finished(self, task: asyncio.Task[Activation]) -> None:
         self._tasks.discard(task)
+        self._early.discard(task)
         self.throttle.end(self.caller.namespace)
+
+    async def settle(self, timeout: float = SETTLE_S) -> None:
+        """Wait (up to ``timeout`` s) until every activation already given to a blocking caller has its
+        record stored, so a read of the activations collection sees it with its logs."""
+        if self._early:
+            await asyncio.wait(set(self._early), timeout=timeout)
 
     async def run_primitive(
         self,
@@ -234,12 +267,28 @@ class Controller:
         activation_id: str,
         received_at: float,
         cause: str | None = None,
+        answer: asyncio.Future[Activation] | None = None,
     ) -> Activation:
         """Run one primitive activation through the invoker and store its record (never raises).
 
-        Sequence components (``cause`` set) count as in flight while they run."""
+        Sequence components (``cause`` set) count as in flight while they run. ``answer`` gets the
+        activation (logs ``[]``) as soon as the result is known (see :meth:`start`)."""
         spec = doc.spec(self.limits)
         ns = self.caller.namespace
+        early: list[Activation] = []
+        on_result = None
+        if answer is not None:
+            task = asyncio.current_task()
+
+            def on_result(outcome: RunOutcome) -> None:
+                activation = records.primitive(self.caller, spec, activation_id, outcome, cause)
+                activation.body = orjson.dumps(activation.record)  # what the blocking caller gets
+                early.append(activation)
+                if task is not None:
+                    self._early.add(task)
+                if not answer.done():
+                    answer.set_result(activation)
+
         request = RunRequest(
             action=spec,
             params=params,
@@ -248,6 +297,7 @@ class Controller:
             invoker_namespace=ns,
             api_key=self.config.auth,
             received_at=received_at,
+            on_result=on_result,
         )
         component = cause is not None
         if component:
@@ -257,19 +307,31 @@ class Controller:
         except BaseException as exc:
             log.exception("[%s] invoker failed on activation %s of %s", tid, activation_id, spec.path)
             outcome = records.internal_error(received_at, f"{type(exc).__name__}: {exc}")
+            early.clear()
             if not isinstance(exc, Exception):
                 self._finish(doc, outcome, activation_id, cause)
                 raise
         finally:
             if component:
                 self.throttle.end(ns)
-        return self._finish(doc, outcome, activation_id, cause)
+        return self._finish(doc, outcome, activation_id, cause, early[0] if early else None)
 
     def _finish(
-        self, doc: ActionDoc, outcome: RunOutcome, activation_id: str, cause: str | None
+        self,
+        doc: ActionDoc,
+        outcome: RunOutcome,
+        activation_id: str,
+        cause: str | None,
+        given: Activation | None = None,
     ) -> Activation:
         spec = doc.spec(self.limits)
-        activation = records.primitive(self.caller, spec, activation_id, outcome, cause)
+        if given is not None:  # given early with logs []: the same record, now with its logs
+            activation = given
+            if outcome.logs:
+                activation.record["logs"] = outcome.logs
+                activation.body = None
+        else:
+            activation = records.primitive(self.caller, spec, activation_id, outcome, cause)
         self.activations.add(activation)
         self.metrics.observe(
             namespace=spec.namespace,

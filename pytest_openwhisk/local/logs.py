@@ -22,6 +22,7 @@ COLLECTION_ERROR = "There was an issue while collecting your logs. Data might be
 Line = tuple[int, str]  # (epoch ns when read, text without the newline)
 MAX_PENDING = 16  # chunks (sentinels) waiting to be taken; more sentinels than this do not cut
 _SENTINEL_BYTES = SENTINEL.encode()
+_SENTINEL_LINE = _SENTINEL_BYTES + b"\n"
 _TAIL = len(_SENTINEL_BYTES) + 1
 
 
@@ -70,6 +71,9 @@ class StreamTail:
 
     def feed(self, data: bytes) -> None:
         """Add bytes read from the pipe (any split); complete lines are stamped now."""
+        if data == _SENTINEL_LINE and not self._partial and not self._partial_over:
+            self._cut()  # the common read after a quiet activation: just its end
+            return
         now = time.time_ns()
         start = 0
         while (newline := data.find(b"\n", start)) >= 0:

@@ -51,7 +51,7 @@ class Activation:
     record: dict[str, Any]  # full record as GET returns it (response without statusCode)
     status_code: int
     filter_key: str  # "ns/name" or "ns/pkg/name" (activations-filters view)
-    body: bytes | None = None  # the record as JSON, set once stored (a blocking answer reuses it)
+    body: bytes | None = None  # the record as JSON (a blocking answer sends it; the store reuses it)
 
 
 class Stored:
@@ -73,7 +73,8 @@ class Stored:
     def of(cls, activation: Activation) -> Stored:
         """Serialise a finished activation (once)."""
         record = activation.record
-        body = bytes(memoryview(orjson.dumps(record)))  # exact-size copy: orjson keeps a spare buffer
+        body = activation.body if activation.body is not None else orjson.dumps(record)
+        body = bytes(memoryview(body))  # exact-size copy: orjson keeps a spare buffer
         return cls(record["activationId"], record["namespace"], record["start"], activation.status_code, body)
 
     def record(self) -> dict[str, Any]:

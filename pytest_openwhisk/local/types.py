@@ -8,7 +8,7 @@ raises for action faults: those are status codes 1-3, as in OpenWhisk's ``Activa
 from __future__ import annotations
 
 import enum
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -86,6 +86,9 @@ class RunRequest:
     invoker_namespace: str  # namespace of the invoking identity (warm reuse is per namespace + revision)
     api_key: str  # "uuid:key" of the caller; only forwarded when action.provide_api_key
     received_at: float  # time.time() when the controller accepted the request (waitTime origin)
+    # called once with the outcome as soon as the result is known and the container is healthy, before
+    # the logs are collected (outcome.logs is still empty then); the invoker may not call it at all
+    on_result: Callable[[RunOutcome], None] | None = None
 
 
 @dataclass

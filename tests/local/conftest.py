@@ -17,8 +17,8 @@ from pytest_openwhisk.local.server import LocalOpenWhisk
 from pytest_openwhisk.local.types import RunOutcome, RunRequest
 
 #: codes understood by FakeInvoker (not base64-looking, so the actions are not "binary")
-ECHO, SLEEP, FAIL, DEVFAIL, WHISK, RAISE, ARRAY, INC = (
-    f"fake: {b}" for b in ("echo", "sleep", "fail", "devfail", "whisk", "raise", "array", "inc")
+ECHO, SLEEP, FAIL, DEVFAIL, WHISK, RAISE, ARRAY, INC, HELD = (
+    f"fake: {b}" for b in ("echo", "sleep", "fail", "devfail", "whisk", "raise", "array", "inc", "held")
 )
 
 
@@ -27,7 +27,9 @@ class FakeInvoker:
 
     ``echo`` returns the params, ``sleep`` waits ``params["ms"]`` then echoes, ``fail``/``devfail``/``whisk``
     end with status 1/2/3, ``raise`` raises (an invoker bug), ``array`` returns ``[1, 2, 3]``, ``inc`` returns
-    the params with ``n`` incremented. The first run of each revision is "cold" (initTime 5 ms).
+    the params with ``n`` incremented. The first run of each revision is "cold" (initTime 5 ms). ``held``
+    echoes like the real invoker: it gives its result (``request.on_result``), then holds its logs for
+    ``params["ms"]`` ms or until :meth:`release` (``held_logs`` counts the activations holding them).
     """
 
     def __init__(self) -> None:
@@ -36,6 +38,12 @@ class FakeInvoker:
         self.evictions: list[tuple[str | None, str | None]] = []
         self._seen: set[str] = set()
         self._stopping = asyncio.Event()
+        self._released = asyncio.Event()
+        self.held_logs = 0
+
+    def release(self) -> None:
+        """Let every ``held`` activation hand in its logs (call on the server's loop)."""
+        self._released.set()
 
     async def start(self) -> None:
         self.started = True
@@ -75,6 +83,8 @@ class FakeInvoker:
                 pass
         if behaviour == "raise":
             raise RuntimeError("invoker exploded")
+        if behaviour == "held":
+            return await self._held(request, start)
         outcomes: dict[str, tuple[int, Any]] = {
             "echo": (0, params),
             "sleep": (0, params),
@@ -97,6 +107,21 @@ class FakeInvoker:
             logs=[f"2024-01-01T00:00:00.000000000Z  stdout: {behaviour} {spec.name}"],
             isolation="none",
         )
+
+    async def _held(self, request: RunRequest, start: int) -> RunOutcome:
+        params = request.params if isinstance(request.params, dict) else {}
+        outcome = RunOutcome(0, params, start, int(time.time() * 1000) + 1, 1, isolation="none")
+        if request.on_result is not None:
+            request.on_result(outcome)
+        self.held_logs += 1
+        try:
+            await asyncio.wait_for(self._released.wait(), params.get("ms", 30_000) / 1000)
+        except TimeoutError:
+            pass
+        finally:
+            self.held_logs -= 1
+        outcome.logs = ["2024-01-01T00:00:00.000000000Z  stdout: held logs"]
+        return outcome
 
 
 class Api:
