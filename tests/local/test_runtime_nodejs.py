@@ -6,9 +6,13 @@ import json
 import zipfile
 from pathlib import Path
 
+import pytest
+
 from pytest_openwhisk.local.container import Container
+from pytest_openwhisk.local.manifest import interpreter
 
 from .invoker_helpers import NO_NODE, init_body, post, with_runtime, zip_b64
+from .runtime_helpers import raw_runtime
 
 pytestmark = NO_NODE
 
@@ -114,3 +118,59 @@ def test_init_failure_reports_the_cause(tmp_path: Path) -> None:
         assert body["error"].startswith("Initialization has failed due to: Error: Action entrypoint 'main'")
 
     with_runtime(tmp_path, scenario, KIND)
+
+
+# Loaded into the runtime (NODE_OPTIONS=--require): records, in order, the response and the sentinel writes.
+ORDER_PRELOAD = """
+const fs = require('fs');
+const http = require('http');
+const log = (what) => fs.appendFileSync(process.env.ORDER_LOG, what + '\\n');
+const end = http.ServerResponse.prototype.end;
+http.ServerResponse.prototype.end = function (...args) {
+  log('response ' + this.statusCode);
+  return end.apply(this, args);
+};
+for (const name of ['stdout', 'stderr']) {
+  const write = process[name].write.bind(process[name]);
+  process[name].write = (chunk, ...rest) => {
+    if (String(chunk).includes('XXX_THE_END_OF_A_WHISK_ACTIVATION_XXX')) log(name);
+    return write(chunk, ...rest);
+  };
+}
+"""
+
+
+def order_log(tmp_path: Path) -> tuple[dict[str, str], Path]:
+    """The environment that loads :data:`ORDER_PRELOAD` into the runtime, and the file it writes."""
+    preload, log = tmp_path / "order.js", tmp_path / "order.log"
+    preload.write_text(ORDER_PRELOAD)
+    return {"NODE_OPTIONS": f"--require {preload}", "ORDER_LOG": str(log)}, log
+
+
+@pytest.mark.parametrize(
+    ("code", "order"),
+    [
+        ("function main(a) { return {n: a.n} }", ["response 200", "stdout", "stderr"]),
+        ("function main(a) { return Promise.resolve({n: a.n}) }", ["response 200", "stdout", "stderr"]),
+        ("function main(a) { throw new Error('sync') }", ["response 502", "stdout", "stderr"]),
+        ("function main(a) { return 7 }", ["response 502", "stdout", "stderr"]),
+    ],
+    ids=["sync", "promise", "throw", "not-an-object"],
+)
+def test_the_response_goes_out_before_the_sentinels(tmp_path: Path, code: str, order: list[str]) -> None:
+    env, log = order_log(tmp_path)
+    with raw_runtime(tmp_path, "nodejs", interpreter(KIND), env) as (runtime, _, _):
+        assert runtime.post("/init", init_body(code)) == (200, {"OK": True})
+        assert runtime.post("/run", {"value": {"n": 1}})[0] == int(order[0].split()[1])
+        runtime.read_until_sentinel(runtime.stdout)
+        runtime.read_until_sentinel(runtime.stderr)
+        assert log.read_text().splitlines() == ["response 200", *order]  # the /init, then the /run
+
+
+def test_a_failed_init_answers_before_its_sentinels(tmp_path: Path) -> None:
+    env, log = order_log(tmp_path)
+    with raw_runtime(tmp_path, "nodejs", interpreter(KIND), env) as (runtime, _, _):
+        assert runtime.post("/init", init_body("function notMain() {}"))[0] == 502
+        runtime.read_until_sentinel(runtime.stdout)
+        assert b"Action entrypoint 'main' is not a function" in runtime.read_until_sentinel(runtime.stderr)
+        assert log.read_text().splitlines() == ["response 502", "stdout", "stderr"]

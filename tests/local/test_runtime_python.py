@@ -1,14 +1,25 @@
-"""The Python runtime proxy spoken to directly over HTTP: /init once, /run, sentinels, zip actions."""
+"""The Python runtime proxy spoken to directly over HTTP: /init once, /run, sentinels, zip actions, and its
+request framing (split, pipelined, large and malformed requests)."""
 
 from __future__ import annotations
 
+import json
 import os
+import socket
+import threading
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
+
+import pytest
 
 from pytest_openwhisk.local.container import Container
 from pytest_openwhisk.local.logs import SENTINEL
+from pytest_openwhisk.local.manifest import interpreter
+from pytest_openwhisk.local.runtimes import python_proxy
 
 from .invoker_helpers import init_body, post, with_runtime, zip_b64
+from .runtime_helpers import SENTINEL_LINE, fill, raw_runtime
 
 KIND = "python:3.11"
 
@@ -191,3 +202,184 @@ def test_every_run_sees_its_own_ow_values_even_after_the_action_changed_them(tmp
             assert seen == {"__OW_NAMESPACE": "guest", "__OW_ACTIVATION_ID": f"{n:032x}"}
 
     with_runtime(tmp_path, scenario, KIND)
+
+
+def test_the_response_goes_out_before_the_sentinels(tmp_path: Path) -> None:
+    """The invoker gets the result without first being woken by the sentinel writes: with both output
+    pipes full, the response still arrives, and the sentinels follow once the pipes drain."""
+    with raw_runtime(tmp_path, "python", interpreter(KIND)) as (runtime, out_pipe, err_pipe):
+        assert runtime.post("/init", init_body("def main(a):\n    return {'n': a['n']}\n")) == (
+            200,
+            {"ok": True},
+        )
+        fill(out_pipe)
+        fill(err_pipe)
+        assert runtime.post("/run", {"value": {"n": 1}}) == (200, {"n": 1})
+        assert runtime.read_until_sentinel(runtime.stdout).endswith(b"f\n" + SENTINEL_LINE)
+        assert runtime.read_until_sentinel(runtime.stderr).endswith(b"f\n" + SENTINEL_LINE)
+        assert runtime.post("/run", {"value": {"n": 2}}) == (200, {"n": 2})  # warm after the drain
+        assert runtime.read_until_sentinel(runtime.stdout) == SENTINEL_LINE
+
+
+def test_a_failed_init_answers_before_its_sentinels(tmp_path: Path) -> None:
+    with raw_runtime(tmp_path, "python", interpreter(KIND)) as (runtime, out_pipe, _):
+        fill(out_pipe)
+        status, body = runtime.post("/init", init_body("def other(a):\n    return a\n"))
+        assert status == 502
+        assert "has no function 'main'" in body["error"]
+        assert runtime.read_until_sentinel(runtime.stdout).endswith(b"f\n" + SENTINEL_LINE)
+        err = runtime.read_until_sentinel(runtime.stderr)
+        assert b"NameError: the action has no function 'main'" in err  # the traceback, then the sentinel
+
+
+def test_each_activation_output_precedes_its_own_sentinel(tmp_path: Path) -> None:
+    code = (
+        "import sys\n"
+        "def main(a):\n"
+        "    print('out', a['n'])\n"
+        "    print('err', a['n'], file=sys.stderr)\n"
+        "    return {}\n"
+    )
+    with raw_runtime(tmp_path, "python", interpreter(KIND)) as (runtime, _, _):
+        runtime.post("/init", init_body(code))
+        for n in (1, 2):
+            assert runtime.post("/run", {"value": {"n": n}}) == (200, {})
+            assert runtime.read_until_sentinel(runtime.stdout) == f"out {n}\n".encode() + SENTINEL_LINE
+            assert runtime.read_until_sentinel(runtime.stderr) == f"err {n}\n".encode() + SENTINEL_LINE
+
+
+# --- request framing: python_proxy.serve on a socket pair, with an action stub ------------------------------
+
+
+class Echo:
+    """An action stub: ``/run`` answers the request's value, ``/init`` answers 200."""
+
+    def init(self, message: Any) -> python_proxy.Reply:
+        return 200, {"ok": True}, False
+
+    def run(self, message: Any) -> python_proxy.Reply:
+        return 200, message.get("value", {}), False
+
+
+class Trickle(socket.socket):
+    """A socket whose reads return at most ``step`` bytes: every request arrives in many pieces."""
+
+    step = 7
+
+    def recv(self, size: int, flags: int = 0) -> bytes:
+        return super().recv(min(size, self.step), flags)
+
+    def recv_into(self, buffer: Any, size: int = 0, flags: int = 0) -> int:
+        size = min(size or len(buffer), self.step)
+        return super().recv_into(buffer, size, flags)
+
+
+Serve = Callable[..., socket.socket]
+
+
+@pytest.fixture
+def served() -> Iterator[Serve]:
+    """Factory: ``served(socket_class=socket.socket)`` -> a client socket whose peer (of that class) is
+    served by ``python_proxy.serve`` in a thread."""
+    pairs: list[tuple[socket.socket, threading.Thread]] = []
+
+    def start(kind: type[socket.socket] = socket.socket) -> socket.socket:
+        client, server = socket.socketpair()
+        peer = kind(fileno=server.detach())
+        thread = threading.Thread(target=python_proxy.serve, args=(peer, Echo()), daemon=True)
+        thread.start()
+        client.settimeout(5.0)
+        pairs.append((client, thread))
+        return client
+
+    yield start
+    for client, thread in pairs:
+        client.close()
+        thread.join(5.0)
+
+
+def responses(client: socket.socket, count: int) -> list[tuple[int, Any]]:
+    """Read ``count`` responses (status, JSON body) from ``client``."""
+    buf, out = b"", list[tuple[int, Any]]()
+    while len(out) < count:
+        end = buf.find(b"\r\n\r\n")
+        if end >= 0:
+            length = int(buf[:end].lower().split(b"content-length:")[1].split(b"\r\n")[0])
+            if len(buf) >= end + 4 + length:
+                out.append((int(buf.split()[1]), json.loads(buf[end + 4 : end + 4 + length])))
+                buf = buf[end + 4 + length :]
+                continue
+        data = client.recv(1 << 20)
+        assert data, f"connection closed after {out}; pending {buf!r}"
+        buf += data
+    return out
+
+
+def request(value: Any, path: str = "/run", newline: str = "\r\n", header: str = "Content-Length") -> bytes:
+    body = json.dumps({"value": value}).encode()
+    head = newline.join([f"POST {path} HTTP/1.1", "Host: x", f"{header}: {len(body)}", "", ""])
+    return head.encode() + body
+
+
+def test_pipelined_requests_are_answered_in_order(served: Serve) -> None:
+    client = served()
+    client.sendall(request({"n": 1}) + request({"n": 2}) + request({"n": 3}, path="/nope"))
+    assert responses(client, 3) == [
+        (200, {"n": 1}),
+        (200, {"n": 2}),
+        (404, {"error": "no such endpoint: POST /nope"}),
+    ]
+
+
+def test_requests_split_across_many_reads(served: Serve) -> None:
+    client = served(Trickle)
+    big = "x" * 70_000  # the body is longer than the head and than one read
+    client.sendall(request({"n": 1}) + request({"big": big}) + request({"n": 3}, newline="\n"))
+    assert responses(client, 3) == [(200, {"n": 1}), (200, {"big": big}), (200, {"n": 3})]
+
+
+def test_a_body_larger_than_one_read_and_lowercase_headers(served: Serve) -> None:
+    client = served()
+    big = "y" * (3 << 20)
+    client.sendall(request({"big": big}, header="content-length") + request({"n": 2}))
+    assert responses(client, 2) == [(200, {"big": big}), (200, {"n": 2})]
+
+
+@pytest.mark.parametrize(
+    ("raw", "error"),
+    [
+        (b"POST /run\r\n\r\n", "malformed request line"),
+        (b"\r\n\r\n", "malformed request line"),
+        (b"POST /run HTTP/1.1\r\nContent-Length: -5\r\n\r\n", "bad Content-Length: b'-5'"),
+        (b"POST /run HTTP/1.1\r\nContent-Length: 1_0\r\n\r\n", "bad Content-Length: b'1_0'"),
+        (b"POST /run HTTP/1.1\r\nX: " + b"a" * 70_000 + b"\r\n\r\n", "request head longer than 65536 bytes"),
+        (b"POST /run HTTP/1.1\r\nX: " + b"a" * 70_000, "request head longer than 65536 bytes"),
+    ],
+    ids=["two-words", "blank", "negative-length", "underscore-length", "long-head", "long-unfinished-head"],
+)
+def test_malformed_requests_get_400_and_the_connection_closes(served: Serve, raw: bytes, error: str) -> None:
+    client = served()
+    client.sendall(raw)
+    assert responses(client, 1) == [(400, {"error": error})]
+    assert client.recv(1) == b""
+
+
+def test_bad_json_gets_400_and_the_connection_stays(served: Serve) -> None:
+    client = served()
+    client.sendall(b"POST /run HTTP/1.1\r\nContent-Length: 3\r\n\r\n{x}" + request({"n": 2}))
+    (status, body), second = responses(client, 2)
+    assert status == 400
+    assert body["error"].startswith("Error unmarshaling request: ")
+    assert second == (200, {"n": 2})
+
+
+def test_a_peer_closing_in_the_head_gets_400_and_between_requests_nothing(served: Serve) -> None:
+    client = served()
+    client.sendall(b"POST /run HTTP/1.1\r\nContent-")
+    client.shutdown(socket.SHUT_WR)
+    assert responses(client, 1) == [(400, {"error": "connection closed in the request head"})]
+    quiet = served()
+    quiet.sendall(request({"n": 1}))
+    quiet.shutdown(socket.SHUT_WR)
+    assert responses(quiet, 1) == [(200, {"n": 1})]
+    assert quiet.recv(1) == b""

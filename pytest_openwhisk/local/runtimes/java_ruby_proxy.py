@@ -13,7 +13,8 @@ like OpenWhisk's actionloop proxy (used by its Ruby runtime), drives one long-li
   details in the logs).
 * ``/run`` writes the request (one JSON line) to the launcher's stdin and reads one JSON line from fd 3;
   the launcher sets ``__OW_<KEY>`` env vars for the other keys, calls the entry point and flushes its
-  output first, so the sentinel this proxy then writes on stdout and stderr ends the activation's logs.
+  output first, so the sentinel this proxy writes on stdout and stderr after the response ends the
+  activation's logs.
 * a launcher that dies during a run is a developer error (``command exited``); one that reports an
   exhausted heap (exit 137 and the OOM marker) ends this proxy with 137 too, which the invoker maps to an OOM.
 """
@@ -69,23 +70,22 @@ class LoopAction:
         self.results = os.fdopen(read_end, "rb")
 
     # -- /init -----------------------------------------------------------------------------------------
-    def init(self, message: Any) -> tuple[int, Any]:
+    def init(self, message: Any) -> python_proxy.Reply:
         """Handle ``/init``: unpack the code and start the launcher once."""
         with self.lock:
             if self.initialised:
-                return 403, {"error": "Cannot initialize the action more than once."}
+                return 403, {"error": "Cannot initialize the action more than once."}, False
             value = message.get("value") if isinstance(message, dict) else None
             if not isinstance(value, dict) or not value.get("code"):
-                return 403, {"error": "Missing main/no code to execute."}
+                return 403, {"error": "Missing main/no code to execute."}, False
             self.initialised = True
             try:
                 main = self._unpack(value)
                 self._start(main, value.get("env") or {})
             except (OSError, ValueError, subprocess.SubprocessError) as exc:
                 sys.stderr.write(f"{exc}\n")
-                python_proxy.end_activation()
-                return 502, {"error": f"Initialization has failed due to: {exc}"}
-            return 200, {"ok": True}
+                return 502, {"error": f"Initialization has failed due to: {exc}"}, True
+            return 200, {"ok": True}, False
 
     def _unpack(self, value: dict[str, Any]) -> str:
         os.makedirs(self.action_dir, exist_ok=True)
@@ -181,16 +181,16 @@ class LoopAction:
         self.ready = True
 
     # -- /run ------------------------------------------------------------------------------------------
-    def run(self, message: Any) -> tuple[int, Any]:
-        """Handle ``/run``: one line in, one line out, then the sentinels."""
+    def run(self, message: Any) -> python_proxy.Reply:
+        """Handle ``/run``: one line in, one line out (the sentinels follow the response)."""
         with self.lock:
             child, results = self.child, self.results
             if child is None or results is None or not self.ready:
-                return 500, {"error": "no action defined yet"}
+                return 500, {"error": "no action defined yet"}, False
             if child.poll() is not None:
-                return 500, {"error": "command exited"}
+                return 500, {"error": "command exited"}, False
             if not isinstance(message, dict):
-                return 400, {"error": "Error unmarshaling request: not a JSON object"}
+                return 400, {"error": "Error unmarshaling request: not a JSON object"}, False
             assert child.stdin is not None
             try:
                 child.stdin.write(json.dumps(message, separators=(",", ":")).encode() + b"\n")
@@ -200,18 +200,16 @@ class LoopAction:
                 line = b""
             if not line:
                 self._died(child.wait())
-                python_proxy.end_activation()
-                return 502, {"error": "command exited"}
-            python_proxy.end_activation()
+                return 502, {"error": "command exited"}, True
             if line.startswith(b"!"):  # the launcher's failure line: the runtime's 502 (a developer error)
-                return 502, {"error": line[1:].decode("utf-8", "replace").strip()}
+                return 502, {"error": line[1:].decode("utf-8", "replace").strip()}, True
             try:
                 result = json.loads(line)
             except ValueError:
                 result = None
             if not isinstance(result, dict | list):
-                return 502, {"error": "The action did not return a dictionary or array."}
-            return 200, result
+                return 502, {"error": "The action did not return a dictionary or array."}, True
+            return 200, result, True
 
     def _died(self, code: int) -> None:
         """A launcher that ran out of heap takes the proxy with it (exit 137: the invoker's OOM)."""

@@ -10,7 +10,9 @@ follow the actionloop Python launcher:
   at its root (plus ``virtualenv/lib/python3.*/site-packages`` when present); ``main`` selectable.
 * ``/run``: non-``value`` keys become ``__OW_<KEY>`` env vars; an exception is an application error
   ``{"error": str(exc)}`` (traceback on stderr); a result that is not a dict or list is refused with 502.
-* after every activation the sentinel line goes to stdout and stderr.
+* after every activation (and a failed init) the sentinel line goes to stdout and stderr, after the
+  HTTP response: the invoker has the result without first being woken by two pipe writes, and still
+  cuts the activation's logs at both sentinels (the action's own output was written before the response);
 * a ``MemoryError`` (also while serialising the result) ends the process with exit code 137 after
   writing :data:`MARKER_OOM` on stderr, which the invoker reports as an OOM;
 * a zipped action may unpack to at most ``CODE_MAX_BYTES`` (0 = no cap).
@@ -26,6 +28,7 @@ import threading
 from typing import Any, NoReturn
 
 SENTINEL = "XXX_THE_END_OF_A_WHISK_ACTIVATION_XXX"
+HEAD_MAX = 65536  # bytes of a request head (request line and headers); a longer one is refused with 400
 EXIT_OOM = 137
 MARKER_OOM = "MemoryError: the action exhausted its memory limit"
 REASONS = {
@@ -36,6 +39,8 @@ REASONS = {
     500: "Internal Server Error",
     502: "Bad Gateway",
 }
+ENCODER = json.JSONEncoder(ensure_ascii=False, allow_nan=False, separators=(",", ":"))
+Reply = tuple[int, Any, bool]  # (HTTP status, payload, an activation ended: sentinels after the response)
 
 
 class Action:
@@ -49,14 +54,14 @@ class Action:
         self.initialised = False
         self.main: Any = None
 
-    def init(self, message: Any) -> tuple[int, Any]:
+    def init(self, message: Any) -> Reply:
         """Handle ``/init``: load the code once."""
         with self.lock:
             if self.initialised:
-                return 403, {"error": "Cannot initialize the action more than once."}
+                return 403, {"error": "Cannot initialize the action more than once."}, False
             value = message.get("value") if isinstance(message, dict) else None
             if not isinstance(value, dict) or not value.get("code"):
-                return 403, {"error": "Missing main/no code to execute."}
+                return 403, {"error": "Missing main/no code to execute."}, False
             self.initialised = True
             try:
                 self.main = self._load(value)
@@ -66,9 +71,8 @@ class Action:
                 import traceback
 
                 traceback.print_exc()
-                end_activation()
-                return 502, {"error": f"Initialization has failed due to: {type(exc).__name__}: {exc}"}
-            return 200, {"ok": True}
+                return 502, {"error": f"Initialization has failed due to: {type(exc).__name__}: {exc}"}, True
+            return 200, {"ok": True}, False
 
     def _load(self, value: dict[str, Any]) -> Any:
         for key, item in (value.get("env") or {}).items():
@@ -123,12 +127,12 @@ class Action:
             )
         return function
 
-    def run(self, message: Any) -> tuple[int, Any]:
+    def run(self, message: Any) -> Reply:
         """Handle ``/run``: call the entry point with ``value``."""
         if not self.initialised or self.main is None:
-            return 500, {"error": "no action defined yet"}
+            return 500, {"error": "no action defined yet"}, False
         if not isinstance(message, dict):
-            return 400, {"error": "Error unmarshaling request: not a JSON object"}
+            return 400, {"error": "Error unmarshaling request: not a JSON object"}, False
         environ = os.environ
         for key, item in message.items():
             if key != "value":
@@ -144,18 +148,21 @@ class Action:
 
             traceback.print_exc()
             result = {"error": str(exc)}
-        end_activation()
         if not isinstance(result, dict | list):
-            return 502, {"error": "The action did not return a dictionary or array."}
-        return 200, result
+            return 502, {"error": "The action did not return a dictionary or array."}, True
+        return 200, result, True
 
 
 class Box(list):  # type: ignore[type-arg]
     """Holds a response payload so that :func:`respond` owns the only reference to it."""
 
 
+class Malformed(ValueError):
+    """A request this server cannot frame: answered with 400, then the connection is closed."""
+
+
 def end_activation() -> None:
-    """Print the activation-end sentinel on stdout and stderr."""
+    """Print the activation-end sentinel on stdout and stderr (one write each)."""
     sys.stdout.write(SENTINEL + "\n")
     sys.stdout.flush()
     sys.stderr.write(SENTINEL + "\n")
@@ -171,15 +178,16 @@ def out_of_memory() -> NoReturn:
         os._exit(EXIT_OOM)
 
 
-def respond(conn: socket.socket, status: int, payload: Any) -> None:
-    """Send one JSON response; small ones in one write, large ones without copying the body again.
+def respond(conn: socket.socket, status: int, payload: Any, ended: bool = False) -> None:
+    """Send one JSON response; small ones in one write, large ones without copying the body again. When
+    ``ended``, the sentinels follow the response.
 
     ``payload`` may be a :class:`Box` that this function empties, so a large result is freed as soon as
     it is serialised. A ``MemoryError`` while serialising is the action's OOM."""
     if type(payload) is Box:
         payload = payload.pop()
     try:
-        body = json.dumps(payload, ensure_ascii=False, allow_nan=False, separators=(",", ":")).encode()
+        body = ENCODER.encode(payload).encode()
     except MemoryError:
         payload = None
         out_of_memory()
@@ -193,37 +201,93 @@ def respond(conn: socket.socket, status: int, payload: Any) -> None:
         f"HTTP/1.1 {status} {REASONS.get(status, 'Error')}\r\nContent-Type: application/json\r\n"
         f"Content-Length: {len(body)}\r\n\r\n"
     ).encode()
-    if len(body) < 65536:
-        conn.sendall(head + body)
-    else:
-        conn.sendall(head)
-        conn.sendall(body)
+    try:
+        if len(body) < 65536:
+            conn.sendall(head + body)
+        else:
+            conn.sendall(head)
+            conn.sendall(body)
+    finally:
+        if ended:  # also when the invoker has gone: the activation's logs still end here
+            end_activation()
+
+
+def _head_end(buf: bytes, start: int) -> tuple[int, int]:
+    """Where the blank line ending a request head starts and the body starts, or ``(-1, -1)``; lines end
+    with CRLF or LF."""
+    crlf, lf = buf.find(b"\n\r\n", start), buf.find(b"\n\n", start)
+    if crlf >= 0 and (lf < 0 or crlf < lf):
+        return crlf, crlf + 3
+    return (lf, lf + 2) if lf >= 0 else (-1, -1)
+
+
+def _content_length(head: bytes) -> int:
+    at = head.lower().find(b"\ncontent-length:")
+    if at < 0:
+        return 0
+    stop = head.find(b"\n", at + 16)
+    raw = head[at + 16 : stop if stop >= 0 else len(head)].strip()
+    if not raw.isdigit():
+        raise Malformed(f"bad Content-Length: {raw[:32]!r}")
+    return int(raw)
+
+
+def read_request(conn: socket.socket, buf: bytes) -> tuple[bytes, bytes, bytes | bytearray, bytes] | None:
+    """The next request on ``conn``, starting with the bytes in ``buf``: ``(method, path, body, the bytes
+    after it)``, or None when the peer closes the connection between requests.
+
+    One ``recv`` per request when the invoker's request arrives in one piece; a large body is received
+    into its own buffer, without copies. Raises :class:`Malformed` for a request line that is not
+    ``METHOD PATH VERSION``, a head over :data:`HEAD_MAX` bytes or a bad ``Content-Length``."""
+    scanned = 0
+    blank, start = _head_end(buf, 0)
+    while blank < 0:
+        if len(buf) > HEAD_MAX:
+            raise Malformed(f"request head longer than {HEAD_MAX} bytes")
+        data = conn.recv(65536)
+        if not data:
+            if buf.strip():
+                raise Malformed("connection closed in the request head")
+            return None
+        scanned, buf = max(0, len(buf) - 2), buf + data
+        blank, start = _head_end(buf, scanned)
+    if blank > HEAD_MAX:
+        raise Malformed(f"request head longer than {HEAD_MAX} bytes")
+    head = buf[:blank]
+    stop = head.find(b"\n")
+    parts = head[: stop if stop >= 0 else len(head)].split()
+    if len(parts) != 3:
+        raise Malformed("malformed request line")
+    length = _content_length(head)
+    have = len(buf) - start
+    if have >= length:
+        return parts[0], parts[1], buf[start : start + length], buf[start + length :]
+    body = bytearray(length)
+    with memoryview(body) as view:
+        view[:have] = buf[start:]
+        while have < length:
+            got = conn.recv_into(view[have:])
+            if not got:
+                raise ConnectionResetError("connection closed in the request body")
+            have += got
+    return parts[0], parts[1], body, b""
 
 
 def serve(conn: socket.socket, action: Action) -> None:
     """Serve one keep-alive connection until the peer closes it."""
     if conn.family != socket.AF_UNIX:
         conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-    stream = conn.makefile("rb")
+    buf = b""
     try:
         while True:
-            line = stream.readline(65537)
-            if not line:
+            try:
+                request = read_request(conn, buf)
+            except Malformed as exc:
+                respond(conn, 400, {"error": str(exc)})
                 return
-            parts = line.split()
-            if len(parts) != 3:
-                respond(conn, 400, {"error": "malformed request line"})
+            if request is None:
                 return
-            length = 0
-            while True:
-                header = stream.readline(65537)
-                if header in (b"\r\n", b"\n", b""):
-                    break
-                name, _, raw = header.partition(b":")
-                if name.strip().lower() == b"content-length":
-                    length = int(raw.strip())
-            body = stream.read(length) if length else b""
-            method, path = parts[0], parts[1]
+            method, path, body, buf = request
             if method != b"POST" or path not in (b"/init", b"/run"):
                 respond(conn, 404, {"error": f"no such endpoint: {method.decode()} {path.decode()}"})
                 continue
@@ -233,11 +297,11 @@ def serve(conn: socket.socket, action: Action) -> None:
                 respond(conn, 400, {"error": f"Error unmarshaling request: {exc}"})
                 continue
             reply = Box(action.init(message) if path == b"/init" else action.run(message))
-            respond(conn, reply.pop(0), reply)
+            ended = reply.pop()
+            respond(conn, reply.pop(0), reply, ended)
     except (ConnectionError, OSError):
         return
     finally:
-        stream.close()
         conn.close()
 
 
