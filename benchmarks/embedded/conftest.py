@@ -2,7 +2,9 @@
 
 The server always runs in a child process (``LocalOpenWhiskProcess``) so the measuring client (aiohttp on
 uvloop, here in the pytest process) never shares a GIL with it. The baseline is a bare aiohttp echo endpoint,
-also in a child process, answering a body of the same size as an activation record.
+also in a child process, answering a body of the same size as an activation record; the floor is an
+aiohttp endpoint that relays each request to a warm runtime and back (``relay_server.py``): what one
+runtime hop costs with no controller logic at all.
 """
 
 from __future__ import annotations
@@ -88,20 +90,34 @@ def driver() -> Iterator[Driver]:
     client.close()
 
 
-@pytest.fixture(scope="module")
-def echo_target() -> Iterator[Target]:
-    """The baseline: a bare aiohttp echo endpoint in a child process."""
-    script = Path(__file__).with_name("echo_server.py")
+def _baseline(script: str, route: str) -> Iterator[Target]:
+    """A baseline endpoint served by ``script`` (next to this file) in a child process."""
+    path = Path(__file__).with_name(script)
     root = str(Path(__file__).resolve().parents[2])  # the checkout: the child imports it, installed or not
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in (root, os.environ.get("PYTHONPATH")) if p)}
-    process = subprocess.Popen([sys.executable, str(script)], stdout=subprocess.PIPE, text=True, env=env)
+    process = subprocess.Popen([sys.executable, str(path)], stdout=subprocess.PIPE, text=True, env=env)
     try:
         assert process.stdout is not None
-        port = int(process.stdout.readline())
-        yield Target(f"http://127.0.0.1:{port}/echo", {"Content-Type": "application/json"})
+        line = process.stdout.readline()
+        if not line.strip().isdigit():
+            code = process.poll()
+            raise RuntimeError(f"{script} did not start (exit code {code}); run it by hand to see why")
+        yield Target(f"http://127.0.0.1:{int(line)}/{route}", {"Content-Type": "application/json"})
     finally:
         process.terminate()
         process.wait(10)
+
+
+@pytest.fixture(scope="module")
+def echo_target() -> Iterator[Target]:
+    """The baseline: a bare aiohttp echo endpoint in a child process."""
+    yield from _baseline("echo_server.py", "echo")
+
+
+@pytest.fixture(scope="module")
+def relay_target() -> Iterator[Target]:
+    """The floor: aiohttp plus one hop to a warm Python runtime and back, nothing else (child process)."""
+    yield from _baseline("relay_server.py", "relay")
 
 
 @pytest.fixture(scope="module")

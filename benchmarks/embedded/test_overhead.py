@@ -3,6 +3,8 @@
 Run: ``python -m pytest benchmarks/embedded/test_overhead.py`` (part of ``python -m pytest benchmarks``).
 
 * ``echo-baseline``: round trip of a bare aiohttp echo endpoint (child process) from the same client.
+* ``relay-floor``: aiohttp plus one hop to a warm Python runtime and back, no controller logic
+  (``relay_server.py``): the floor an invoke cannot go below with a runtime in its own process.
 * ``warm-invoke``: blocking invoke of a warm no-op Python action; ``extra_info`` holds the controller+invoker
   overhead = client latency - activation ``duration`` (p50/p99, target p50 <= 2 ms, p99 <= 10 ms).
 * ``throughput``: bursts of warm blocking invokes from 16 concurrent clients (target >= 800/s), with the
@@ -50,6 +52,27 @@ def test_echo_roundtrip(
     benchmark.extra_info.update(figures["echo-baseline"])
 
 
+def test_relay_roundtrip(
+    benchmark: Any, driver: Any, relay_target: Any, figures: dict[str, dict[str, Any]]
+) -> None:
+    benchmark.group = "embedded-overhead"
+
+    def once() -> None:
+        status, _ = driver.run(driver.post(relay_target))
+        assert status == 200
+
+    benchmark.pedantic(once, rounds=ROUNDS, warmup_rounds=WARMUP, iterations=1)
+    if benchmark.disabled:
+        return
+    latencies = [s * 1000 for s in benchmark.stats.stats.data]
+    result = {"p50_ms": percentile(latencies, 50), "p99_ms": percentile(latencies, 99)}
+    echo = figures.get("echo-baseline")
+    if echo:
+        result["x_echo_p50"] = result["p50_ms"] / echo["p50_ms"]
+    figures["relay-floor"] = result
+    benchmark.extra_info.update(result)
+
+
 def test_warm_blocking_invoke(
     benchmark: Any, driver: Any, embedded_target: Any, figures: dict[str, dict[str, Any]]
 ) -> None:
@@ -77,6 +100,10 @@ def test_warm_blocking_invoke(
     baseline = figures.get("echo-baseline")
     if baseline:
         result["latency_minus_echo_p50_ms"] = result["latency_p50_ms"] - baseline["p50_ms"]
+        result["x_echo_p50"] = result["latency_p50_ms"] / baseline["p50_ms"]
+    floor = figures.get("relay-floor")
+    if floor:
+        result["x_relay_p50"] = result["latency_p50_ms"] / floor["p50_ms"]
     result["ok"] = (
         result["overhead_p50_ms"] <= TARGETS["overhead_p50_ms"]
         and result["overhead_p99_ms"] <= TARGETS["overhead_p99_ms"]
@@ -86,17 +113,18 @@ def test_warm_blocking_invoke(
     benchmark.extra_info["targets"] = {k: v for k, v in TARGETS.items() if k.startswith("overhead")}
 
 
-@pytest.mark.parametrize("endpoint", ["echo", "invoke"])
+@pytest.mark.parametrize("endpoint", ["echo", "relay", "invoke"])
 def test_sustained_throughput_16_clients(
     benchmark: Any,
     driver: Any,
     echo_target: Any,
+    relay_target: Any,
     embedded_target: Any,
     figures: dict[str, dict[str, Any]],
     endpoint: str,
 ) -> None:
     benchmark.group = "embedded-throughput"
-    target = echo_target if endpoint == "echo" else embedded_target
+    target = {"echo": echo_target, "relay": relay_target, "invoke": embedded_target}[endpoint]
     driver.burst(target, 500, CLIENTS)  # warm every container the clients will use
     rates: list[float] = []
 
@@ -114,6 +142,9 @@ def test_sustained_throughput_16_clients(
         "clients": CLIENTS,
         "burst": BURST,
     }
+    echo = figures.get("throughput-echo")
+    if echo and endpoint != "echo":
+        result["x_echo"] = result["per_s_median"] / echo["per_s_median"]
     if endpoint == "invoke":
         result["ok"] = result["per_s_median"] >= TARGETS["invocations_per_s"]
         benchmark.extra_info["targets"] = {"invocations_per_s": TARGETS["invocations_per_s"]}

@@ -53,7 +53,7 @@ class Response:
     length: int  # Content-Length (may exceed len(body) when the body was too large to keep)
 
 
-class _Connection(asyncio.Protocol):
+class RuntimeConnection(asyncio.Protocol):
     """A keep-alive HTTP/1.1 connection to a runtime: one request at a time, the response parsed from the
     bytes as they arrive (no stream reader, no task: the waiting request is woken once, when it is
     complete). A response without ``Content-Length`` has an empty body; one over :data:`MAX_BODY_BYTES`
@@ -198,7 +198,7 @@ class Container:
         self._stdin = -1
         self._pipes: list[Any] = []
         self._exited = asyncio.Event()
-        self._idle: list[_Connection] = []
+        self._idle: list[RuntimeConnection] = []
         self._open = 0
         self.on_destroyed: Any = None  # called once the container is gone (frees its resource group)
 
@@ -422,7 +422,7 @@ class Container:
             self._open -= 1
         return response
 
-    async def _connection(self) -> _Connection:
+    async def _connection(self) -> RuntimeConnection:
         await self.wait_started()
         while self._idle:
             conn = self._idle.pop()
@@ -431,7 +431,8 @@ class Container:
             self._open -= 1
             conn.close()
         try:
-            _, conn = await asyncio.get_running_loop().create_unix_connection(_Connection, self.socket_path)
+            loop = asyncio.get_running_loop()
+            _, conn = await loop.create_unix_connection(RuntimeConnection, self.socket_path)
         except OSError as exc:
             raise RuntimeGone(f"cannot connect to the runtime: {exc}") from None
         self._open += 1

@@ -1,4 +1,4 @@
-"""The invoker's HTTP client to a runtime (``container._Connection``): any split, limits, faults."""
+"""The invoker's HTTP client to a runtime (``container.RuntimeConnection``): any split, limits, faults."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from collections.abc import Awaitable, Callable
 import pytest
 
 from pytest_openwhisk.local import container
-from pytest_openwhisk.local.container import Response, RuntimeGone, _Connection
+from pytest_openwhisk.local.container import Response, RuntimeConnection, RuntimeGone
 
 Answer = Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]]
 
@@ -21,13 +21,13 @@ async def _read_request(reader: asyncio.StreamReader) -> bytes:
     return await reader.readexactly(length)
 
 
-async def _with_runtime(answer: Answer, client: Callable[[_Connection], Awaitable[object]]) -> object:
+async def _with_runtime(answer: Answer, client: Callable[[RuntimeConnection], Awaitable[object]]) -> object:
     """Serve ``answer`` on a Unix socket and run ``client`` on a connection to it."""
     with tempfile.TemporaryDirectory() as root:
         path = os.path.join(root, "s")
         server = await asyncio.start_unix_server(answer, path)
         try:
-            _, conn = await asyncio.get_running_loop().create_unix_connection(_Connection, path)
+            _, conn = await asyncio.get_running_loop().create_unix_connection(RuntimeConnection, path)
             try:
                 return await client(conn)
             finally:
@@ -36,7 +36,7 @@ async def _with_runtime(answer: Answer, client: Callable[[_Connection], Awaitabl
             server.close()
 
 
-def _run(answer: Answer, client: Callable[[_Connection], Awaitable[object]]) -> object:
+def _run(answer: Answer, client: Callable[[RuntimeConnection], Awaitable[object]]) -> object:
     return asyncio.run(_with_runtime(answer, client))
 
 
@@ -52,7 +52,7 @@ def test_response_split_byte_by_byte_and_keep_alive() -> None:
                 writer.write(reply[i : i + 1])
                 await writer.drain()
 
-    async def client(conn: _Connection) -> list[Response]:
+    async def client(conn: RuntimeConnection) -> list[Response]:
         first = await conn.request("/run", b'{"a":1}', 5)
         assert conn.usable
         return [first, await conn.request("/run", b'{"b":22}', 5)]
@@ -70,7 +70,7 @@ def test_statuses_and_no_content_length() -> None:
         writer.write(b"HTTP/1.0 404\r\n\r\n")  # no reason phrase, no Content-Length: empty body
         await writer.drain()
 
-    async def client(conn: _Connection) -> list[Response]:
+    async def client(conn: RuntimeConnection) -> list[Response]:
         return [await conn.request("/run", b"{}", 5), await conn.request("/init", b"{}", 5)]
 
     bad, missing = _run(answer, client)  # type: ignore[misc]
@@ -86,7 +86,7 @@ def test_a_body_over_the_limit_is_cut_and_the_connection_dropped(monkeypatch: py
         writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 25\r\n\r\n" + b"x" * 25)
         await writer.drain()
 
-    async def client(conn: _Connection) -> tuple[Response, bool]:
+    async def client(conn: RuntimeConnection) -> tuple[Response, bool]:
         response = await conn.request("/run", b"{}", 5)
         return response, conn.usable
 
@@ -112,7 +112,7 @@ def test_a_broken_runtime_is_runtime_gone(sent: bytes, message: str) -> None:
         await writer.drain()
         writer.close()
 
-    async def client(conn: _Connection) -> object:
+    async def client(conn: RuntimeConnection) -> object:
         with pytest.raises(RuntimeGone, match=message):
             await conn.request("/run", b"{}", 5)
         return conn.usable
@@ -124,7 +124,7 @@ def test_no_answer_within_the_timeout_is_timeout_error() -> None:
     async def answer(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         await reader.read()  # never answers; ends when the client closes
 
-    async def client(conn: _Connection) -> object:
+    async def client(conn: RuntimeConnection) -> object:
         with pytest.raises(TimeoutError):
             await conn.request("/run", b"{}", 0.05)
         return True
@@ -139,7 +139,7 @@ def test_bytes_nobody_asked_for_close_the_connection() -> None:
         await writer.drain()
         await reader.read()
 
-    async def client(conn: _Connection) -> object:
+    async def client(conn: RuntimeConnection) -> object:
         response = await conn.request("/run", b"{}", 5)
         assert response.body == b"{}"
         return conn.usable
