@@ -2,9 +2,10 @@
 
 Each ``POST /relay`` body goes as ``/run`` to a warm Python runtime (the embedded OpenWhisk's own runtime,
 started the way the invoker starts it, without a sandbox; one per request in flight) over a Unix socket,
-through the invoker's own runtime client; the answer is a body the size of an activation record. No auth, no entity lookup, no
-record, no logs: the round trip of "HTTP in, one runtime hop, HTTP out", which any controller on aiohttp
-pays. Prints its port on stdout once listening. Run by ``benchmarks/embedded/conftest.py``.
+through the invoker's own runtime client; the answer is a body the size of an activation record. No auth,
+no entity lookup, no record, no logs: the round trip of "HTTP in, one runtime hop, HTTP out", which any
+controller on aiohttp pays. Prints its port on stdout once listening. Run by
+``benchmarks/embedded/conftest.py``.
 """
 
 from __future__ import annotations
@@ -18,13 +19,13 @@ import tempfile
 
 import orjson
 from aiohttp import web
+from baseline_app import RECORD, serve
 
 from pytest_openwhisk.local.container import RuntimeConnection
 from pytest_openwhisk.local.isolation import runtime_command
 from pytest_openwhisk.local.manifest import interpreter
 from pytest_openwhisk.local.server import new_loop
 
-RECORD = orjson.dumps({"activationId": "0" * 32, "annotations": [{"key": "k", "value": "v" * 400}]})
 NOOP = "def main(args):\n    return {}\n"
 
 
@@ -77,15 +78,8 @@ async def _main() -> None:
         orjson.loads(answer.body)
         return web.Response(body=RECORD, content_type="application/json")
 
-    app = web.Application()
-    app.router.add_post("/relay", relay)
-    runner = web.AppRunner(app, access_log=None)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    print(runner.addresses[0][1], flush=True)
     try:
-        await asyncio.Event().wait()
+        await serve("/relay", relay)
     finally:
         runtimes.close()
 
