@@ -202,7 +202,8 @@ class Invoker:
                 await container.wait_exit(2.0)
             elif request.on_result is not None:  # OpenWhisk sends the result before it reads the logs
                 request.on_result(outcome)
-                await asyncio.sleep(0)  # the waiting caller answers before the logs are read
+                if container.stdout.pending and container.stderr.pending:  # the logs would not wait:
+                    await asyncio.sleep(0)  # let the waiting caller answer first
             outcome.logs = await self._logs(
                 container, spec, developer_error=outcome.status_code == DEVELOPER_ERROR
             )
