@@ -17,13 +17,26 @@ worker thread): during a cold-start storm the booting runtimes take what the con
 autogroup (``/proc/<pid>/autogroup``), which covers the runtime in isolation ``none`` (bwrap starts another
 session inside the sandbox, which that does not reach). Both are best effort: a failure leaves the runtime as
 it was.
+
+The other side is the controller itself: ``serve`` (``__main__.py``) calls :func:`raise_controller` once at
+start, which moves the server process into a sibling group ``ow-controller-<pid>`` weighing
+:data:`CONTROLLER_SHARES_PER_CPU` x CPUs (4 times the runtimes' group; nothing without a writable
+hierarchy). During a storm its event loop waits in the CPU's run queue, not on
+the GIL nor on its own work (measured: ~90 % of every stall over 2 ms was run-queue wait), so weight is what
+shortens the ``202`` tail when the runtimes and other processes compete for the CPUs. :func:`shorten_slice`
+also asks for a short scheduling slice for the event loop's thread (EEVDF): woken by a request, it runs
+before a runtime in the middle of its slice has finished it.
 """
 
 from __future__ import annotations
 
 import atexit
 import contextlib
+import ctypes
 import os
+import platform
+import struct
+import sys
 import threading
 from pathlib import Path
 
@@ -34,17 +47,28 @@ SHARES_PER_CPU = 1024  # the cpu.shares of one process (cgroup v1 default)
 AUTOGROUP_NICE = 10  # weight 110 vs 1024 for the controller's autogroup
 PREFIX = "ow-runtimes-"
 BOOT_PREFIX = "ow-boot-"
+CONTROLLER_PREFIX = "ow-controller-"
+#: ``cpu.shares`` of the controller's group per CPU: 4 times the runtimes' group (a weight, not a cap: it
+#: takes only what its event loop and worker threads use, ahead of booting runtimes and other processes)
+CONTROLLER_SHARES_PER_CPU = 4 * SHARES_PER_CPU
 #: ``cpu.shares`` of the group runtimes boot in (all booting runtimes together: a quarter of one process),
 #: so a cold-start storm leaves the controller most of the CPU; a runtime moves to the runtimes' group after
 #: its /init (:func:`promote`)
 BOOT_SHARES = 256
-#: ``PYTEST_OPENWHISK_RUNTIME_WEIGHT=0`` leaves runtimes at full weight (to measure what this changes)
+#: the event loop thread's scheduling slice (``sched_setattr`` ``sched_runtime``, the kernel's minimum; its
+#: default is 0.7 ms x (1 + log2 CPUs))
+CONTROLLER_SLICE_NS = 100_000
+#: ``sched_setattr`` system call numbers (Python has no wrapper)
+SCHED_SETATTR = {"x86_64": 314, "aarch64": 274}
+#: ``PYTEST_OPENWHISK_RUNTIME_WEIGHT=0`` leaves runtimes at full weight and the controller at its own (to
+#: measure what this changes)
 ENV = "PYTEST_OPENWHISK_RUNTIME_WEIGHT"
 
 _lock = threading.Lock()
 _group: Path | None = None
 _tried = False
 _boot: Path | None = None
+_controller: Path | None = None
 
 
 def _own_cpu_cgroup() -> str | None:
@@ -54,7 +78,7 @@ def _own_cpu_cgroup() -> str | None:
 
 def _stale(directory: Path) -> None:
     """Remove empty runtime groups left by servers that are gone."""
-    for prefix in (PREFIX, BOOT_PREFIX):
+    for prefix in (PREFIX, BOOT_PREFIX, CONTROLLER_PREFIX):
         for old in directory.glob(f"{prefix}*"):
             pid = old.name[len(prefix) :]
             if pid.isdigit() and not Path(f"/proc/{pid}").exists():
@@ -104,14 +128,44 @@ def boot_group() -> Path | None:
 
 
 def remove() -> None:
-    """Remove the runtime groups once no runtime is left in them (at exit; a later server cleans up too)."""
-    global _group, _tried, _boot
+    """Remove the runtime groups once no runtime is left in them, and the controller's group after moving
+    this process back to its parent (at exit; a later server cleans up too)."""
+    global _group, _tried, _boot, _controller
     with _lock:
-        groups, _group, _tried, _boot = (_group, _boot), None, False, None
+        groups, _group, _tried, _boot, _controller = (_group, _boot, _controller), None, False, None, None
+    if groups[2] is not None:
+        with contextlib.suppress(OSError):
+            (groups[2].parent / "cgroup.procs").write_text(str(os.getpid()))
     for group in groups:
         if group is not None:
             with contextlib.suppress(OSError):
                 group.rmdir()
+
+
+def raise_controller(root: Path = CPU_ROOT, cpus: int | None = None) -> str:
+    """Give this process (the server: its event loop and worker threads) more CPU weight than the runtimes;
+    what it got, or why not (for the ready file). Call once, at start, before any runtime starts.
+
+    With a writable cpu hierarchy: a group ``ow-controller-<pid>`` next to the runtimes' groups (created
+    first, so they stay siblings), ``cpu.shares`` :data:`CONTROLLER_SHARES_PER_CPU` x CPUs, and the whole
+    process moves into it. Nothing without one, or with the weighting turned off through :data:`ENV`."""
+    global _controller
+    if os.environ.get(ENV, "1") == "0":
+        return f"not raised ({ENV}=0)"
+    group = runtime_group(root, cpus)
+    if group is not None:
+        shares = CONTROLLER_SHARES_PER_CPU * (cpus or os.cpu_count() or 1)
+        controller = _make(group.parent, CONTROLLER_PREFIX, shares)
+        if controller is not None:
+            try:
+                (controller / "cgroup.procs").write_text(str(os.getpid()))
+            except OSError as exc:
+                with contextlib.suppress(OSError):
+                    controller.rmdir()
+                return f"cpu group {controller.name}: {exc.strerror or exc}"
+            _controller = controller
+            return f"cpu group {controller.name} (cpu.shares {shares})"
+    return "not raised: no writable cpu cgroup hierarchy (v1 cpu.shares)"
 
 
 def promote(pids: list[int]) -> int:
@@ -181,3 +235,44 @@ def deprioritize(pid: int) -> str:
         return "autogroup"
     except (OSError, IndexError):
         return ""
+
+
+def shorten_slice(slice_ns: int = CONTROLLER_SLICE_NS) -> str:
+    """Ask for a ``slice_ns`` scheduling slice for the calling thread (the event loop's: call it there);
+    what it got, or why not (for the ready file).
+
+    A task with a shorter slice gets an earlier virtual deadline, so EEVDF (Linux >= 6.12 honours a slice
+    set through ``sched_setattr``) runs it at its wakeup before a task that has not used up its own slice.
+    Any user may shorten its own slice; it changes when the thread runs, not how much CPU it gets. The
+    policy and nice value stay as they are."""
+    if os.environ.get(ENV, "1") == "0":
+        return f"not shortened ({ENV}=0)"
+    number = SCHED_SETATTR.get(platform.machine()) if sys.platform == "linux" else None
+    if number is None:
+        return f"not shortened: no sched_setattr on {sys.platform} {platform.machine()}"
+    policy = os.sched_getscheduler(0)
+    if policy not in (os.SCHED_OTHER, os.SCHED_BATCH):
+        return f"not shortened: scheduling policy {policy} (not a fair-share one)"
+    nice = os.getpriority(os.PRIO_PROCESS, 0)  # of the calling thread (Linux)
+    # struct sched_attr (version 0, 48 bytes): size, policy, flags, nice, priority, runtime, deadline, period
+    attr = ctypes.create_string_buffer(struct.pack("=IIQiIQQQ", 48, policy, 0, nice, 0, slice_ns, 0, 0))
+    libc = ctypes.CDLL(None, use_errno=True)
+    if libc.syscall(number, 0, attr, 0) != 0:
+        return f"not shortened: {os.strerror(ctypes.get_errno())}"
+    got = _slice_ns()
+    if got != slice_ns:
+        return f"not shortened: the kernel keeps a {got} ns slice (custom slices need Linux >= 6.12)"
+    return f"slice {slice_ns / 1e6:g} ms"
+
+
+def _slice_ns(sched: str = "/proc/thread-self/sched") -> int | None:
+    """The calling thread's slice in ns (``se.slice`` in ``/proc/thread-self/sched``; None without one)."""
+    try:
+        with open(sched) as handle:
+            for line in handle:
+                name, _, value = line.partition(":")
+                if name.strip() == "se.slice":
+                    return int(float(value))
+    except (OSError, ValueError):
+        pass
+    return None

@@ -8,15 +8,19 @@ and every accepted invocation of a storm ends with a record.
 from __future__ import annotations
 
 import os
+import resource
 import subprocess
+import sys
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
 
+from pytest_openwhisk.local import __main__ as serve_main
 from pytest_openwhisk.local import spawner
 from pytest_openwhisk.local.config import LocalConfig, PoolConfig
+from pytest_openwhisk.local.process import LocalOpenWhiskProcess
 from pytest_openwhisk.local.server import LocalOpenWhisk
 from pytest_openwhisk.wait import wait_until
 from pytest_openwhisk.workload.priority import autogroup_nice
@@ -39,10 +43,10 @@ needs_autogroup = pytest.mark.skipif(
 @pytest.fixture
 def fresh_group() -> Iterator[None]:
     """Forget the process-wide runtime group around a test that points it elsewhere."""
-    saved = spawner._group, spawner._tried, spawner._boot
-    spawner._group, spawner._tried, spawner._boot = None, False, None
+    saved = spawner._group, spawner._tried, spawner._boot, spawner._controller
+    spawner._group, spawner._tried, spawner._boot, spawner._controller = None, False, None, None
     yield
-    spawner._group, spawner._tried, spawner._boot = saved
+    spawner._group, spawner._tried, spawner._boot, spawner._controller = saved
 
 
 def test_runtime_group_created_with_shares_per_cpu(
@@ -114,6 +118,125 @@ def test_promote_without_a_boot_group_does_nothing(
     assert spawner.runtime_group(root=tmp_path) is None
     assert spawner.boot_group() is None
     assert spawner.promote([os.getpid()]) == 0
+
+
+def test_controller_moves_into_a_heavier_sibling_of_the_runtimes_groups(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, fresh_group: None
+) -> None:
+    (tmp_path / "cpu.shares").write_text("1024")
+    (tmp_path / f"{spawner.CONTROLLER_PREFIX}999999999").mkdir()  # a dead server's group
+    monkeypatch.setattr(spawner, "_own_cpu_cgroup", lambda: "/")
+    note = spawner.raise_controller(root=tmp_path, cpus=3)
+    controller = tmp_path / f"{spawner.CONTROLLER_PREFIX}{os.getpid()}"
+    shares = 3 * spawner.CONTROLLER_SHARES_PER_CPU
+    assert note == f"cpu group {controller.name} (cpu.shares {shares})"
+    assert (controller / "cpu.shares").read_text() == str(shares)
+    assert shares > 3 * spawner.SHARES_PER_CPU  # more than all runtimes together
+    assert (controller / "cgroup.procs").read_text() == str(os.getpid())  # the whole process moved
+    assert spawner.runtime_group() == tmp_path / f"{spawner.PREFIX}{os.getpid()}"  # siblings, not children
+    assert spawner.boot_group() == tmp_path / f"{spawner.BOOT_PREFIX}{os.getpid()}"
+    assert not (tmp_path / f"{spawner.CONTROLLER_PREFIX}999999999").exists()
+    (tmp_path / "cgroup.procs").write_text("")
+    spawner.remove()  # at exit: back to the parent group before the group is removed
+    assert (tmp_path / "cgroup.procs").read_text() == str(os.getpid())
+
+
+def test_controller_without_a_cpu_hierarchy_stays_as_it_was(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, fresh_group: None
+) -> None:
+    monkeypatch.setattr(spawner, "_own_cpu_cgroup", lambda: "/")
+    assert spawner.raise_controller(root=tmp_path).startswith("not raised: ")  # a note, never an error
+    assert not list(tmp_path.iterdir())
+    monkeypatch.setenv(spawner.ENV, "0")
+    assert spawner.raise_controller(root=tmp_path) == f"not raised ({spawner.ENV}=0)"
+
+
+def _shorten_in_a_thread() -> tuple[str, int | None]:
+    """:func:`spawner.shorten_slice` in a new thread (a slice stays with its thread): (note, its slice)."""
+    with ThreadPoolExecutor(1) as pool:
+        return pool.submit(lambda: (spawner.shorten_slice(), spawner._slice_ns())).result()
+
+
+SHORT = f"slice {spawner.CONTROLLER_SLICE_NS / 1e6:g} ms"
+
+
+def test_shorten_slice_gives_the_calling_thread_a_short_slice(monkeypatch: pytest.MonkeyPatch) -> None:
+    note, got = _shorten_in_a_thread()
+    if note != SHORT:
+        assert note.startswith("not shortened: ")  # a note, never an error
+        pytest.skip(f"no custom scheduling slices here: {note}")
+    assert got == spawner.CONTROLLER_SLICE_NS
+    assert spawner._slice_ns() != spawner.CONTROLLER_SLICE_NS  # only that thread's
+    monkeypatch.setenv(spawner.ENV, "0")
+    assert _shorten_in_a_thread()[1] != spawner.CONTROLLER_SLICE_NS
+
+
+def test_fd_table_is_grown_at_once() -> None:
+    code = (
+        "import resource\n"
+        "from pytest_openwhisk.local.__main__ import reserve_fd_table\n"
+        "def size(): return [l.split()[1] for l in open('/proc/self/status') if l.startswith('FDSize:')][0]\n"
+        "print(reserve_fd_table(4096), size())\n"
+        "resource.setrlimit(resource.RLIMIT_NOFILE, (1000, resource.getrlimit(resource.RLIMIT_NOFILE)[1]))\n"
+        "print(reserve_fd_table(2 ** 20), size())\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60
+    )
+    assert done.stdout.split() == ["4096", "4096", "1000", "4096"]  # capped by the limit; never shrinks
+
+
+@pytest.fixture(scope="module")
+def served() -> Iterator[LocalOpenWhiskProcess]:
+    """``serve`` in its own process (no sandbox, no stem cells)."""
+    config = LocalConfig.benchmark(pool=PoolConfig(prewarm=(), isolation="none", user_memory_mb=256))
+    with LocalOpenWhiskProcess(config) as process:
+        yield process
+
+
+def _served_pid(served: LocalOpenWhiskProcess) -> int:
+    assert served.process is not None
+    return served.process.pid
+
+
+def test_served_process_reserved_its_fd_table(served: LocalOpenWhiskProcess) -> None:
+    pid = _served_pid(served)
+    status = Path(f"/proc/{pid}/status").read_text().splitlines()
+    size = int(next(line.split()[1] for line in status if line.startswith("FDSize:")))
+    soft = resource.getrlimit(resource.RLIMIT_NOFILE)[0]
+    assert size >= min(soft, serve_main.FD_TABLE)  # without it: 64 or 256 entries, grown during a storm
+
+
+def test_served_event_loop_thread_has_the_short_slice(served: LocalOpenWhiskProcess) -> None:
+    if _shorten_in_a_thread()[0] != SHORT:
+        pytest.skip("no custom scheduling slices on this kernel (Linux >= 6.12 with sched_setattr)")
+    pid = _served_pid(served)
+    assert spawner._slice_ns(f"/proc/{pid}/task/{pid}/sched") == spawner.CONTROLLER_SLICE_NS
+
+
+def test_served_controller_outweighs_its_runtimes(served: LocalOpenWhiskProcess) -> None:
+    if spawner.runtime_group() is None:
+        pytest.skip("no writable cpu cgroup hierarchy (v1 cpu.shares) on this machine: no controller group")
+    pid = _served_pid(served)
+    group = _cpu_group_of(pid)
+    assert group.rsplit("/", 1)[1] == f"{spawner.CONTROLLER_PREFIX}{pid}"
+    controller = spawner.CPU_ROOT / group.lstrip("/")
+    shares = int((controller / "cpu.shares").read_text())
+    runtimes = controller.parent / f"{spawner.PREFIX}{pid}"
+    assert shares > int((runtimes / "cpu.shares").read_text())  # a sibling, lighter
+    api = Api(served.apihost, served.auth)
+    try:
+        assert api.put_action("weighed", NOOP, limits={"memory": 128}).status_code == 200
+        assert api.invoke("weighed").status_code == 200
+    finally:
+        api.close()
+
+    def members(group: Path) -> set[int] | None:
+        return set(map(int, (group / "cgroup.procs").read_text().split())) or None
+
+    # the runtime boots in the boot group, then moves to the runtimes' group (a worker thread after /init)
+    runtime = wait_until(lambda: members(runtimes), what="a runtime in the runtimes' group", timeout=10)
+    assert not runtime & (members(controller) or set())
 
 
 def test_entry_command_stops_when_a_cgroup_cannot_be_entered(tmp_path: Path) -> None:
