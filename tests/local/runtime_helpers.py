@@ -1,9 +1,8 @@
 """A runtime process started by hand for the runtime tests: a blocking socket to it, and its stdout and
-stderr on pipes the test reads and can fill (a full pipe shows what the runtime writes before what)."""
+stderr on pipes the test reads (what is already there when a response arrives shows the order of writes)."""
 
 from __future__ import annotations
 
-import fcntl
 import json
 import os
 import select
@@ -17,6 +16,8 @@ from typing import Any
 
 from pytest_openwhisk.local.isolation import runtime_command
 from pytest_openwhisk.local.logs import SENTINEL
+
+from .invoker_helpers import init_body
 
 SENTINEL_LINE = SENTINEL.encode() + b"\n"
 
@@ -53,6 +54,16 @@ class RawRuntime:
         self.send(path, payload)
         return self.response()
 
+    def available(self, fd: int) -> bytes:
+        """What the runtime has written on ``fd`` so far (no waiting)."""
+        data = b""
+        while select.select([fd], [], [], 0)[0]:
+            chunk = os.read(fd, 1 << 16)
+            if not chunk:
+                break
+            data += chunk
+        return data
+
     def read_until_sentinel(self, fd: int, timeout: float = 5.0) -> bytes:
         """What the runtime wrote on ``fd`` up to and including the next sentinel line."""
         data = b""
@@ -68,6 +79,18 @@ class RawRuntime:
         return data
 
 
+def assert_failed_init(runtime: RawRuntime, code: str, problem: str) -> None:
+    """``/init`` of ``code`` answers 502 naming ``problem``; the details and both sentinels are in the logs
+    by the time the answer arrives."""
+    status, body = runtime.post("/init", init_body(code))
+    assert status == 502
+    assert problem in body["error"]
+    assert runtime.available(runtime.stdout) == SENTINEL_LINE
+    err = runtime.available(runtime.stderr)
+    assert problem.encode() in err
+    assert err.endswith(SENTINEL_LINE)
+
+
 def _length(head: bytes) -> int:
     for line in head.split(b"\r\n")[1:]:
         name, _, value = line.partition(b":")
@@ -76,54 +99,43 @@ def _length(head: bytes) -> int:
     return 0
 
 
-def fill(pipe_write_end: int) -> int:
-    """Fill the pipe so that the runtime's next write to it blocks; returns the bytes written.
-
-    Writes through a second, non-blocking open of the pipe: the runtime's own descriptor stays blocking."""
-    fd = os.open(f"/proc/self/fd/{pipe_write_end}", os.O_WRONLY | os.O_NONBLOCK)
-    written = 0
-    try:
-        while True:
-            written += os.write(fd, b"f" * 4095 + b"\n")
-    except BlockingIOError:
-        pass
-    finally:
-        os.close(fd)
-    return written
-
-
 @contextmanager
 def raw_runtime(
-    tmp_path: Path, family: str, interpreter: list[str], env: dict[str, str] | None = None
-) -> Iterator[tuple[RawRuntime, int, int]]:
-    """Start the ``family`` runtime (``env`` added to its environment); yields it with the write ends of its
-    stdout and stderr pipes (for :func:`fill`). The process is killed on exit."""
+    tmp_path: Path,
+    family: str,
+    interpreter: list[str],
+    env: dict[str, str] | None = None,
+    memory_mb: int = 256,
+) -> Iterator[RawRuntime]:
+    """Start the ``family`` runtime (``env`` added to its environment); it is killed on exit."""
     with ExitStack() as stack:
         path = str(tmp_path / "runtime.sock")
         listener = stack.enter_context(socket.socket(socket.AF_UNIX, socket.SOCK_STREAM))
         listener.bind(path)
         listener.listen(4)
         pipes = [os.pipe(), os.pipe()]
-        for read_end, write_end in pipes:
+        for read_end, _ in pipes:
             stack.callback(os.close, read_end)
-            stack.callback(os.close, write_end)
-            fcntl.fcntl(write_end, fcntl.F_SETPIPE_SZ, 4096)  # small: quick to fill
         workdir = tmp_path / "work"
         workdir.mkdir()
-        argv = runtime_command(family, interpreter, 256, listener.fileno(), str(workdir), [])
-        process = subprocess.Popen(
-            argv,
-            stdin=subprocess.PIPE,
-            stdout=pipes[0][1],
-            stderr=pipes[1][1],
-            pass_fds=[listener.fileno()],
-            env={"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": str(workdir), **(env or {})},
-            cwd=workdir,
-        )
+        argv = runtime_command(family, interpreter, memory_mb, listener.fileno(), str(workdir), [])
+        try:
+            process = subprocess.Popen(
+                argv,
+                stdin=subprocess.PIPE,
+                stdout=pipes[0][1],
+                stderr=pipes[1][1],
+                pass_fds=[listener.fileno()],
+                env={"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": str(workdir), **(env or {})},
+                cwd=workdir,
+            )
+        finally:  # the runtime has its copies: the read ends see EOF once it is gone
+            for _, write_end in pipes:
+                os.close(write_end)
         stack.callback(process.wait)
         stack.callback(process.kill)
         assert process.stdin is not None
         stack.callback(process.stdin.close)
         conn = stack.enter_context(socket.socket(socket.AF_UNIX, socket.SOCK_STREAM))
         conn.connect(path)
-        yield RawRuntime(conn, pipes[0][0], pipes[1][0]), pipes[0][1], pipes[1][1]
+        yield RawRuntime(conn, pipes[0][0], pipes[1][0])

@@ -150,27 +150,28 @@ def order_log(tmp_path: Path) -> tuple[dict[str, str], Path]:
 @pytest.mark.parametrize(
     ("code", "order"),
     [
-        ("function main(a) { return {n: a.n} }", ["response 200", "stdout", "stderr"]),
-        ("function main(a) { return Promise.resolve({n: a.n}) }", ["response 200", "stdout", "stderr"]),
-        ("function main(a) { throw new Error('sync') }", ["response 502", "stdout", "stderr"]),
-        ("function main(a) { return 7 }", ["response 502", "stdout", "stderr"]),
+        ("function main(a) { return {n: a.n} }", ["stdout", "stderr", "response 200"]),
+        ("function main(a) { return Promise.resolve({n: a.n}) }", ["stdout", "stderr", "response 200"]),
+        ("function main(a) { throw new Error('sync') }", ["stdout", "stderr", "response 502"]),
+        ("function main(a) { return 7 }", ["stdout", "stderr", "response 502"]),
     ],
     ids=["sync", "promise", "throw", "not-an-object"],
 )
-def test_the_response_goes_out_before_the_sentinels(tmp_path: Path, code: str, order: list[str]) -> None:
+def test_the_sentinels_go_out_before_the_response(tmp_path: Path, code: str, order: list[str]) -> None:
+    """When the response arrives the invoker has the activation's whole logs."""
     env, log = order_log(tmp_path)
-    with raw_runtime(tmp_path, "nodejs", interpreter(KIND), env) as (runtime, _, _):
+    with raw_runtime(tmp_path, "nodejs", interpreter(KIND), env) as runtime:
         assert runtime.post("/init", init_body(code)) == (200, {"OK": True})
-        assert runtime.post("/run", {"value": {"n": 1}})[0] == int(order[0].split()[1])
+        assert runtime.post("/run", {"value": {"n": 1}})[0] == int(order[-1].split()[1])
         runtime.read_until_sentinel(runtime.stdout)
         runtime.read_until_sentinel(runtime.stderr)
         assert log.read_text().splitlines() == ["response 200", *order]  # the /init, then the /run
 
 
-def test_a_failed_init_answers_before_its_sentinels(tmp_path: Path) -> None:
+def test_a_failed_init_writes_its_sentinels_before_answering(tmp_path: Path) -> None:
     env, log = order_log(tmp_path)
-    with raw_runtime(tmp_path, "nodejs", interpreter(KIND), env) as (runtime, _, _):
+    with raw_runtime(tmp_path, "nodejs", interpreter(KIND), env) as runtime:
         assert runtime.post("/init", init_body("function notMain() {}"))[0] == 502
         runtime.read_until_sentinel(runtime.stdout)
         assert b"Action entrypoint 'main' is not a function" in runtime.read_until_sentinel(runtime.stderr)
-        assert log.read_text().splitlines() == ["response 502", "stdout", "stderr"]
+        assert log.read_text().splitlines() == ["stdout", "stderr", "response 502"]

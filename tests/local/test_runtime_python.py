@@ -19,7 +19,7 @@ from pytest_openwhisk.local.manifest import interpreter
 from pytest_openwhisk.local.runtimes import python_proxy
 
 from .invoker_helpers import init_body, post, with_runtime, zip_b64
-from .runtime_helpers import SENTINEL_LINE, fill, raw_runtime
+from .runtime_helpers import SENTINEL_LINE, assert_failed_init, raw_runtime
 
 KIND = "python:3.11"
 
@@ -204,48 +204,41 @@ def test_every_run_sees_its_own_ow_values_even_after_the_action_changed_them(tmp
     with_runtime(tmp_path, scenario, KIND)
 
 
-def test_the_response_goes_out_before_the_sentinels(tmp_path: Path) -> None:
-    """The invoker gets the result without first being woken by the sentinel writes: with both output
-    pipes full, the response still arrives, and the sentinels follow once the pipes drain."""
-    with raw_runtime(tmp_path, "python", interpreter(KIND)) as (runtime, out_pipe, err_pipe):
-        assert runtime.post("/init", init_body("def main(a):\n    return {'n': a['n']}\n")) == (
-            200,
-            {"ok": True},
-        )
-        fill(out_pipe)
-        fill(err_pipe)
-        assert runtime.post("/run", {"value": {"n": 1}}) == (200, {"n": 1})
-        assert runtime.read_until_sentinel(runtime.stdout).endswith(b"f\n" + SENTINEL_LINE)
-        assert runtime.read_until_sentinel(runtime.stderr).endswith(b"f\n" + SENTINEL_LINE)
-        assert runtime.post("/run", {"value": {"n": 2}}) == (200, {"n": 2})  # warm after the drain
-        assert runtime.read_until_sentinel(runtime.stdout) == SENTINEL_LINE
-
-
-def test_a_failed_init_answers_before_its_sentinels(tmp_path: Path) -> None:
-    with raw_runtime(tmp_path, "python", interpreter(KIND)) as (runtime, out_pipe, _):
-        fill(out_pipe)
-        status, body = runtime.post("/init", init_body("def other(a):\n    return a\n"))
-        assert status == 502
-        assert "has no function 'main'" in body["error"]
-        assert runtime.read_until_sentinel(runtime.stdout).endswith(b"f\n" + SENTINEL_LINE)
-        err = runtime.read_until_sentinel(runtime.stderr)
-        assert b"NameError: the action has no function 'main'" in err  # the traceback, then the sentinel
-
-
-def test_each_activation_output_precedes_its_own_sentinel(tmp_path: Path) -> None:
+def test_the_sentinels_are_in_the_pipes_when_the_response_arrives(tmp_path: Path) -> None:
+    """The invoker can give the container back as soon as the response arrives: the activation's logs,
+    sentinels included, are already in the pipes."""
     code = (
         "import sys\n"
         "def main(a):\n"
         "    print('out', a['n'])\n"
         "    print('err', a['n'], file=sys.stderr)\n"
-        "    return {}\n"
+        "    return {'n': a['n']}\n"
     )
-    with raw_runtime(tmp_path, "python", interpreter(KIND)) as (runtime, _, _):
-        runtime.post("/init", init_body(code))
-        for n in (1, 2):
-            assert runtime.post("/run", {"value": {"n": n}}) == (200, {})
-            assert runtime.read_until_sentinel(runtime.stdout) == f"out {n}\n".encode() + SENTINEL_LINE
-            assert runtime.read_until_sentinel(runtime.stderr) == f"err {n}\n".encode() + SENTINEL_LINE
+    with raw_runtime(tmp_path, "python", interpreter(KIND)) as runtime:
+        assert runtime.post("/init", init_body(code)) == (200, {"ok": True})
+        for n in (1, 2):  # each activation's own output, then its sentinel
+            assert runtime.post("/run", {"value": {"n": n}}) == (200, {"n": n})
+            assert runtime.available(runtime.stdout) == f"out {n}\n".encode() + SENTINEL_LINE
+            assert runtime.available(runtime.stderr) == f"err {n}\n".encode() + SENTINEL_LINE
+
+
+def test_a_failed_init_writes_its_sentinels_before_answering(tmp_path: Path) -> None:
+    with raw_runtime(tmp_path, "python", interpreter(KIND)) as runtime:
+        assert_failed_init(runtime, "def other(a):\n    return a\n", "the action has no function 'main'")
+
+
+def test_a_result_too_large_to_serialise_is_an_oom_in_its_own_logs(tmp_path: Path) -> None:
+    """The result is serialised before the sentinels go out: the OOM marker ends the activation's logs
+    (it used to come after them, in the next activation's)."""
+    code = "def main(a):\n    x = 'a' * (60 << 20)\n    print('made')\n    return {'x': x}\n"
+    with raw_runtime(tmp_path, "python", interpreter(KIND), memory_mb=128) as runtime:
+        assert runtime.post("/init", init_body(code)) == (200, {"ok": True})
+        runtime.send("/run", {"value": {}})
+        with pytest.raises(ConnectionError):
+            runtime.response()
+        assert runtime.read_until_sentinel(runtime.stdout) == b"made\n" + SENTINEL_LINE
+        assert runtime.read_until_sentinel(runtime.stderr) == python_proxy.MARKER_OOM_LINE + SENTINEL_LINE
+        assert runtime.available(runtime.stdout) == runtime.available(runtime.stderr) == b""  # and no more
 
 
 # --- request framing: python_proxy.serve on a socket pair, with an action stub ------------------------------
@@ -259,6 +252,9 @@ class Echo:
 
     def run(self, message: Any) -> python_proxy.Reply:
         return 200, message.get("value", {}), False
+
+    def after_reply(self) -> None:
+        pass
 
 
 class Trickle(socket.socket):
@@ -383,3 +379,66 @@ def test_a_peer_closing_in_the_head_gets_400_and_between_requests_nothing(served
     quiet.shutdown(socket.SHUT_WR)
     assert responses(quiet, 1) == [(200, {"n": 1})]
     assert quiet.recv(1) == b""
+
+
+ENV_PROBE = """
+import ctypes, os, subprocess
+getenv = ctypes.CDLL(None).getenv
+getenv.restype = ctypes.c_void_p
+def main(args):
+    seen = {"py": [os.environ.get(k) for k in ("__OW_ACTIVATION_ID", "__OW_NAMESPACE")],
+            "at": getenv(b"__OW_ACTIVATION_ID")}
+    if args.get("child"):
+        command = ["/bin/sh", "-c", "echo $__OW_ACTIVATION_ID $__OW_NAMESPACE"]
+        seen["child"] = subprocess.run(command, capture_output=True, text=True).stdout.split()
+    if args.get("tamper"):
+        os.environ["__OW_NAMESPACE"] = "tampered"
+        del os.environ["__OW_ACTIVATION_ID"]
+    return seen
+"""
+
+
+def test_ow_variables_are_rewritten_in_place_in_a_long_lived_runtime(tmp_path: Path) -> None:
+    """setenv keeps every string it made: after IN_PLACE_AFTER activations the runtime rewrites one buffer
+    per variable instead (the C string stays where it is), and the values stay right for the action, its
+    child processes and after the action changed them."""
+
+    def run(n: int, **value: bool) -> Any:
+        message = {"value": value, "namespace": "guest", "activation_id": f"{n:032x}"}
+        status, seen = runtime.post("/run", message)
+        assert status == 200
+        runtime.read_until_sentinel(runtime.stdout)  # the pipes are small: keep them flowing
+        runtime.read_until_sentinel(runtime.stderr)
+        assert seen["py"] == [f"{n:032x}", "guest"]
+        assert seen.get("child", seen["py"]) == seen["py"]
+        return seen["at"]
+
+    with raw_runtime(tmp_path, "python", interpreter(KIND)) as runtime:
+        runtime.post("/init", init_body(ENV_PROBE))
+        before = {run(n) for n in range(1, 4)}
+        assert len(before) == 3  # setenv: a new string for every new value
+        for n in range(4, python_proxy.IN_PLACE_AFTER + 1):
+            run(n)
+        after = {run(n, child=True) for n in range(1000, 1004)}
+        assert len(after) == 1  # rewritten in place
+        run(1004, tamper=True)
+        run(1005, child=True)  # put back for the action and its children
+        assert run(1006, child=True) == run(1007)
+
+
+def test_sentinels_reach_the_pipes_after_unfinished_lines_and_rebound_streams(tmp_path: Path) -> None:
+    code = (
+        "import io, sys\n"
+        "def main(args):\n"
+        "    print('no newline', end='')\n"
+        "    if args.get('rebind'):\n"
+        "        sys.stdout, sys.stderr = io.StringIO(), io.StringIO()\n"
+        "    return {}\n"
+    )
+    with raw_runtime(tmp_path, "python", interpreter(KIND)) as runtime:
+        runtime.post("/init", init_body(code))
+        # the third run prints into the StringIO
+        for value, out in (({}, b"no newline"), ({"rebind": True}, b"no newline"), ({}, b"")):
+            assert runtime.post("/run", {"value": value}) == (200, {})
+            assert runtime.read_until_sentinel(runtime.stdout) == out + SENTINEL_LINE
+            assert runtime.read_until_sentinel(runtime.stderr) == SENTINEL_LINE

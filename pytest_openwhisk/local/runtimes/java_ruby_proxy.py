@@ -13,8 +13,8 @@ like OpenWhisk's actionloop proxy (used by its Ruby runtime), drives one long-li
   details in the logs).
 * ``/run`` writes the request (one JSON line) to the launcher's stdin and reads one JSON line from fd 3;
   the launcher sets ``__OW_<KEY>`` env vars for the other keys, calls the entry point and flushes its
-  output first, so the sentinel this proxy writes on stdout and stderr after the response ends the
-  activation's logs.
+  output first, so the sentinel this proxy then writes on stdout and stderr (just before the response)
+  ends the activation's logs.
 * a launcher that dies during a run is a developer error (``command exited``); one that reports an
   exhausted heap (exit 137 and the OOM marker) ends this proxy with 137 too, which the invoker maps to an OOM.
 """
@@ -182,7 +182,7 @@ class LoopAction:
 
     # -- /run ------------------------------------------------------------------------------------------
     def run(self, message: Any) -> python_proxy.Reply:
-        """Handle ``/run``: one line in, one line out (the sentinels follow the response)."""
+        """Handle ``/run``: one line in, one line out, then the sentinels (written with the response)."""
         with self.lock:
             child, results = self.child, self.results
             if child is None or results is None or not self.ready:
@@ -210,6 +210,9 @@ class LoopAction:
             if not isinstance(result, dict | list):
                 return 502, {"error": "The action did not return a dictionary or array."}, True
             return 200, result, True
+
+    def after_reply(self) -> None:
+        """Nothing to tidy: the launcher sets its own environment."""
 
     def _died(self, code: int) -> None:
         """A launcher that ran out of heap takes the proxy with it (exit 137: the invoker's OOM)."""

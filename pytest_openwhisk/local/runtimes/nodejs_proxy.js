@@ -9,8 +9,8 @@
 //   /run: string-valued top-level keys -> process.env.__OW_<KEY>; undefined -> {}; a non-object result ->
 //   502 "The action did not return a dictionary."; a synchronous throw -> 502 "An error has occurred: ..."
 //   (the runtime then refuses further runs); a rejected promise -> 200 {"error": <serialized error>}.
-// After every activation (and a failed init) the sentinel line goes to stdout and stderr, after the response
-// (both are synchronous writes here: pipes and Unix sockets), so the invoker has the result first.
+// After every activation (and a failed init) the sentinel line goes to stdout and stderr, just before the
+// response: when the response arrives the invoker has the activation's whole logs.
 'use strict';
 
 const http = require('http');
@@ -131,8 +131,8 @@ function init(message, res) {
   } catch (err) {
     status = 'stopped';
     console.error(err);
-    reply(res, 502, { error: `Initialization has failed due to: ${err && err.stack ? err.stack : err}` });
     endActivation();
+    reply(res, 502, { error: `Initialization has failed due to: ${err && err.stack ? err.stack : err}` });
   }
 }
 
@@ -148,8 +148,8 @@ function serializeError(error) {
 function finish(res, code, payload) {
   active--;
   if (status === 'running' && active === 0) status = 'initialised';
-  reply(res, code, payload);
   endActivation();
+  reply(res, code, payload);
 }
 
 function run(message, res) {
@@ -174,8 +174,8 @@ function run(message, res) {
     console.error(err);
     active--;
     status = 'stopped';
-    reply(res, 502, { error: `An error has occurred: ${err}` });
-    return endActivation();
+    endActivation();
+    return reply(res, 502, { error: `An error has occurred: ${err}` });
   }
   Promise.resolve(returned).then((result) => {
     if (result === undefined) result = {};

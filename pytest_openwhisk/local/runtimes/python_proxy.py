@@ -8,11 +8,13 @@ follow the actionloop Python launcher:
 
 * ``/init`` once (a second one is refused with 403); plain code or a base64 zip with ``__main__.py``
   at its root (plus ``virtualenv/lib/python3.*/site-packages`` when present); ``main`` selectable.
-* ``/run``: non-``value`` keys become ``__OW_<KEY>`` env vars; an exception is an application error
-  ``{"error": str(exc)}`` (traceback on stderr); a result that is not a dict or list is refused with 502.
-* after every activation (and a failed init) the sentinel line goes to stdout and stderr, after the
-  HTTP response: the invoker has the result without first being woken by two pipe writes, and still
-  cuts the activation's logs at both sentinels (the action's own output was written before the response);
+* ``/run``: non-``value`` keys become ``__OW_<KEY>`` env vars (:class:`ActivationEnv`); an exception is an
+  application error ``{"error": str(exc)}`` (traceback on stderr); a result that is not a dict or list is
+  refused with 502.
+* after every activation (and a failed init) the sentinel line goes to stdout and stderr, just before
+  the HTTP response: when the response arrives the invoker has the activation's whole logs, so it
+  can give the container back at once (a response sent first would leave it waiting for the
+  sentinels while the next request finds the container still busy);
 * a ``MemoryError`` (also while serialising the result) ends the process with exit code 137 after
   writing :data:`MARKER_OOM` on stderr, which the invoker reports as an OOM;
 * a zipped action may unpack to at most ``CODE_MAX_BYTES`` (0 = no cap).
@@ -25,12 +27,14 @@ import os
 import socket
 import sys
 import threading
-from typing import Any, NoReturn
+from typing import Any, NoReturn, Protocol
 
 SENTINEL = "XXX_THE_END_OF_A_WHISK_ACTIVATION_XXX"
+SENTINEL_LINE = (SENTINEL + "\n").encode()
 HEAD_MAX = 65536  # bytes of a request head (request line and headers); a longer one is refused with 400
 EXIT_OOM = 137
 MARKER_OOM = "MemoryError: the action exhausted its memory limit"
+MARKER_OOM_LINE = (MARKER_OOM + "\n").encode()
 REASONS = {
     200: "OK",
     400: "Bad Request",
@@ -39,8 +43,91 @@ REASONS = {
     500: "Internal Server Error",
     502: "Bad Gateway",
 }
+IN_PLACE_AFTER = 256  # activations served before the __OW_* variables move to buffers rewritten in place
 ENCODER = json.JSONEncoder(ensure_ascii=False, allow_nan=False, separators=(",", ":"))
-Reply = tuple[int, Any, bool]  # (HTTP status, payload, an activation ended: sentinels after the response)
+Reply = tuple[int, Any, bool]  # (HTTP status, payload, an activation ended: sentinels before the response)
+
+
+class Handler(Protocol):
+    """What :func:`serve` drives: this module's :class:`Action` or the Java/Ruby proxy's."""
+
+    def init(self, message: Any) -> Reply:
+        """Handle ``/init``."""
+
+    def run(self, message: Any) -> Reply:
+        """Handle ``/run``."""
+
+    def after_reply(self) -> None:
+        """Tidy up after a response has been sent (off the invoker's critical path)."""
+
+
+class ActivationEnv:
+    """Sets each activation's ``__OW_<KEY>`` variables, in ``os.environ`` and in the C environment that child
+    processes inherit; only those whose value changed.
+
+    ``os.environ[name] = text`` calls setenv(3), and glibc keeps every string setenv ever allocated (a
+    getenv caller may still hold it): with new activation and transaction ids on every /run, a warm
+    runtime grew by ~270 bytes per activation and setenv slowed down as that set grew. So, once
+    :meth:`settle` has run (after :data:`IN_PLACE_AFTER` activations: importing ``ctypes`` costs ~3 ms, too
+    much for a cold start), each variable owns one C buffer, put in the environment once with putenv(3)
+    (which keeps the pointer, no copy) and rewritten in place, and ``os.environ``'s own mapping is updated
+    directly. A variable the action changed or removed through ``os.environ`` is put back on the next /run."""
+
+    def __init__(self) -> None:
+        self.putenv: Any = None  # libc's putenv, once settled
+        self.buffers: dict[bytes, Any] = {}  # encoded name -> its "NAME=value" C buffer in the environment
+        self.written: dict[bytes, bytes] = {}  # encoded name -> the value last written there
+        self.data: dict[bytes, bytes] = {}  # os.environ's own mapping (encoded), once settled
+        self.names: dict[str, bytes] = {}  # message key -> encoded variable name
+        self.encoding = sys.getfilesystemencoding()  # how os.environ encodes
+
+    def update(self, message: dict[str, Any]) -> None:
+        """Export the non-``value`` keys of a /run message."""
+        if self.putenv is not None:
+            self._update_in_place(message)
+            return
+        environ = os.environ
+        for key, item in message.items():
+            if key != "value":
+                name, text = f"__OW_{key.upper()}", item if isinstance(item, str) else json.dumps(item)
+                if environ.get(name) != text:  # most keys repeat on a warm container
+                    environ[name] = text
+
+    def _update_in_place(self, message: dict[str, Any]) -> None:
+        data, names, encoding = self.data, self.names, self.encoding
+        for key, item in message.items():
+            if key != "value":
+                name = names.get(key)
+                if name is None:
+                    name = names[key] = f"__OW_{key.upper()}".encode(encoding, "surrogateescape")
+                text = item if isinstance(item, str) else json.dumps(item)
+                value = text.encode(encoding, "surrogateescape")
+                if data.get(name) != value:
+                    self._write(name, value)
+
+    def _write(self, key: bytes, value: bytes) -> None:
+        line = key + b"=" + value
+        buffer = self.buffers.get(key)
+        if buffer is not None and len(line) < len(buffer) and self.data.get(key) == self.written[key]:
+            buffer.value = line  # still the environment's string (the action did not replace it)
+        else:
+            import ctypes
+
+            buffer = self.buffers[key] = ctypes.create_string_buffer(line, len(line) + 32)
+            self.putenv(buffer)
+        self.data[key] = self.written[key] = value
+
+    def settle(self) -> None:
+        """Switch to buffers rewritten in place; keeps setenv where libc's putenv is not at hand."""
+        try:
+            import ctypes
+
+            putenv = ctypes.CDLL(None).putenv
+        except (ImportError, OSError, AttributeError):
+            return
+        putenv.argtypes, putenv.restype = (ctypes.c_char_p,), ctypes.c_int
+        self.data = vars(os.environ)["_data"]
+        self.putenv = putenv
 
 
 class Action:
@@ -53,6 +140,8 @@ class Action:
         self.lock = threading.Lock()
         self.initialised = False
         self.main: Any = None
+        self.env = ActivationEnv()
+        self.runs = 0
 
     def init(self, message: Any) -> Reply:
         """Handle ``/init``: load the code once."""
@@ -133,12 +222,8 @@ class Action:
             return 500, {"error": "no action defined yet"}, False
         if not isinstance(message, dict):
             return 400, {"error": "Error unmarshaling request: not a JSON object"}, False
-        environ = os.environ
-        for key, item in message.items():
-            if key != "value":
-                name, text = f"__OW_{key.upper()}", item if isinstance(item, str) else json.dumps(item)
-                if environ.get(name) != text:  # most keys repeat on a warm container: no setenv then
-                    environ[name] = text
+        self.env.update(message)
+        self.runs += 1
         try:
             result = self.main(message.get("value", {}))
         except MemoryError:
@@ -152,6 +237,12 @@ class Action:
             return 502, {"error": "The action did not return a dictionary or array."}, True
         return 200, result, True
 
+    def after_reply(self) -> None:
+        """After :data:`IN_PLACE_AFTER` activations, the ``__OW_*`` variables move to buffers rewritten in
+        place (:class:`ActivationEnv`)."""
+        if self.runs == IN_PLACE_AFTER and self.env.putenv is None:
+            self.env.settle()
+
 
 class Box(list):  # type: ignore[type-arg]
     """Holds a response payload so that :func:`respond` owns the only reference to it."""
@@ -162,17 +253,27 @@ class Malformed(ValueError):
 
 
 def end_activation() -> None:
-    """Print the activation-end sentinel on stdout and stderr (one write each)."""
-    sys.stdout.write(SENTINEL + "\n")
-    sys.stdout.flush()
-    sys.stderr.write(SENTINEL + "\n")
-    sys.stderr.flush()
+    """Write the activation-end sentinel line on fds 1 and 2 (one write each), after what the action left
+    in the buffers of ``sys.stdout``/``sys.stderr``; also when the action rebound or closed them."""
+    _flush(sys.__stdout__, sys.stdout)  # the original first: it holds what came before a rebinding
+    os.write(1, SENTINEL_LINE)
+    _flush(sys.__stderr__, sys.stderr)
+    os.write(2, SENTINEL_LINE)
+
+
+def _flush(*streams: Any) -> None:
+    for stream in streams:
+        try:
+            stream.flush()
+        except (AttributeError, OSError, ValueError):  # gone, closed or not a stream: nothing to flush
+            pass
 
 
 def out_of_memory() -> NoReturn:
     """Report an exhausted memory limit and end the process (the invoker maps exit 137 to an OOM)."""
     try:
-        sys.stderr.write(MARKER_OOM + "\n")
+        _flush(sys.__stderr__, sys.stderr)
+        os.write(2, MARKER_OOM_LINE)  # bytes made at start: nothing to allocate now
         end_activation()
     finally:
         os._exit(EXIT_OOM)
@@ -180,7 +281,8 @@ def out_of_memory() -> NoReturn:
 
 def respond(conn: socket.socket, status: int, payload: Any, ended: bool = False) -> None:
     """Send one JSON response; small ones in one write, large ones without copying the body again. When
-    ``ended``, the sentinels follow the response.
+    ``ended``, the sentinels go out between serialising the payload and sending it (so a result too large
+    for the memory limit is reported in the activation's own logs).
 
     ``payload`` may be a :class:`Box` that this function empties, so a large result is freed as soon as
     it is serialised. A ``MemoryError`` while serialising is the action's OOM."""
@@ -201,15 +303,13 @@ def respond(conn: socket.socket, status: int, payload: Any, ended: bool = False)
         f"HTTP/1.1 {status} {REASONS.get(status, 'Error')}\r\nContent-Type: application/json\r\n"
         f"Content-Length: {len(body)}\r\n\r\n"
     ).encode()
-    try:
-        if len(body) < 65536:
-            conn.sendall(head + body)
-        else:
-            conn.sendall(head)
-            conn.sendall(body)
-    finally:
-        if ended:  # also when the invoker has gone: the activation's logs still end here
-            end_activation()
+    if ended:
+        end_activation()
+    if len(body) < 65536:
+        conn.sendall(head + body)
+    else:
+        conn.sendall(head)
+        conn.sendall(body)
 
 
 def _head_end(buf: bytes, start: int) -> tuple[int, int]:
@@ -273,7 +373,7 @@ def read_request(conn: socket.socket, buf: bytes) -> tuple[bytes, bytes, bytes |
     return parts[0], parts[1], body, b""
 
 
-def serve(conn: socket.socket, action: Action) -> None:
+def serve(conn: socket.socket, action: Handler) -> None:
     """Serve one keep-alive connection until the peer closes it."""
     if conn.family != socket.AF_UNIX:
         conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
@@ -299,6 +399,7 @@ def serve(conn: socket.socket, action: Action) -> None:
             reply = Box(action.init(message) if path == b"/init" else action.run(message))
             ended = reply.pop()
             respond(conn, reply.pop(0), reply, ended)
+            action.after_reply()
     except (ConnectionError, OSError):
         return
     finally:
