@@ -27,7 +27,26 @@ import os
 import socket
 import sys
 import threading
-from typing import Any, NoReturn, Protocol
+
+TYPE_CHECKING = False  # typing costs ~2.3 ms to import, ~10% of a cold start: only for the type checker
+if TYPE_CHECKING:
+    from typing import Any, NoReturn, Protocol
+
+    # (HTTP status, payload, an activation ended: sentinels before the response)
+    Reply = tuple[int, Any, bool]
+
+    class Handler(Protocol):
+        """What :func:`serve` drives: this module's :class:`Action` or the Java/Ruby proxy's."""
+
+        def init(self, message: Any) -> Reply:
+            """Handle ``/init``."""
+
+        def run(self, message: Any) -> Reply:
+            """Handle ``/run``."""
+
+        def after_reply(self) -> None:
+            """Tidy up after a response has been sent (off the invoker's critical path)."""
+
 
 SENTINEL = "XXX_THE_END_OF_A_WHISK_ACTIVATION_XXX"
 SENTINEL_LINE = (SENTINEL + "\n").encode()
@@ -45,20 +64,6 @@ REASONS = {
 }
 IN_PLACE_AFTER = 256  # activations served before the __OW_* variables move to buffers rewritten in place
 ENCODER = json.JSONEncoder(ensure_ascii=False, allow_nan=False, separators=(",", ":"))
-Reply = tuple[int, Any, bool]  # (HTTP status, payload, an activation ended: sentinels before the response)
-
-
-class Handler(Protocol):
-    """What :func:`serve` drives: this module's :class:`Action` or the Java/Ruby proxy's."""
-
-    def init(self, message: Any) -> Reply:
-        """Handle ``/init``."""
-
-    def run(self, message: Any) -> Reply:
-        """Handle ``/run``."""
-
-    def after_reply(self) -> None:
-        """Tidy up after a response has been sent (off the invoker's critical path)."""
 
 
 class ActivationEnv:
