@@ -22,6 +22,32 @@ const listenFd = Number(process.argv[2]);
 const workdir = process.argv[3];
 const codeMax = Number(process.argv[4] || 0);
 
+// process.env as actions see it: the real environment, except that __OW_* keys live in `owValues`. Assigning
+// to the real environment calls setenv(3), and glibc keeps every string setenv ever made: with fresh
+// activation and transaction ids on every /run the runtime grew ~285 bytes per activation. Actions read and
+// change the __OW_* values as before and child processes get them (child_process copies process.env); only
+// native code calling getenv() does not see them.
+const owValues = Object.create(null);
+const isOw = (key) => typeof key === 'string' && key.startsWith('__OW_');
+const owned = (key) => isOw(key) && key in owValues;
+process.env = new Proxy(process.env, {
+  get: (env, key) => (owned(key) ? owValues[key] : env[key]),
+  set: (env, key, value) => {
+    if (isOw(key)) owValues[key] = String(value);
+    else env[key] = value;
+    return true;
+  },
+  has: (env, key) => owned(key) || key in env,
+  deleteProperty: (env, key) => {
+    if (isOw(key)) delete owValues[key];
+    return delete env[key];
+  },
+  ownKeys: (env) => [...new Set([...Reflect.ownKeys(env), ...Object.keys(owValues)])],
+  getOwnPropertyDescriptor: (env, key) => (owned(key)
+    ? { value: owValues[key], writable: true, enumerable: true, configurable: true }
+    : Reflect.getOwnPropertyDescriptor(env, key)),
+});
+
 let status = 'ready'; // ready -> initialised -> running/stopped
 let initialised = false;
 let actionMain = null;
