@@ -236,7 +236,7 @@ class Container:
         try:
             if self.launcher is None:  # a container on its own (tests): its own helper
                 self.launcher = self._own_launcher = Launcher()
-            argv, env, fds = await loop.run_in_executor(None, self._prepare, prepare)
+            argv, env, fds = await self.launcher.prepare(lambda: self._prepare(prepare))  # one at a time
             self._spawn_id, future = self.launcher.spawn(argv, env, fds, self._on_exit)
             started = await future
         except BaseException as exc:

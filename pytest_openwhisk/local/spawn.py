@@ -5,6 +5,13 @@ A :class:`Launcher` starts the helper process once and sends it one message per 
 here blocks: a send that does not fit in the socket buffer waits in a queue until the socket is writable. When
 the helper dies, pending starts fail with :class:`SpawnError`, running children are reported as exited (code
 ``-1``) and the next start launches a new helper.
+
+The preparation of each start (the container's cgroup, its command line, its socket) runs in the launcher's
+one worker thread (:meth:`Launcher.prepare`), one container after the other. It is mostly Python code: in the
+loop's default pool, several preparations at once took the GIL from the event loop in a cold-start storm
+(a waiting thread gets it after the 5 ms switch interval, and the next waiting thread may be another
+preparation), and the first 0.25 s of a storm had 202s of up to 55 ms. One thread at a time costs starts
+nothing: they share the one GIL anyway.
 """
 
 from __future__ import annotations
@@ -20,8 +27,10 @@ import subprocess
 import sys
 from collections import deque
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TypeVar
 
 from pytest_openwhisk.local import spawn_helper
 
@@ -29,6 +38,8 @@ HELPER = Path(spawn_helper.__file__)
 LISTEN_FD = spawn_helper.FIRST_CHILD_FD  # the runtime's listening socket in the child
 EXTRA_FD = LISTEN_FD + 1  # the first extra fd in the child (bwrap's seccomp program)
 HELPER_GONE = -1  # exit code reported for children of a helper that died
+PREPARE_THREAD = "ow-prepare"  # the name of the launcher's worker thread
+T = TypeVar("T")
 
 
 class SpawnError(OSError):
@@ -56,6 +67,7 @@ class Launcher:
         self._pending: dict[int, asyncio.Future[Started]] = {}
         self._exits: dict[int, Callable[[int], None]] = {}
         self._queue: deque[tuple[bytes, list[int]]] = deque()
+        self._preparer: ThreadPoolExecutor | None = None
         self.helper_pid = 0
 
     def start(self) -> None:
@@ -96,6 +108,13 @@ class Launcher:
         self._send({"op": "spawn", "id": ident, "argv": argv, "env": env}, fds)
         return ident, future
 
+    def prepare(self, work: Callable[[], T]) -> asyncio.Future[T]:
+        """Run ``work()`` (a start's preparation) in the launcher's one worker thread, after the
+        preparations asked for before it; see the module docstring."""
+        if self._preparer is None:
+            self._preparer = ThreadPoolExecutor(1, thread_name_prefix=PREPARE_THREAD)
+        return asyncio.get_running_loop().run_in_executor(self._preparer, work)
+
     def reap(self, ident: int) -> None:
         """Let the helper reap child ``ident`` (after its exit was reported)."""
         self._exits.pop(ident, None)
@@ -103,8 +122,12 @@ class Launcher:
             self._send({"op": "reap", "id": ident}, [])
 
     async def stop(self) -> None:
-        """Close the socket (the helper exits at EOF) and wait for the helper; idempotent."""
+        """Close the socket (the helper exits at EOF) and wait for the helper; idempotent. Preparations not
+        begun are cancelled."""
         self._close("the invoker stopped")
+        preparer, self._preparer = self._preparer, None
+        if preparer is not None:
+            preparer.shutdown(wait=False, cancel_futures=True)
         proc, self._proc = self._proc, None
         if proc is not None:
             loop = asyncio.get_running_loop()

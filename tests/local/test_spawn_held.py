@@ -8,10 +8,12 @@ thread, a stopped spawn helper), so an event loop that waited for it could not a
 
 from __future__ import annotations
 
+import asyncio
 import os
 import signal
 import threading
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -19,8 +21,10 @@ import requests
 
 from pytest_openwhisk.local import resources, spawner
 from pytest_openwhisk.local.config import LocalConfig, PoolConfig
+from pytest_openwhisk.local.container import Container
 from pytest_openwhisk.local.invoker import PROVISION_FAILED, Invoker
 from pytest_openwhisk.local.server import LocalOpenWhisk
+from pytest_openwhisk.local.spawn import PREPARE_THREAD, Launcher
 from pytest_openwhisk.local.types import SUCCESS, WHISK_ERROR
 from pytest_openwhisk.wait import wait_until
 from tests.local.conftest import Api
@@ -180,3 +184,39 @@ def _fd_targets(pid: int) -> set[str]:
         except OSError:
             continue
     return targets
+
+
+def test_container_preparations_run_one_at_a_time_in_the_launchers_thread(tmp_path: Path) -> None:
+    """Preparations are mostly Python code: several at once in the loop's pool took the GIL from the event
+    loop during a storm. They run in one thread of their own, one after the other."""
+    entered, release = threading.Event(), threading.Event()
+    threads: list[str] = []
+
+    def prepare() -> tuple[list[str], dict[str, str], list[int]]:
+        threads.append(threading.current_thread().name)
+        entered.set()
+        release.wait(ANSWER_S)
+        return ["true"], {}, []
+
+    async def scenario() -> list[str]:
+        launcher = Launcher()
+        containers = [
+            Container("python:3.11", 128, "none", str(tmp_path), launcher=launcher) for _ in range(3)
+        ]
+        for container in containers:
+            container.start(prepare)
+        assert await asyncio.to_thread(entered.wait, ANSWER_S)
+        await asyncio.sleep(0.2)  # time for the others to begin, if they could
+        begun = list(threads)
+        release.set()
+        for container in containers:
+            await container.wait_started()
+            await container.destroy()
+        await launcher.stop()
+        return begun
+
+    begun = asyncio.run(scenario())
+    assert len(begun) == 1  # the others waited for the first
+    assert len(threads) == 3
+    assert {name.split("_")[0] for name in threads} == {PREPARE_THREAD}  # one thread, its own
+    assert len(set(threads)) == 1
