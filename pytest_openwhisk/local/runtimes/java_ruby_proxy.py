@@ -21,21 +21,20 @@ like OpenWhisk's actionloop proxy (used by its Ruby runtime), drives one long-li
 
 from __future__ import annotations
 
-import base64
-import binascii
-import io
 import json
 import os
-import shutil
 import socket
 import subprocess
 import sys
 import threading
-import zipfile
-from typing import Any, BinaryIO
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import python_proxy
+
+TYPE_CHECKING = False  # the launcher starts once this module is loaded: only what boot needs is imported
+if TYPE_CHECKING:  # here (~10 ms less); the code-unpacking modules come with /init, while it boots
+    import zipfile
+    from typing import Any, BinaryIO
 
 EXIT_OOM = 137
 GSON_JAR = "/usr/share/java/gson.jar"
@@ -116,6 +115,9 @@ class LoopAction:
         return main
 
     def _check_zip(self, data: bytes, what: str) -> zipfile.ZipFile:
+        import io
+        import zipfile
+
         try:
             archive = zipfile.ZipFile(io.BytesIO(data))
         except zipfile.BadZipFile as exc:
@@ -130,6 +132,8 @@ class LoopAction:
 
     def _compile_java(self, source: str, main: str) -> None:
         """Compile plain Java source (an extension: OpenWhisk's java runtime takes jars only)."""
+        import shutil
+
         javac = shutil.which("javac")
         if javac is None:
             raise ValueError(
@@ -222,6 +226,9 @@ class LoopAction:
 
 
 def _b64(code: str, what: str) -> bytes:
+    import base64
+    import binascii
+
     try:
         return base64.b64decode(code, validate=True)
     except (binascii.Error, ValueError) as exc:
