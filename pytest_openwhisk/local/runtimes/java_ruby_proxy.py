@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import subprocess
 import sys
 import threading
@@ -242,11 +241,7 @@ def main() -> None:
     sys.stdout.reconfigure(line_buffering=True)  # type: ignore[union-attr]
     action = LoopAction(workdir, family, launcher, code_max)
     action.boot()
-    listener = socket.socket(fileno=fd)
-    threading.Thread(target=python_proxy.exit_with_parent, daemon=True).start()
-    while True:
-        conn, _ = listener.accept()
-        threading.Thread(target=python_proxy.serve, args=(conn, action), daemon=True).start()
+    python_proxy.serve_forever(fd, action)
 
 
 if __name__ == "__main__":
