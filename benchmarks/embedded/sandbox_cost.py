@@ -4,8 +4,9 @@
 
 * spawn: ``python -I -S -c pass`` bare, inside the previous bwrap arguments (read-only root, private
   /tmp, PID/IPC/UTS namespaces), inside today's chain (+ seccomp filter, per-container uid via setpriv,
-  rlimits via prlimit, tmpfs masks), and the same behind the cgroup gate (``sh`` + moving the pid into a
-  cgroup), interleaved, ``--spawns`` each: median and IQR in ms, ratio to bare.
+  rlimits via prlimit, tmpfs masks), and the same behind the entry shell that moves the process into its
+  cgroups first (``spawner.entry_command``, as the invoker starts runtimes), interleaved, ``--spawns`` each:
+  median and IQR in ms, ratio to bare.
 * warm hop: keep-alive ``POST /run`` round trips to one initialised Python runtime over loopback TCP (the
   previous transport) and over the invoker-only Unix socket (today's), interleaved in blocks of 100.
 """
@@ -24,7 +25,8 @@ import tempfile
 import time
 from pathlib import Path
 
-from pytest_openwhisk.local import resources, seccomp
+from pytest_openwhisk.local import resources, seccomp, spawner
+from pytest_openwhisk.local.group import Group
 from pytest_openwhisk.local.isolation import SANDBOX_WORKDIR, runtime_command, sandbox, sandbox_uid
 
 PY = [sys.executable, "-I", "-S", "-c", "pass"]
@@ -35,14 +37,12 @@ OLD_BWRAP = [
 ]  # fmt: skip
 
 
-def _spawn(argv: list[str], fds: tuple[int, ...] = (), group: resources.Group | None = None) -> float:
+def _spawn(argv: list[str], fds: tuple[int, ...] = (), group: Group | None = None) -> float:
     t0 = time.perf_counter()
-    if group is not None:
-        proc = subprocess.Popen(resources.gate_command(argv), pass_fds=fds, stdin=subprocess.PIPE)
+    if group is not None:  # the process enters its cgroups itself, then execs argv
+        command = spawner.entry_command(argv, os.getcwd(), spawner.procs_files(group))
+        proc = subprocess.Popen(command, pass_fds=fds)
         group.attach(proc.pid)
-        assert proc.stdin is not None
-        proc.stdin.write(b"\n")
-        proc.stdin.close()
     else:
         proc = subprocess.Popen(argv, pass_fds=fds)
     code = proc.wait()
@@ -59,7 +59,7 @@ def spawns(n: int) -> dict[str, list[float]]:
         "bare": [],
         "bwrap before": [],
         "bwrap now": [],
-        "bwrap now + cgroup gate": [],
+        "bwrap now + cgroup entry": [],
     }
     try:
         for i in range(n):
@@ -76,7 +76,7 @@ def spawns(n: int) -> dict[str, list[float]]:
                 group = control.group(f"cost{i}", 256, 128)
                 try:
                     new = sandbox("bwrap", PY, SANDBOX_WORKDIR, uid=uid, seccomp_fd=fd)
-                    out["bwrap now + cgroup gate"].append(_spawn(new, (fd,), group))
+                    out["bwrap now + cgroup entry"].append(_spawn(new, (fd,), group))
                 finally:
                     os.close(fd)
                     control.forget(f"cost{i}")

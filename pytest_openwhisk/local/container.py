@@ -31,8 +31,12 @@ from dataclasses import dataclass
 from typing import Any, cast
 
 from pytest_openwhisk.local import spawner
+from pytest_openwhisk.local.cgroups import CgroupGroup
+from pytest_openwhisk.local.group import Group
 from pytest_openwhisk.local.logs import StreamTail
-from pytest_openwhisk.local.resources import CgroupGroup, Group, _pids, _stat, tree
+from pytest_openwhisk.local.proctree import all_pids as _pids
+from pytest_openwhisk.local.proctree import stat_row as _stat
+from pytest_openwhisk.local.proctree import tree
 from pytest_openwhisk.local.spawn import LISTEN_FD, Launcher, SpawnError
 
 MAX_BODY_BYTES = 64 * 1024 * 1024  # bodies above this are dropped with the connection

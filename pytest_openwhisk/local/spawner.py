@@ -40,7 +40,9 @@ import sys
 import threading
 from pathlib import Path
 
-from pytest_openwhisk.local.resources import CgroupGroup, Group, _own_cgroups
+from pytest_openwhisk.local.cgroups import CgroupGroup
+from pytest_openwhisk.local.cgroups import own_cgroups as _own_cgroups
+from pytest_openwhisk.local.group import Group
 
 CPU_ROOT = Path("/sys/fs/cgroup/cpu")
 SHARES_PER_CPU = 1024  # the cpu.shares of one process (cgroup v1 default)

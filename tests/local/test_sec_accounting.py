@@ -11,6 +11,8 @@ import pytest
 
 from pytest_openwhisk import energy
 from pytest_openwhisk.local import resources
+from pytest_openwhisk.local.cgroups import CgroupGroup
+from pytest_openwhisk.local.group import Group
 from pytest_openwhisk.local.invoker import COST_ANNOTATION, Invoker
 from pytest_openwhisk.local.metrics import Metrics
 from pytest_openwhisk.local.types import SUCCESS, RunOutcome
@@ -207,9 +209,9 @@ def test_machine_cpu_ns_reads_proc_stat(tmp_path: Path) -> None:
     assert energy.machine_cpu_ns(stat) == (100 + 10 + 50 + 1 + 2 + 3) * 1_000_000_000 // energy.CLOCK_TICKS
 
 
-def _fake_v1_group(tmp_path: Path) -> tuple[resources.CgroupGroup, dict[str, Path]]:
+def _fake_v1_group(tmp_path: Path) -> tuple[CgroupGroup, dict[str, Path]]:
     dirs = {name: tmp_path / name for name in ("memory", "pids", "cpuacct")}
-    group = resources.CgroupGroup("t-wsk1", 100 << 20, dirs, 1, 64)
+    group = CgroupGroup("t-wsk1", 100 << 20, dirs, 1, 64, marker=f"{resources.TOKEN_ENV}=t-wsk1".encode())
     (dirs["cpuacct"] / "cpuacct.usage").write_text("1000")
     (dirs["memory"] / "memory.usage_in_bytes").write_text(str(10 << 20))
     (dirs["memory"] / "memory.max_usage_in_bytes").write_text(str(10 << 20))
@@ -252,7 +254,7 @@ def test_the_peak_is_reset_only_when_it_moved_and_a_low_peak_needs_no_oom_read(t
 def test_watchdog_window_reuses_the_end_reading_of_the_same_processes(tmp_path: Path) -> None:
     child = subprocess.Popen([sys.executable, "-c", "import sys; sys.stdin.read()"], stdin=subprocess.PIPE)
     try:
-        group = resources.Group("t-wsk2", 256 << 20)
+        group = Group("t-wsk2", 256 << 20, marker=f"{resources.TOKEN_ENV}=t-wsk2".encode())
         group.attach(child.pid)
         first = group.start_window()  # files opened: read now
         end = group.cpu_ns()

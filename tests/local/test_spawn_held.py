@@ -22,6 +22,7 @@ import requests
 from pytest_openwhisk.local import resources, spawner
 from pytest_openwhisk.local.config import LocalConfig, PoolConfig
 from pytest_openwhisk.local.container import Container
+from pytest_openwhisk.local.group import Group
 from pytest_openwhisk.local.invoker import PROVISION_FAILED, Invoker
 from pytest_openwhisk.local.server import LocalOpenWhisk
 from pytest_openwhisk.local.spawn import PREPARE_THREAD, Launcher
@@ -82,7 +83,7 @@ def test_answers_while_a_container_start_is_held_in_its_worker_thread(
     entered, release = threading.Event(), threading.Event()
     make_group = resources.Control.group
 
-    def held_group(self: resources.Control, *args: Any) -> resources.Group:
+    def held_group(self: resources.Control, *args: Any) -> Group:
         entered.set()
         release.wait(60)
         return make_group(self, *args)
@@ -117,7 +118,7 @@ def test_answers_while_the_spawn_helper_is_stopped(served: tuple[LocalOpenWhisk,
 def test_a_start_failing_in_the_background_is_a_whisk_error_naming_the_cause(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    def no_group(self: resources.Control, *args: Any) -> resources.Group:
+    def no_group(self: resources.Control, *args: Any) -> Group:
         raise OSError(28, "No space left on device", "/sys/fs/cgroup/memory/x")
 
     async def scenario(invoker: Invoker) -> tuple[Any, Any]:
