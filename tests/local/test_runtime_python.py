@@ -18,7 +18,7 @@ import pytest
 from pytest_openwhisk.local.container import Container
 from pytest_openwhisk.local.logs import SENTINEL
 from pytest_openwhisk.local.manifest import interpreter
-from pytest_openwhisk.local.runtimes import python_proxy
+from pytest_openwhisk.local.runtimes import python_runtime
 
 from .invoker_helpers import init_body, post, with_runtime, zip_b64
 from .runtime_helpers import SENTINEL_LINE, RawRuntime, assert_failed_init, raw_runtime
@@ -245,20 +245,20 @@ def test_a_result_too_large_to_serialise_is_an_oom_in_its_own_logs(tmp_path: Pat
         with pytest.raises(ConnectionError):
             runtime.response()
         assert runtime.read_until_sentinel(runtime.stdout) == b"made\n" + SENTINEL_LINE
-        assert runtime.read_until_sentinel(runtime.stderr) == python_proxy.MARKER_OOM_LINE + SENTINEL_LINE
+        assert runtime.read_until_sentinel(runtime.stderr) == python_runtime.MARKER_OOM_LINE + SENTINEL_LINE
         assert runtime.available(runtime.stdout) == runtime.available(runtime.stderr) == b""  # and no more
 
 
-# --- request framing: python_proxy.serve on a socket pair, with an action stub ------------------------------
+# --- request framing: python_runtime.serve on a socket pair, with an action stub ----------------------------
 
 
 class Echo:
     """An action stub: ``/run`` answers the request's value, ``/init`` answers 200."""
 
-    def init(self, message: Any) -> python_proxy.Reply:
+    def init(self, message: Any) -> python_runtime.Reply:
         return 200, {"ok": True}, False
 
-    def run(self, message: Any) -> python_proxy.Reply:
+    def run(self, message: Any) -> python_runtime.Reply:
         return 200, message.get("value", {}), False
 
     def after_reply(self) -> None:
@@ -284,13 +284,13 @@ Serve = Callable[..., socket.socket]
 @pytest.fixture
 def served() -> Iterator[Serve]:
     """Factory: ``served(socket_class=socket.socket)`` -> a client socket whose peer (of that class) is
-    served by ``python_proxy.serve`` in a thread."""
+    served by ``python_runtime.serve`` in a thread."""
     pairs: list[tuple[socket.socket, threading.Thread]] = []
 
     def start(kind: type[socket.socket] = socket.socket) -> socket.socket:
         client, server = socket.socketpair()
         peer = kind(fileno=server.detach())
-        thread = threading.Thread(target=python_proxy.serve, args=(peer, Echo()), daemon=True)
+        thread = threading.Thread(target=python_runtime.serve, args=(peer, Echo()), daemon=True)
         thread.start()
         client.settimeout(5.0)
         pairs.append((client, thread))
@@ -424,7 +424,7 @@ def test_ow_variables_are_rewritten_in_place_in_a_long_lived_runtime(tmp_path: P
     with initialised(tmp_path, ENV_PROBE) as runtime:
         before = {run(n) for n in range(1, 4)}
         assert len(before) == 3  # setenv: a new string for every new value
-        for n in range(4, python_proxy.IN_PLACE_AFTER + 1):
+        for n in range(4, python_runtime.IN_PLACE_AFTER + 1):
             run(n)
         after = {run(n, child=True) for n in range(1000, 1004)}
         assert len(after) == 1  # rewritten in place
@@ -475,9 +475,9 @@ def test_request_bodies_decode_as_json_does(body: bytes) -> None:
         expected: Any = json.loads(body)
     except ValueError as exc:
         with pytest.raises(ValueError, match=re.escape(str(exc))):
-            python_proxy.LOADS(body)
+            python_runtime.LOADS(body)
     else:
-        assert python_proxy.LOADS(body) == expected
+        assert python_runtime.LOADS(body) == expected
 
 
 @pytest.mark.parametrize(
@@ -488,6 +488,21 @@ def test_results_encode_as_json_does(value: Any) -> None:
         expected = json.dumps(value, ensure_ascii=False, allow_nan=False, separators=(",", ":"))
     except (TypeError, ValueError) as exc:
         with pytest.raises(type(exc), match=re.escape(str(exc))):
-            python_proxy.DUMPS(value)
+            python_runtime.DUMPS(value)
     else:
-        assert python_proxy.DUMPS(value) == expected
+        assert python_runtime.DUMPS(value) == expected
+
+
+def test_the_runtime_is_a_module_not_the_started_script(tmp_path: Path) -> None:
+    """A script is compiled at every start (~3 ms for the runtime); a module loads from cached bytecode.
+    The runtimes' directory does not stay on the action's sys.path."""
+    code = (
+        "import sys\n"
+        "SCRIPT = sys.modules['__main__']\n"
+        "def main(args):\n"
+        "    return {'script_serves': hasattr(SCRIPT, 'serve'), 'module': 'python_runtime' in sys.modules,\n"
+        "            'on_path': [p for p in sys.path if p.endswith('runtimes')]}\n"
+    )
+    with initialised(tmp_path, code) as runtime:
+        seen = runtime.post("/run", {"value": {}})
+        assert seen == (200, {"script_serves": False, "module": True, "on_path": []})

@@ -2,7 +2,7 @@
 
 Started by the invoker as ``python -I -S java_ruby_proxy.py LISTEN_FD WORKDIR CODE_MAX_BYTES FAMILY
 LAUNCHER...``. It serves ``/init`` and ``/run`` on the inherited listening socket with the Python
-runtime's own HTTP code (``python_proxy.serve``: the same channel, keep-alive and sentinel handling) and,
+runtime's own HTTP code (``python_runtime.serve``: the same channel, keep-alive and sentinel handling) and,
 like OpenWhisk's actionloop proxy (used by its Ruby runtime), drives one long-lived launcher process:
 
 * the launcher (the JVM, ruby) starts with the proxy, so a stem cell holds a booted runtime;
@@ -28,7 +28,7 @@ import sys
 import threading
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-import python_proxy
+import python_runtime
 
 TYPE_CHECKING = False  # the launcher starts once this module is loaded: only what boot needs is imported
 if TYPE_CHECKING:  # here (~10 ms less); the code-unpacking modules come with /init, while it boots
@@ -68,15 +68,12 @@ class LoopAction:
         self.results = os.fdopen(read_end, "rb")
 
     # -- /init -----------------------------------------------------------------------------------------
-    def init(self, message: Any) -> python_proxy.Reply:
+    def init(self, message: Any) -> python_runtime.Reply:
         """Handle ``/init``: unpack the code and start the launcher once."""
         with self.lock:
-            if self.initialised:
-                return 403, {"error": "Cannot initialize the action more than once."}, False
-            value = message.get("value") if isinstance(message, dict) else None
-            if not isinstance(value, dict) or not value.get("code"):
-                return 403, {"error": "Missing main/no code to execute."}, False
-            self.initialised = True
+            value = python_runtime.first_init(self, message)
+            if isinstance(value, tuple):
+                return value
             try:
                 main = self._unpack(value)
                 self._start(main, value.get("env") or {})
@@ -184,7 +181,7 @@ class LoopAction:
         self.ready = True
 
     # -- /run ------------------------------------------------------------------------------------------
-    def run(self, message: Any) -> python_proxy.Reply:
+    def run(self, message: Any) -> python_runtime.Reply:
         """Handle ``/run``: one line in, one line out, then the sentinels (written with the response)."""
         with self.lock:
             child, results = self.child, self.results
@@ -220,7 +217,7 @@ class LoopAction:
     def _died(self, code: int) -> None:
         """A launcher that ran out of heap takes the proxy with it (exit 137: the invoker's OOM)."""
         if code == EXIT_OOM:
-            python_proxy.end_activation()
+            python_runtime.end_activation()
             os._exit(EXIT_OOM)
 
 
@@ -241,7 +238,7 @@ def main() -> None:
     sys.stdout.reconfigure(line_buffering=True)  # type: ignore[union-attr]
     action = LoopAction(workdir, family, launcher, code_max)
     action.boot()
-    python_proxy.serve_forever(fd, action)
+    python_runtime.serve_forever(fd, action)
 
 
 if __name__ == "__main__":

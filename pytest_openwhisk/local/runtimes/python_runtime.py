@@ -1,10 +1,11 @@
 """The Python runtime of the embedded OpenWhisk: one action per process, OpenWhisk's /init + /run protocol.
 
 Started by the invoker as ``python -I -S python_proxy.py LISTEN_FD MEMORY_BYTES WORKDIR SITE_DIRS
-CODE_MAX_BYTES``. It serves HTTP/1.1 with keep-alive on the inherited listening socket (a Unix socket only
-the invoker can reach, so there is no port to discover and no bind race) and imports only a few stdlib
-modules: ``http.server`` alone costs ~90 ms here, so the request parsing is done by hand. Semantics
-follow the actionloop Python launcher:
+CODE_MAX_BYTES``, a small script that runs :func:`main` of this module (a module loads from its cached
+bytecode; a script is compiled at every start, ~3 ms for this one). It serves HTTP/1.1 with keep-alive
+on the inherited listening socket (a Unix socket only the invoker can reach, so there is no port to
+discover and no bind race) and imports only a few stdlib modules: ``http.server`` alone costs ~90 ms
+here, so the request parsing is done by hand. Semantics follow the actionloop Python launcher:
 
 * ``/init`` once (a second one is refused with 403); plain code or a base64 zip with ``__main__.py``
   at its root (plus ``virtualenv/lib/python3.*/site-packages`` when present); ``main`` selectable.
@@ -203,6 +204,18 @@ class ActivationEnv:
         self.putenv = putenv
 
 
+def first_init(action: Any, message: Any) -> dict[str, Any] | Reply:
+    """The ``value`` of the action's first ``/init`` with code (``action.initialised`` set), or the 403
+    refusing it."""
+    if action.initialised:
+        return 403, {"error": "Cannot initialize the action more than once."}, False
+    value = message.get("value") if isinstance(message, dict) else None
+    if not isinstance(value, dict) or not value.get("code"):
+        return 403, {"error": "Missing main/no code to execute."}, False
+    action.initialised = True
+    return value
+
+
 class Action:
     """The initialised action: its entry point, shared by every connection."""
 
@@ -219,12 +232,9 @@ class Action:
     def init(self, message: Any) -> Reply:
         """Handle ``/init``: load the code once."""
         with self.lock:
-            if self.initialised:
-                return 403, {"error": "Cannot initialize the action more than once."}, False
-            value = message.get("value") if isinstance(message, dict) else None
-            if not isinstance(value, dict) or not value.get("code"):
-                return 403, {"error": "Missing main/no code to execute."}, False
-            self.initialised = True
+            value = first_init(self, message)
+            if isinstance(value, tuple):
+                return value
             try:
                 self.main = self._load(value)
             except MemoryError:
