@@ -24,9 +24,9 @@ here, so the request parsing is done by hand. Semantics follow the actionloop Py
 from __future__ import annotations
 
 import _socket
+import _thread
 import os
 import sys
-import threading
 
 TYPE_CHECKING = False  # typing costs ~2.3 ms to import, ~10% of a cold start: only for the type checker
 if TYPE_CHECKING:
@@ -223,7 +223,7 @@ class Action:
         self.workdir = workdir
         self.code_max_bytes = code_max_bytes
         self.site_dirs = site_dirs
-        self.lock = threading.Lock()
+        self.lock = _thread.allocate_lock()
         self.initialised = False
         self.main: Any = None
         self.env = ActivationEnv()
@@ -491,14 +491,15 @@ def serve(conn: _socket.socket, action: Handler) -> None:
 
 def serve_forever(listen_fd: int, action: Handler) -> None:
     """Accept connections on the inherited listening socket, each served by its own thread, until the
-    invoker goes (:func:`exit_with_parent`). Through ``_socket``: the ``socket`` module imports ``enum`` and
-    ``selectors`` (~3.6 ms, ~20% of a cold /init + /run)."""
+    invoker goes (:func:`exit_with_parent`). Through ``_socket`` and ``_thread``: the ``socket`` module
+    imports ``enum`` and ``selectors`` (~3.6 ms), ``threading`` imports ``collections`` and ``functools``
+    (~3 ms), together about half of a cold /init + /run. These threads end with the process (daemons)."""
     listener = _socket.socket(fileno=listen_fd)
-    threading.Thread(target=exit_with_parent, daemon=True).start()
+    _thread.start_new_thread(exit_with_parent, ())
     while True:
         fd, _ = listener._accept()  # type: ignore[attr-defined]  # what socket.socket.accept wraps
         conn = _socket.socket(listener.family, listener.type, listener.proto, fileno=fd)
-        threading.Thread(target=serve, args=(conn, action), daemon=True).start()
+        _thread.start_new_thread(serve, (conn, action))
 
 
 def exit_with_parent() -> None:
