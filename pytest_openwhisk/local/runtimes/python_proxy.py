@@ -8,5 +8,6 @@ if __name__ == "__main__":
     sys.path.insert(0, __file__.rpartition("/")[0])
     import python_runtime
 
-    del sys.path[0]  # the action's sys.path is its own
+    del sys.path[0]  # the action's sys.path and module names are its own
+    del sys.modules["python_runtime"]
     python_runtime.main()
