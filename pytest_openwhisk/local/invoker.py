@@ -200,10 +200,12 @@ class Invoker:
             if broken:
                 container.kill()
                 await container.wait_exit(2.0)
-            elif request.on_result is not None:  # OpenWhisk sends the result before it reads the logs
+            elif request.on_result is not None and container.stdout.pending and container.stderr.pending:
+                # the logs are in: the waiting caller answers now, and the container is free again (below)
+                # in this same pass of the event loop, before the caller can send its next request; with
+                # logs still to come it waits for them, so a sequential client never meets a busy container
                 request.on_result(outcome)
-                if container.stdout.pending and container.stderr.pending:  # the logs would not wait:
-                    await asyncio.sleep(0)  # let the waiting caller answer first
+                await asyncio.sleep(0)
             outcome.logs = await self._logs(
                 container, spec, developer_error=outcome.status_code == DEVELOPER_ERROR
             )

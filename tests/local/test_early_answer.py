@@ -76,3 +76,16 @@ def test_result_only_answers_come_early_for_concurrent_activations(
     listed = api.get("/activations", params={"docs": "true"}).json()
     assert sorted(a["response"]["result"]["q"] for a in listed) == [1, 2]
     assert all(a["logs"] == HELD_LOGS for a in listed)
+
+
+def test_sequential_blocking_invokes_stay_on_one_warm_container(real_api: Api) -> None:
+    """A blocking answer never comes before its container is free again: a client that sends the next
+    invoke as soon as it has the answer always finds the warm container (one cold start in all)."""
+    code = "def main(args):\n    print('line', args['i'])\n    return {'i': args['i']}\n"
+    real_api.put_action("seq-one", code=code, overwrite=True)
+    records = [real_api.invoke("seq-one", {"i": i}).json() for i in range(150)]
+    assert [r["response"]["result"] for r in records] == [{"i": i} for i in range(150)]
+    cold = [r for r in records if any(a["key"] == "initTime" for a in r["annotations"])]
+    assert len(cold) == 1, f"{len(cold)} cold starts in 150 sequential invokes"
+    logs = real_api.activation(records[-1]["activationId"], "/logs").json()["logs"]
+    assert [line.split("stdout: ")[1] for line in logs] == ["line 149"]
