@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import re
+import shutil
 import time
 from dataclasses import replace
+from pathlib import Path
+from unittest import mock
 
-from pytest_openwhisk.local.invoker import Invoker
+from pytest_openwhisk.local.invoker import Invoker, compile_runtimes
+from pytest_openwhisk.local.isolation import RUNTIMES_DIR
 from pytest_openwhisk.local.logs import DEVELOPER_ERROR, SENTINEL
 from pytest_openwhisk.local.types import APPLICATION_ERROR, SUCCESS, RunOutcome
 
@@ -184,3 +188,13 @@ def test_stats_report_memory_and_settings() -> None:
         assert stats["settings"]["user_memory_mb"] == 1024
 
     run_with(scenario, user_memory_mb=1024)
+
+
+def test_runtime_bytecode_is_written_before_the_first_sandboxed_start(tmp_path: Path) -> None:
+    """The Python runtime is a module: its cached bytecode must exist before a read-only sandbox starts it."""
+    tree = tmp_path / "runtimes"
+    shutil.copytree(RUNTIMES_DIR, tree, ignore=shutil.ignore_patterns("__pycache__"))
+    with mock.patch("pytest_openwhisk.local.invoker.RUNTIMES_DIR", tree):
+        assert compile_runtimes()
+    cached = sorted(p.name.split(".")[0] for p in (tree / "__pycache__").iterdir())
+    assert "python_runtime" in cached
