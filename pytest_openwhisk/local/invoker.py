@@ -26,7 +26,6 @@ from pytest_openwhisk.local.config import LocalConfig
 from pytest_openwhisk.local.container import Container, Response, RuntimeGone, now_ms
 from pytest_openwhisk.local.isolation import (
     NONE_WARNING,
-    RUNTIMES_DIR,
     is_out_of_memory,
     resolve_mode,
     runtime_command,
@@ -34,7 +33,7 @@ from pytest_openwhisk.local.isolation import (
     sandbox_uid,
 )
 from pytest_openwhisk.local.logs import format_line, merge
-from pytest_openwhisk.local.manifest import family, interpreter, resolve_kind
+from pytest_openwhisk.local.manifest import RUNTIMES_DIR, family, interpreter, resolve_kind
 from pytest_openwhisk.local.pool import COLD, PREWARMED, WARM, Lease, Pool, SpawnFailed
 from pytest_openwhisk.local.spawn import EXTRA_FD, LISTEN_FD, Launcher, SpawnError
 from pytest_openwhisk.local.types import (

@@ -36,10 +36,10 @@ from pathlib import Path
 
 from pytest_openwhisk.errors import ConfigError
 from pytest_openwhisk.local import seccomp
+from pytest_openwhisk.local.manifest import RUNTIMES_DIR
 
 MODES = ("auto", "bwrap", "none")
 PYTHON_AS_SLACK_MB = 128
-RUNTIMES_DIR = Path(__file__).resolve().parent / "runtimes"
 BWRAP_INSTALL = "install bubblewrap (apt-get install bubblewrap, or bash .ci/setup)"
 SANDBOX_WORKDIR = "/tmp"  # the runtime's work dir inside a bwrap sandbox (a private tmpfs)
 UID_BASE = 1_900_000_000  # per-container uids: UID_BASE + n (no passwd entry needed)

@@ -10,8 +10,8 @@ from pathlib import Path
 from unittest import mock
 
 from pytest_openwhisk.local.invoker import Invoker, compile_runtimes
-from pytest_openwhisk.local.isolation import RUNTIMES_DIR
 from pytest_openwhisk.local.logs import DEVELOPER_ERROR, SENTINEL
+from pytest_openwhisk.local.manifest import RUNTIMES_DIR
 from pytest_openwhisk.local.types import APPLICATION_ERROR, SUCCESS, RunOutcome
 
 from .invoker_helpers import NO_NODE, request, run_with, spec

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from pytest_openwhisk.local import manifest
-from pytest_openwhisk.local.isolation import RUNTIMES_DIR
+from pytest_openwhisk.local.manifest import RUNTIMES_DIR
 
 from .invoker_helpers import init_body
 from .runtime_helpers import SENTINEL_LINE, assert_failed_init, raw_runtime
