@@ -185,36 +185,19 @@ class ActionsApi:
         return json_response({"activationId": activation_id}, 202, headers)
 
 
-async def _finished_within(task: asyncio.Future[Activation], timeout: float) -> bool:
-    """Wait up to ``timeout`` s for ``task`` (never cancelling a task); whether it finished.
+async def _finished_within(answer: asyncio.Future[Activation], timeout: float) -> bool:
+    """Wait up to ``timeout`` s for ``answer`` (``Controller.start(..., early=True)``); whether it came.
 
-    An early answer (a plain future, see ``Controller.start``) is awaited directly: the caller wakes
-    as soon as it is set, and cancelling it on timeout does not touch the activation."""
-    if not isinstance(task, asyncio.Task):
-        if not task.done():
-            timer = asyncio.get_running_loop().call_later(timeout, task.cancel)
-            try:
-                await task
-            except asyncio.CancelledError:  # the wait expired, or the activation's task was cancelled
-                current = asyncio.current_task()
-                if current is not None and current.cancelling():  # this request itself is cancelled
-                    raise
-            finally:
-                timer.cancel()
-        return task.done() and not task.cancelled()
-    if not task.done():
-        loop = asyncio.get_running_loop()
-        waiter: asyncio.Future[None] = loop.create_future()
-
-        def wake(_: object = None) -> None:
-            if not waiter.done():
-                waiter.set_result(None)
-
-        task.add_done_callback(wake)
-        timer = loop.call_later(timeout, wake)
+    The wait cancels ``answer`` when it expires, which does not touch the activation: it goes on and the
+    caller answers 202."""
+    if not answer.done():
+        timer = asyncio.get_running_loop().call_later(timeout, answer.cancel)
         try:
-            await waiter
+            await answer
+        except asyncio.CancelledError:  # the wait expired, or the activation's task was cancelled
+            current = asyncio.current_task()
+            if current is not None and current.cancelling():  # this request itself is cancelled
+                raise
         finally:
             timer.cancel()
-            task.remove_done_callback(wake)
-    return task.done()
+    return answer.done() and not answer.cancelled()

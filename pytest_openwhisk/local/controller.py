@@ -8,6 +8,7 @@ request only *waits* for that task (up to its timeout, then 202 while the activa
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import time
 from typing import Any
@@ -43,7 +44,7 @@ SETTLE_S = 10.0  # a read waits at most this long for records given early (logs 
 
 
 def _settle_answer(answer: asyncio.Future[Activation], task: asyncio.Task[Activation]) -> None:
-    """The activation's task ended before giving its answer early (a failure, a sequence): its result."""
+    """The activation's task ended and its answer was not given early (a failure, a sequence): its result."""
     if answer.done():
         return
     if task.cancelled():
@@ -220,32 +221,32 @@ class Controller:
         """Accept one invocation of ``doc``: returns its activation id and what gives its activation.
 
         Without ``early`` that is the task producing the stored record. With ``early`` (a blocking caller
-        waits) a primitive action's activation is given as soon as the invoker has its result, before the
-        logs are collected and the record is stored, as OpenWhisk's invoker sends its result before
-        reading the logs: the activation's ``logs`` are ``[]`` then, and reads of the activations
-        collection wait for the record (:meth:`settle`). The invocation counts as in flight (concurrency
-        throttle) from here until its record is stored."""
+        waits) it is a future of its own, which the caller may cancel without touching the activation: a
+        primitive action's activation is given there as soon as the invoker has its result and logs, before
+        the record is stored and counted (OpenWhisk's invoker also sends its result first); reads of the
+        activations collection wait for such records (:meth:`settle`); anything else is given when its task
+        ends. The invocation counts as in flight (concurrency throttle) from here until its record is
+        stored."""
         received_at = time.time()
         activation_id = records.new_activation_id()
-        answer: asyncio.Future[Activation] | None = None
+        loop = asyncio.get_running_loop()
+        answer: asyncio.Future[Activation] | None = loop.create_future() if early else None
         if doc.is_sequence:
             coro = sequences.run_guarded(self, doc, payload or {}, tid, activation_id, received_at)
         elif doc.is_conductor:
             params = self.merge_params(doc, payload)
             coro = sequences.compose_guarded(self, doc, params, tid, activation_id, received_at)
         else:
-            if early:
-                answer = asyncio.get_running_loop().create_future()
             params = self.merge_params(doc, payload)
             coro = self.run_primitive(doc, params, tid, activation_id, received_at, answer=answer)
         ns = self.caller.namespace
         self.throttle.begin(ns)
-        task = asyncio.get_running_loop().create_task(coro)
+        task = loop.create_task(coro)
         self._tasks.add(task)
         task.add_done_callback(self._finished)
         if answer is None:
             return activation_id, task
-        task.add_done_callback(lambda done: _settle_answer(answer, done))
+        task.add_done_callback(functools.partial(_settle_answer, answer))
         return activation_id, answer
 
     def _finished(self, task: asyncio.Task[Activation]) -> None:
